@@ -1,0 +1,230 @@
+"""The storage boundary: every read and write of the Delta lake goes through here.
+
+Tables live under `<warehouse>/lake/<table>`. Ingest jobs append one Delta commit per table per
+batch and write the batch's `ingest_batches` row last: a batch is *committed* once that row exists.
+Readers (SQLMesh models, idempotency checks) only trust committed batches, and `discard_uncommitted`
+removes what an interrupted run left behind, so the lake is always consistent.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from deltalake import DeltaTable, write_deltalake
+
+from circuitlake.settings import Warehouse
+
+SCHEMA_VERSION = "1"
+SCHEMA_MARK = "circuitlake lake schema "  # stored in each table's Delta description (custom properties are refused)
+_TS = pa.timestamp("us", tz="UTC")
+
+
+@dataclass(frozen=True)
+class LakeTable:
+    """A lake table: its Arrow schema and partition columns."""
+
+    name: str
+    schema: pa.Schema
+    partition_by: tuple[str, ...] = ("atlas", "batch")
+
+
+def _schema(*fields: tuple[str, pa.DataType]) -> pa.Schema:
+    return pa.schema([pa.field(n, t) for n, t in fields])
+
+
+_BATCH = (("atlas", pa.string()), ("batch", pa.string()))
+
+TABLES: dict[str, LakeTable] = {
+    t.name: t
+    for t in [
+        LakeTable(
+            "atlases",
+            _schema(
+                ("atlas", pa.string()),
+                ("model_id", pa.string()),
+                ("num_layers", pa.int32()),
+                ("neurons_per_layer", pa.int32()),
+                ("universe", pa.string()),  # 'grid' (every neuron of the model) | 'observed'
+                ("min_label_coverage", pa.float64()),  # null: coverage reported, not audited
+                ("relp_min_count", pa.int32()),  # RelP edges publish at count >= this (research: 3)
+                ("settings", pa.string()),  # JSON: label precedence, clustering settings
+                ("registered_at", _TS),
+            ),
+            partition_by=(),
+        ),
+        LakeTable(
+            "graphs",
+            _schema(
+                *_BATCH,
+                ("graph_id", pa.string()),  # sha256 of the decompressed file bytes
+                ("graph_key", pa.int64()),  # first 8 bytes of graph_id: the compact key of the big tables
+                ("source_path", pa.string()),
+                ("slug", pa.string()),
+                ("scan", pa.string()),
+                ("prompt", pa.string()),
+                ("prompt_tokens", pa.list_(pa.string())),
+                ("corpus_index", pa.int64()),
+                ("node_threshold", pa.float64()),
+                ("metric_value", pa.float64()),
+                ("target_position", pa.int32()),
+                ("nodes_exceeded", pa.bool_()),
+                ("node_count", pa.int32()),
+                ("neuron_count", pa.int32()),
+                ("link_count", pa.int32()),
+                ("dangling_links", pa.int32()),  # links whose endpoint is not among the nodes (kept)
+            ),
+        ),
+        LakeTable(
+            "graph_nodes",
+            _schema(
+                *_BATCH,
+                ("graph_key", pa.int64()),
+                ("kind", pa.string()),  # neuron | embedding | logit | other
+                ("layer", pa.int16()),  # model layer; null for embedding/logit
+                ("feature", pa.int64()),  # neuron index, or token id for embedding/logit
+                ("position", pa.int32()),
+                ("influence", pa.float64()),
+                ("activation", pa.float64()),
+                ("node_id", pa.string()),  # raw id, kept only for kind 'other'
+                ("feature_type", pa.string()),  # raw feature_type, kept only for kind 'other'
+            ),
+        ),
+        LakeTable(
+            "graph_links",
+            _schema(
+                *_BATCH,
+                ("graph_key", pa.int64()),
+                ("src_kind", pa.string()),
+                ("src_layer", pa.int16()),
+                ("src_feature", pa.int64()),
+                ("src_pos", pa.int32()),
+                ("tgt_kind", pa.string()),
+                ("tgt_layer", pa.int16()),
+                ("tgt_feature", pa.int64()),
+                ("tgt_pos", pa.int32()),
+                ("weight", pa.float64()),
+            ),
+        ),
+        LakeTable(
+            "ingest_batches",
+            _schema(
+                *_BATCH,
+                ("job", pa.string()),  # graphs | labels | wiring
+                ("source", pa.string()),  # the unit of replacement for labels; null otherwise
+                ("started_at", _TS),
+                ("finished_at", _TS),
+                ("version", pa.string()),  # circuitlake version that wrote the batch
+                ("inputs", pa.list_(pa.string())),  # paths read
+                ("content_hash", pa.string()),  # sha256 over the sorted record hashes landed
+                ("landed", pa.int64()),
+                ("skipped", pa.int64()),  # already in the lake
+                ("rejected", pa.int64()),
+                ("rows", pa.string()),  # JSON {table: rows written}
+            ),
+            partition_by=("atlas",),
+        ),
+        LakeTable(
+            "rejects",
+            _schema(
+                *_BATCH,
+                ("job", pa.string()),
+                ("file", pa.string()),
+                ("record", pa.string()),  # line, offset or JSON path inside the file
+                ("reason", pa.string()),
+                ("reject_key", pa.string()),  # sha256(content hash, record, reason): dedups re-runs
+                ("rejected_at", _TS),
+            ),
+            partition_by=("atlas",),
+        ),
+    ]
+}
+
+
+def row_schema(name: str) -> pa.Schema:
+    """A table's schema without `atlas` and `batch`, which the batch writer adds."""
+    schema = TABLES[name].schema
+    return pa.schema([f for f in schema if f.name not in ("atlas", "batch")])
+
+
+def _path(wh: Warehouse, name: str) -> str:
+    return str(wh.table(name))
+
+
+def ensure(wh: Warehouse) -> None:
+    """Create every missing lake table, empty, stamped with the lake schema version. Idempotent."""
+    for t in TABLES.values():
+        path = wh.table(t.name)
+        if DeltaTable.is_deltatable(str(path)):
+            continue
+        path.mkdir(parents=True, exist_ok=True)
+        DeltaTable.create(
+            str(path),
+            t.schema,
+            partition_by=list(t.partition_by) or None,
+            name=t.name,
+            description=f"{SCHEMA_MARK}{SCHEMA_VERSION}",
+            mode="ignore",
+        )
+
+
+def schema_version(wh: Warehouse, name: str = "graphs") -> str | None:
+    """The lake schema version a table was created with (for future migrations)."""
+    description = DeltaTable(_path(wh, name)).metadata().description or ""
+    return description.removeprefix(SCHEMA_MARK) if description.startswith(SCHEMA_MARK) else None
+
+
+def _conform(name: str, data: pa.Table) -> pa.Table:
+    schema = TABLES[name].schema
+    return data.select(schema.names).cast(schema)
+
+
+def append(wh: Warehouse, name: str, data: pa.Table) -> None:
+    """Append rows as one Delta commit (nothing is written for an empty table)."""
+    if data.num_rows:
+        write_deltalake(_path(wh, name), _conform(name, data), mode="append")
+
+
+def replace(wh: Warehouse, name: str, data: pa.Table, predicate: str) -> None:
+    """Atomically replace the rows matching `predicate` by `data` (one commit; old rows stay in time travel)."""
+    write_deltalake(_path(wh, name), _conform(name, data), mode="overwrite", predicate=predicate)
+
+
+def read(wh: Warehouse, name: str, columns: list[str] | None = None, filters=None) -> pa.Table:
+    return DeltaTable(_path(wh, name)).to_pyarrow_table(columns=columns, filters=filters)
+
+
+def delete(wh: Warehouse, name: str, predicate: str) -> None:
+    DeltaTable(_path(wh, name)).delete(predicate)
+
+
+def committed_batches(wh: Warehouse, atlas: str, job: str | None = None) -> set[str]:
+    """Batch ids whose `ingest_batches` row exists: the only batches readers may trust."""
+    filters = [("atlas", "=", atlas)] + ([("job", "=", job)] if job else [])
+    return set(read(wh, "ingest_batches", ["batch"], filters)["batch"].to_pylist())
+
+
+def discard_uncommitted(wh: Warehouse, atlas: str) -> int:
+    """Delete rows an interrupted run left under batches that never committed; returns batches removed."""
+    done = committed_batches(wh, atlas)
+    stale: set[str] = set()
+    for t in TABLES.values():
+        if "batch" not in t.schema.names or t.name == "ingest_batches":
+            continue
+        if t.partition_by == ("atlas", "batch"):
+            parts = DeltaTable(_path(wh, t.name)).partitions(partition_filters=[("atlas", "=", atlas)])
+            batches = {p["batch"] for p in parts}
+        else:
+            batches = set(pc.unique(read(wh, t.name, ["batch"], [("atlas", "=", atlas)])["batch"]).to_pylist())
+        orphans = batches - done
+        if orphans:
+            listed = ", ".join(f"'{b}'" for b in sorted(orphans))
+            delete(wh, t.name, f"atlas = '{atlas}' AND batch IN ({listed})")
+            stale |= orphans
+    return len(stale)
+
+
+def rows_json(counts: dict[str, int]) -> str:
+    return json.dumps(counts, sort_keys=True)
