@@ -146,3 +146,11 @@ def write_graphs(spec: SampleSpec, out: Path) -> list[Path]:
         path.write_bytes(gzip.compress(text, mtime=0) if path.suffix == ".gz" else text)
         written.append(path)
     return written
+
+
+SAMPLE_ATLAS = "sample"
+
+
+def write_corpus(spec: SampleSpec, out: Path) -> int:
+    """Write the whole sample corpus under `out`; returns the number of files written."""
+    return len(write_graphs(spec, out))

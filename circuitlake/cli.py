@@ -1,0 +1,159 @@
+"""The `circuitlake` command line.
+
+Exit codes: 0 everything landed / passed; 1 some records were rejected (the rest landed) or an
+audit failed; 2 nothing was done (bad usage, unknown atlas, missing input, warehouse busy).
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from circuitlake import registry
+from circuitlake.errors import UserError
+from circuitlake.progress import console
+from circuitlake.settings import Warehouse, warehouse
+
+app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+atlas_app = typer.Typer(help="Register and list atlases.", no_args_is_help=True)
+ingest_app = typer.Typer(help="Land research outputs in the Delta lake.", no_args_is_help=True)
+app.add_typer(atlas_app, name="atlas")
+app.add_typer(ingest_app, name="ingest")
+
+EXIT_OK, EXIT_REJECTS, EXIT_NOTHING = 0, 1, 2
+
+
+@app.callback()
+def main(ctx: typer.Context,
+         warehouse_dir: Optional[Path] = typer.Option(None, "--warehouse", help="Warehouse folder (default: $CIRCUITLAKE_WAREHOUSE or ./warehouse).")):
+    ctx.obj = warehouse(warehouse_dir)
+
+
+def friendly(fn):
+    """Turn UserError into one short red line and exit code 2."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except UserError as e:
+            console.print(f"[red]error:[/red] {e}", soft_wrap=True)
+            raise typer.Exit(EXIT_NOTHING)
+    return wrapper
+
+
+def _wh(ctx: typer.Context) -> Warehouse:
+    from circuitlake import lake
+
+    lake.ensure(ctx.obj)
+    return ctx.obj
+
+
+@atlas_app.command("add")
+@friendly
+def atlas_add(ctx: typer.Context, name: str = typer.Argument(..., help="Atlas name, e.g. qwen3-32b."),
+              model: str = typer.Option(..., "--model", help="Hugging Face model id."),
+              layers: int = typer.Option(..., "--layers", help="MLP layers."),
+              neurons_per_layer: int = typer.Option(..., "--neurons-per-layer", help="MLP neurons per layer (d_ffn)."),
+              universe: str = typer.Option("grid", "--universe", help="grid (every neuron of the model) or observed (neurons in graphs or wiring)."),
+              min_label_coverage: Optional[float] = typer.Option(None, "--min-label-coverage", help="Fraction of the universe that must be labeled, e.g. 0.978."),
+              relp_min_count: int = typer.Option(3, "--relp-min-count", help="RelP edges publish at count >= this.")):
+    """Register an atlas (or update its settings)."""
+    if universe not in ("grid", "observed"):
+        raise UserError("--universe is grid or observed")
+    registry.add(_wh(ctx), registry.Atlas(atlas=name, model_id=model, num_layers=layers, neurons_per_layer=neurons_per_layer,
+                                          universe=universe, min_label_coverage=min_label_coverage, relp_min_count=relp_min_count))
+    console.print(f"atlas {name}: {model}, {layers} x {neurons_per_layer}, universe {universe}")
+
+
+@atlas_app.command("list")
+@friendly
+def atlas_list(ctx: typer.Context):
+    """List registered atlases."""
+    for a in registry.all_atlases(_wh(ctx)):
+        typer.echo(f"{a.atlas}\t{a.model_id}\t{a.num_layers}x{a.neurons_per_layer}\t{a.universe}\tmin_label_coverage={a.min_label_coverage}")
+
+
+@ingest_app.command("graphs")
+@friendly
+def ingest_graphs_cmd(ctx: typer.Context, paths: list[str] = typer.Argument(..., help="Graph files (.json, .json.gz), folders or globs."),
+                      atlas: str = typer.Option(..., "--atlas", help="Registered atlas."),
+                      workers: Optional[int] = typer.Option(None, "--workers", help="Parser processes (default: all cores)."),
+                      batch_graphs: int = typer.Option(256, "--batch-graphs", help="Graphs per batch (one Delta commit per table).")):
+    """Land attribution graphs; re-running with the same files adds nothing."""
+    from ingest.graphs import ingest_graphs
+
+    report = ingest_graphs(_wh(ctx), atlas, paths, workers=workers, batch_graphs=batch_graphs)
+    console.print(f"graphs: {report.landed} landed, {report.skipped} already in the lake, {report.rejected} rejected "
+                  f"({report.batches} batches)")
+    if report.rejected:
+        console.print("rejected records are in lake table `rejects` (circuitlake query \"select * from lake.rejects\")")
+    raise typer.Exit(report.exit_code)
+
+
+@app.command()
+@friendly
+def build(ctx: typer.Context):
+    """Apply model changes and process new lake batches (sqlmesh plan --auto-apply --no-prompts --run --ignore-cron)."""
+    from circuitlake.build import build as run_build
+
+    run_build(_wh(ctx))
+
+
+@app.command()
+@friendly
+def audit(ctx: typer.Context, report: Optional[Path] = typer.Option(None, "--report", help="Write the Markdown report here."),
+          json_path: Optional[Path] = typer.Option(None, "--json", help="Write the JSON report here.")):
+    """Run every audit; print the report; exit 1 when any audit fails."""
+    from circuitlake.report import run_audits
+
+    result = run_audits(_wh(ctx))
+    markdown = result.to_markdown()
+    typer.echo(markdown)
+    if report:
+        report.write_text(markdown)
+    if json_path:
+        json_path.write_text(result.to_json())
+    raise typer.Exit(0 if result.passed else 1)
+
+
+@app.command()
+@friendly
+def query(ctx: typer.Context, sql: str = typer.Argument(..., help="SQL over neurons, edges, clusters, metadata, neuron_graphs, lake.*")):
+    """Run read-only SQL against the warehouse and print the result."""
+    import duckdb
+
+    from circuitlake import duck
+
+    duck.bootstrap_delta()
+    con = duck.connect(ctx.obj, read_only=True)
+    try:
+        con.execute("LOAD delta")
+        con.sql(sql).show(max_width=200)
+    except duckdb.Error as e:
+        raise UserError(str(e).splitlines()[0]) from None
+    finally:
+        con.close()
+
+
+@app.command()
+@friendly
+def sample(out: Path = typer.Argument(..., help="Folder to write the sample corpus into."),
+           seed: int = typer.Option(0, "--seed"), graphs: int = typer.Option(300, "--graphs", help="Number of graphs.")):
+    """Write a deterministic sample atlas corpus (graphs in the research formats)."""
+    from circuitlake.sample import SampleSpec, write_corpus
+
+    written = write_corpus(SampleSpec(graphs=graphs, seed=seed), out)
+    console.print(f"sample corpus written to {out} ({written} files)")
+
+
+@app.command()
+@friendly
+def demo(ctx: typer.Context, corpus: Path = typer.Option(Path("sample"), "--corpus", help="Where to write the sample corpus."),
+         report: Path = typer.Option(Path("audit_report.md"), "--report", help="Where to write the audit report.")):
+    """Sample corpus -> ingest -> build -> audit report -> the example queries, on the sample atlas."""
+    from circuitlake.demo import run_demo
+
+    raise typer.Exit(run_demo(_wh(ctx), corpus, report))

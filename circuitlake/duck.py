@@ -1,0 +1,55 @@
+"""DuckDB access: the offline `delta` extension bootstrap and warehouse connections with clear errors."""
+
+from __future__ import annotations
+
+import fcntl
+from pathlib import Path
+
+import duckdb
+
+from circuitlake.errors import WarehouseBusy
+from circuitlake.settings import Warehouse
+
+_READY = False
+
+
+def bootstrap_delta() -> None:
+    """Install DuckDB's `delta` extension from the pip package into ~/.duckdb, once (no download).
+
+    Safe across parallel processes: the install runs under a file lock.
+    """
+    global _READY
+    if _READY:
+        return
+    probe = duckdb.connect()
+    try:
+        probe.execute("LOAD delta")
+    except duckdb.Error:
+        from duckdb_extensions import import_extension
+
+        lock = Path.home() / ".duckdb" / "circuitlake-delta.lock"
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        with lock.open("w") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                probe.execute("LOAD delta")
+            except duckdb.Error:
+                import_extension("delta", con=probe)
+                probe.execute("LOAD delta")
+    finally:
+        probe.close()
+    _READY = True
+
+
+def connect(wh: Warehouse, read_only: bool = True) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse DuckDB file; a file held by another process gives WarehouseBusy."""
+    if read_only and not wh.duckdb.exists():
+        from circuitlake.errors import UserError
+
+        raise UserError(f"{wh.duckdb} does not exist yet: run `circuitlake build` first")
+    try:
+        return duckdb.connect(str(wh.duckdb), read_only=read_only)
+    except duckdb.IOException as e:
+        if "lock" in str(e).lower():
+            raise WarehouseBusy(f"{wh.duckdb} is open in another process: close it first, then retry") from None
+        raise

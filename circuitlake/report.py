@@ -1,0 +1,95 @@
+"""`circuitlake audit`: run every SQLMesh audit against the published tables and write the report.
+
+SQLMesh does not store audit results, so this runs them (through SQLMesh's own evaluator) and
+writes Markdown and JSON: each audit with pass/fail and its failing-row count, row counts per
+table and atlas, and the key figures per atlas. Non-blocking audits are reported like the rest.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+
+from circuitlake import project
+from circuitlake.build import ensure_free
+from circuitlake.settings import Warehouse
+
+COUNTED_TABLES = ["main.neurons", "main.edges", "main.neuron_graphs", "main.metadata",
+                  "lake.graphs", "lake.graph_nodes", "lake.graph_links", "lake.rejects"]
+
+# key figures per atlas: (figure, SQL returning atlas, value)
+FIGURES = [
+    ("graphs", "select atlas, count(*) from lake.graphs group by atlas"),
+    ("graphs with nodes_exceeded", "select atlas, count(*) filter (where nodes_exceeded) from lake.graphs group by atlas"),
+    ("neurons (universe)", "select atlas, count(*) from main.neurons group by atlas"),
+    ("neurons seen in graphs", "select atlas, count(*) filter (where appearance_count > 0) from main.neurons group by atlas"),
+    ("relp edges published", "select atlas, count(*) from main.edges where method = 'relp' group by atlas"),
+    ("relp edge threshold (count >=)", "select atlas, relp_min_count from lake.atlases"),
+    ("rejected records", "select atlas, count(*) from lake.rejects group by atlas"),
+]
+
+
+@dataclass
+class AuditRow:
+    name: str
+    model: str
+    passed: bool
+    failing_rows: int
+    blocking: bool
+
+
+@dataclass
+class Report:
+    generated_at: str
+    warehouse: str
+    audits: list[AuditRow] = field(default_factory=list)
+    row_counts: list[dict] = field(default_factory=list)
+    figures: list[dict] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(a.passed for a in self.audits)
+
+    def to_json(self) -> str:
+        return json.dumps({**asdict(self), "passed": self.passed}, indent=2, default=str)
+
+    def to_markdown(self) -> str:
+        failed = [a for a in self.audits if not a.passed]
+        out = [f"# circuitlake audit report", "",
+               f"Warehouse `{self.warehouse}`, {self.generated_at}: "
+               f"**{len(self.audits) - len(failed)} of {len(self.audits)} audits passed**" + (f", {len(failed)} FAILED" if failed else ""), "",
+               "## Audits", "", "| audit | model | result | failing rows | blocking |", "|---|---|---|---|---|"]
+        out += [f"| {a.name} | {a.model} | {'pass' if a.passed else '**FAIL**'} | {a.failing_rows} | {'yes' if a.blocking else 'no'} |" for a in self.audits]
+        out += ["", "## Key figures", "", "| atlas | figure | value |", "|---|---|---|"]
+        out += [f"| {f['atlas']} | {f['figure']} | {f['value']} |" for f in self.figures]
+        out += ["", "## Row counts", "", "| table | atlas | rows |", "|---|---|---|"]
+        out += [f"| {r['table']} | {r['atlas']} | {r['rows']} |" for r in self.row_counts]
+        return "\n".join(out) + "\n"
+
+
+def run_audits(wh: Warehouse) -> Report:
+    """Evaluate every audit of every model (and the standalone ones) on the current tables."""
+    ensure_free(wh)
+    ctx = project.context(wh)
+    try:
+        report = Report(generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), warehouse=str(wh.root))
+        end = datetime.now(timezone.utc)
+        for name in sorted(ctx.snapshots):
+            snapshot = ctx.snapshots[name]
+            for result in ctx.snapshot_evaluator.audit(snapshot=snapshot, start="2026-01-01", end=end, snapshots=ctx.snapshots):
+                if result.skipped:
+                    continue
+                model = result.model.name if result.model else "(standalone)"
+                report.audits.append(AuditRow(result.audit.name, model, not result.count, int(result.count or 0), result.blocking))
+        fetch = ctx.engine_adapter.fetchall
+        for table in COUNTED_TABLES:
+            for atlas, rows in fetch(f"select atlas, count(*) from {table} group by atlas order by atlas"):
+                report.row_counts.append({"table": table, "atlas": atlas, "rows": rows})
+        for figure, sql in FIGURES:
+            for atlas, value in fetch(sql + " order by 1"):
+                report.figures.append({"atlas": atlas, "figure": figure, "value": value})
+        report.figures.sort(key=lambda f: f["atlas"])
+        return report
+    finally:
+        ctx.close()

@@ -1,0 +1,96 @@
+-- Provenance per atlas as key/value rows: model, shape, thresholds, row counts, sources and hashes, versions.
+MODEL (
+  name main.metadata,
+  kind FULL,
+  allow_partials true,
+  grain (atlas, key),
+  audits (
+    metadata_has_keys
+  ),
+  column_descriptions (
+    atlas = 'Atlas',
+    key = 'What the value is',
+    value = 'The value, as text'
+  )
+);
+
+with atlases as (
+  select * from lake.atlases
+),
+
+graph_counts as (
+  select
+    atlas,
+    count(*) as graphs,
+    count(*) filter (where nodes_exceeded) as graphs_nodes_exceeded
+  from lake.graphs
+  group by atlas
+),
+
+edge_counts as (
+  select atlas, count(*) as edges
+  from main.edges
+  group by atlas
+),
+
+neuron_counts as (
+  select atlas, count(*) as neurons
+  from main.neurons
+  group by atlas
+),
+
+sources as (
+  -- one hash over every landed batch's content hash: changes whenever the inputs change
+  select
+    atlas,
+    count(*) as batches,
+    sha256(string_agg(content_hash, ',' order by content_hash)) as lake_hash,
+    max(finished_at) as last_ingest
+  from lake.ingest_batches
+  group by atlas
+),
+
+facts as (
+  select
+    a.atlas,
+    a.model_id,
+    a.num_layers,
+    a.neurons_per_layer,
+    a.universe,
+    a.min_label_coverage,
+    a.relp_min_count,
+    coalesce(g.graphs, 0) as graphs,
+    coalesce(g.graphs_nodes_exceeded, 0) as graphs_nodes_exceeded,
+    coalesce(e.edges, 0) as edges,
+    coalesce(n.neurons, 0) as neurons,
+    coalesce(s.batches, 0) as batches,
+    s.lake_hash,
+    s.last_ingest
+  from atlases as a
+  left join graph_counts as g on a.atlas = g.atlas
+  left join edge_counts as e on a.atlas = e.atlas
+  left join neuron_counts as n on a.atlas = n.atlas
+  left join sources as s on a.atlas = s.atlas
+)
+
+select atlas, key, value
+from facts
+cross join lateral (
+  values
+    ('model_id', model_id),
+    ('num_layers', cast(num_layers as text)),
+    ('neurons_per_layer', cast(neurons_per_layer as text)),
+    ('universe', universe),
+    ('min_label_coverage', cast(min_label_coverage as text)),
+    ('relp_min_count', cast(relp_min_count as text)),
+    ('graphs', cast(graphs as text)),
+    ('graphs_nodes_exceeded', cast(graphs_nodes_exceeded as text)),
+    ('edges', cast(edges as text)),
+    ('neurons', cast(neurons as text)),
+    ('ingest_batches', cast(batches as text)),
+    ('lake_hash', lake_hash),
+    ('last_ingest', cast(last_ingest as text)),
+    ('build_time', cast(current_timestamp as text)),
+    ('circuitlake_version', @VAR('circuitlake_version')),
+    ('lake_schema_version', @VAR('lake_schema_version'))
+) as kv(key, value)

@@ -1,0 +1,63 @@
+-- The neuron -> graph index: which graphs contain each neuron, its max |influence| and positions there.
+MODEL (
+  name main.neuron_graphs,
+  kind INCREMENTAL_UNMANAGED (
+    forward_only false
+  ),
+  allow_partials true,
+  grain (atlas, graph_key, layer, neuron),
+  columns (
+    atlas text,
+    batch text,
+    graph_key bigint,
+    layer smallint,
+    neuron bigint,
+    max_abs_influence double,
+    positions bigint[]
+  ),
+  column_descriptions (
+    atlas = 'Atlas',
+    batch = 'Ingest batch of the graph',
+    graph_key = 'Graph (lake.graphs.graph_key)',
+    layer = 'Neuron layer',
+    neuron = 'Neuron index',
+    max_abs_influence = 'Largest |influence| of the neuron in the graph',
+    positions = 'Token positions where the neuron appears, ascending'
+  )
+);
+
+with graph_batches as (
+  select atlas, batch
+  from lake.ingest_batches
+  where job = 'graphs'
+),
+
+processed as (
+  select distinct ng.atlas, ng.batch
+  from main.neuron_graphs as ng
+),
+
+new_batches as (
+  select atlas, batch from graph_batches
+  except
+  select atlas, batch from processed
+),
+
+neuron_nodes as (
+  select n.atlas, n.batch, n.graph_key, n.layer, n.feature as neuron, n.position, n.influence
+  from lake.graph_nodes as n
+  semi join new_batches as b
+    on n.atlas = b.atlas and n.batch = b.batch
+  where n.kind = 'neuron'
+)
+
+select
+  atlas,
+  batch,
+  graph_key,
+  layer,
+  neuron,
+  max(abs(influence)) as max_abs_influence,
+  array_sort(array_agg(distinct position)) as positions
+from neuron_nodes
+group by atlas, batch, graph_key, layer, neuron

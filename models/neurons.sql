@@ -1,0 +1,94 @@
+-- One row per neuron of each atlas's universe, with appearance counts (labels and clusters join later).
+MODEL (
+  name main.neurons,
+  kind FULL,
+  allow_partials true,
+  grain (atlas, layer, neuron),
+  audits (
+    neurons_unique_key,
+    neurons_inside_shape,
+    neurons_feature_id_formula
+  ),
+  column_descriptions (
+    atlas = 'Atlas',
+    layer = 'Model layer',
+    neuron = 'Neuron index inside the layer',
+    feature_id = 'layer * neurons_per_layer + neuron',
+    unit_type = 'mlp_neuron',
+    label = 'Atlas label (by the atlas label precedence); null when unlabeled',
+    input_label = 'What triggers the neuron (pass 2)',
+    output_label = 'What the neuron does (pass 1)',
+    description = 'Longer description of the label',
+    max_activation = 'Largest activation seen by the labeler',
+    num_exemplars = 'Exemplars the labeler saw',
+    appearance_count = 'Graphs containing the neuron (deduplicated within a graph)',
+    output_norm = '||d_s||: norm of the neuron''s down-projection column',
+    cluster_path = 'Infomap path, e.g. 3.12.7 (last component: rank inside its module)',
+    top_cluster = 'First path component',
+    sub_module = 'Second path component',
+    subsub_module = 'Third path component',
+    hierarchy_depth = 'Number of path components',
+    infomap_flow = 'Infomap flow of the leaf'
+  )
+);
+
+with atlases as (
+  select atlas, num_layers, neurons_per_layer, universe from lake.atlases
+),
+
+appearances as (
+  -- appearance = graphs containing the neuron; neuron_graphs has one row per (graph, neuron)
+  select atlas, layer, neuron, count(*) as appearance_count
+  from main.neuron_graphs
+  group by atlas, layer, neuron
+),
+
+grid as (
+  -- universe 'grid': every neuron of the model
+  select a.atlas, l.layer, n.neuron
+  from atlases as a
+  cross join unnest(generate_series(0, a.num_layers - 1)) as l(layer)
+  cross join unnest(generate_series(0, a.neurons_per_layer - 1)) as n(neuron)
+  where a.universe = 'grid'
+),
+
+observed as (
+  -- universe 'observed': neurons that appear in graphs (never "has a label")
+  select ap.atlas, ap.layer, ap.neuron
+  from appearances as ap
+  join atlases as a
+    on ap.atlas = a.atlas
+  where a.universe = 'observed'
+),
+
+universe as (
+  select atlas, layer, neuron from grid
+  union all
+  select atlas, layer, neuron from observed
+)
+
+select
+  u.atlas,
+  cast(u.layer as int) as layer,
+  cast(u.neuron as int) as neuron,
+  cast(u.layer as bigint) * a.neurons_per_layer + u.neuron as feature_id,
+  'mlp_neuron' as unit_type,
+  cast(null as text) as label,
+  cast(null as text) as input_label,
+  cast(null as text) as output_label,
+  cast(null as text) as description,
+  cast(null as double) as max_activation,
+  cast(null as int) as num_exemplars,
+  coalesce(ap.appearance_count, 0) as appearance_count,
+  cast(null as double) as output_norm,
+  cast(null as text) as cluster_path,
+  cast(null as int) as top_cluster,
+  cast(null as int) as sub_module,
+  cast(null as int) as subsub_module,
+  cast(null as int) as hierarchy_depth,
+  cast(null as double) as infomap_flow
+from universe as u
+join atlases as a
+  on u.atlas = a.atlas
+left join appearances as ap
+  on u.atlas = ap.atlas and u.layer = ap.layer and u.neuron = ap.neuron
