@@ -1,9 +1,11 @@
-"""`circuitlake build`: the one refresh (apply model changes and process new lake batches)."""
+"""`circuitlake build`: the one refresh (apply model changes, then process new lake batches)."""
 
 from __future__ import annotations
 
 from circuitlake import duck, project
 from circuitlake.settings import Warehouse
+
+LAKE_TAG = "reads_lake"  # models that read new lake batches: restated to pick them up
 
 
 def ensure_free(wh: Warehouse) -> None:
@@ -12,16 +14,25 @@ def ensure_free(wh: Warehouse) -> None:
         duck.connect(wh, read_only=False).close()
 
 
-def build(wh: Warehouse) -> None:
-    """Equivalent to `sqlmesh plan --auto-apply --no-prompts --run --ignore-cron` in the repo root.
+def build(wh: Warehouse) -> list[str]:
+    """Apply model changes, then bring new lake batches in; returns the models restated for new data.
 
-    Plain `sqlmesh plan` only compares code with state and never notices new lake data; `--run
-    --ignore-cron` also evaluates the batch-driven incremental models, so new batches are aggregated
-    (old batches' raw links are not re-read) and the published tables refreshed.
+    The same as these two commands in the repo root:
+      sqlmesh plan --auto-apply --no-prompts                                # model changes
+      sqlmesh plan --auto-apply --no-prompts --restate-model tag:reads_lake # new lake data
+    SQLMesh compares code with state and never notices new lake rows, and an interval once run is not
+    run again; restating the `reads_lake` models re-evaluates them. They carry earlier batches' rows
+    over and aggregate only batches they have not seen, so old raw links are never re-read. Models
+    the first plan just rebuilt are not restated again.
     """
     ensure_free(wh)
     ctx = project.context(wh)
     try:
-        ctx.plan(auto_apply=True, no_prompts=True, run=True, ignore_cron=True, no_diff=True)
+        plan = ctx.plan(auto_apply=True, no_prompts=True, no_diff=True)
+        rebuilt = {s.name for s in plan.new_snapshots}
+        stale = sorted(m.fqn for m in ctx.models.values() if LAKE_TAG in m.tags and m.fqn not in rebuilt)
+        if stale:
+            ctx.plan(restate_models=stale, auto_apply=True, no_prompts=True, no_diff=True)
+        return stale
     finally:
         ctx.close()

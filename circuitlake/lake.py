@@ -214,8 +214,7 @@ def discard_uncommitted(wh: Warehouse, atlas: str) -> int:
         if "batch" not in t.schema.names or t.name == "ingest_batches":
             continue
         if t.partition_by == ("atlas", "batch"):
-            parts = DeltaTable(_path(wh, t.name)).partitions(partition_filters=[("atlas", "=", atlas)])
-            batches = {p["batch"] for p in parts}
+            batches = {p["batch"] for p in DeltaTable(_path(wh, t.name)).partitions() if p["atlas"] == atlas}
         else:
             batches = set(pc.unique(read(wh, t.name, ["batch"], [("atlas", "=", atlas)])["batch"]).to_pylist())
         orphans = batches - done

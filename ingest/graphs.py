@@ -139,7 +139,7 @@ def ingest_graphs(wh: Warehouse, atlas_name: str, paths: list[str], *, workers: 
                 batch.rejects.append(reject)
                 report.rejects.append(reject.line())
                 report.rejected += 1
-                console.print(f"[red]{reject.line()}[/red]", soft_wrap=True)
+                console.print(reject.line(), style="red", markup=False, soft_wrap=True)
                 continue
             _, path, sha = result[:3]
             if sha in seen:

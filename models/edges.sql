@@ -2,7 +2,6 @@
 MODEL (
   name main.edges,
   kind FULL,
-  allow_partials true,
   grain (atlas, method, src_layer, src_neuron, tgt_layer, tgt_neuron),
   audits (
     edges_unique_key,

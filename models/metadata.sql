@@ -2,7 +2,6 @@
 MODEL (
   name main.metadata,
   kind FULL,
-  allow_partials true,
   grain (atlas, key),
   audits (
     metadata_has_keys

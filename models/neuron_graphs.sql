@@ -1,10 +1,8 @@
 -- The neuron -> graph index: which graphs contain each neuron, its max |influence| and positions there.
 MODEL (
   name main.neuron_graphs,
-  kind INCREMENTAL_UNMANAGED (
-    forward_only false
-  ),
-  allow_partials true,
+  kind FULL,
+  tags (reads_lake),
   grain (atlas, graph_key, layer, neuron),
   columns (
     atlas text,
@@ -32,15 +30,16 @@ with graph_batches as (
   where job = 'graphs'
 ),
 
-processed as (
-  select distinct ng.atlas, ng.batch
+previous as (
+  -- this model's own rows: graphs of batches indexed by earlier runs, carried over unchanged
+  select ng.atlas, ng.batch, ng.graph_key, ng.layer, ng.neuron, ng.max_abs_influence, ng.positions
   from main.neuron_graphs as ng
 ),
 
 new_batches as (
   select atlas, batch from graph_batches
   except
-  select atlas, batch from processed
+  select distinct atlas, batch from previous
 ),
 
 neuron_nodes as (
@@ -49,15 +48,21 @@ neuron_nodes as (
   semi join new_batches as b
     on n.atlas = b.atlas and n.batch = b.batch
   where n.kind = 'neuron'
+),
+
+fresh as (
+  select
+    atlas,
+    batch,
+    graph_key,
+    layer,
+    neuron,
+    max(abs(influence)) as max_abs_influence,
+    array_sort(array_agg(distinct position)) as positions
+  from neuron_nodes
+  group by atlas, batch, graph_key, layer, neuron
 )
 
-select
-  atlas,
-  batch,
-  graph_key,
-  layer,
-  neuron,
-  max(abs(influence)) as max_abs_influence,
-  array_sort(array_agg(distinct position)) as positions
-from neuron_nodes
-group by atlas, batch, graph_key, layer, neuron
+select * from previous
+union all
+select * from fresh

@@ -2,7 +2,6 @@
 MODEL (
   name main.neurons,
   kind FULL,
-  allow_partials true,
   grain (atlas, layer, neuron),
   audits (
     neurons_unique_key,

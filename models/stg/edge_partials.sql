@@ -1,10 +1,8 @@
 -- Per-batch partial aggregates of neuron->neuron links; each new committed batch is aggregated once.
 MODEL (
   name stg.edge_partials,
-  kind INCREMENTAL_UNMANAGED (
-    forward_only false
-  ),
-  allow_partials true,
+  kind FULL,
+  tags (reads_lake),
   grain (atlas, batch, src_layer, src_neuron, tgt_layer, tgt_neuron),
   columns (
     atlas text,
@@ -42,16 +40,19 @@ with graph_batches as (
   where job = 'graphs'
 ),
 
-processed as (
-  -- this model's own rows: batches already aggregated (alias and qualify: sqlglot binds to the outer table otherwise)
-  select distinct p.atlas, p.batch
+previous as (
+  -- this model's own rows: partials of batches aggregated by earlier runs, carried over unchanged
+  -- (alias and qualify: sqlglot binds unqualified columns to the outer table otherwise)
+  select
+    p.atlas, p.batch, p.src_layer, p.src_neuron, p.tgt_layer, p.tgt_neuron, p.count,
+    p.weight_sum, p.weight_abs_sum, p.weight_sq_sum, p.weight_min, p.weight_max
   from stg.edge_partials as p
 ),
 
 new_batches as (
   select atlas, batch from graph_batches
   except
-  select atlas, batch from processed
+  select distinct atlas, batch from previous
 ),
 
 neuron_links as (
@@ -68,21 +69,27 @@ neuron_links as (
   semi join new_batches as n
     on l.atlas = n.atlas and l.batch = n.batch
   where l.src_kind = 'neuron' and l.tgt_kind = 'neuron'
+),
+
+fresh as (
+  select
+    atlas,
+    batch,
+    src_layer,
+    src_neuron,
+    tgt_layer,
+    tgt_neuron,
+    -- positions are collapsed: one pair seen at two position pairs of one graph counts twice
+    count(*) as count,
+    sum(weight) as weight_sum,
+    sum(abs(weight)) as weight_abs_sum,
+    sum(weight * weight) as weight_sq_sum,
+    min(weight) as weight_min,
+    max(weight) as weight_max
+  from neuron_links
+  group by atlas, batch, src_layer, src_neuron, tgt_layer, tgt_neuron
 )
 
-select
-  atlas,
-  batch,
-  src_layer,
-  src_neuron,
-  tgt_layer,
-  tgt_neuron,
-  -- positions are collapsed: one pair seen at two position pairs of one graph counts twice
-  count(*) as count,
-  sum(weight) as weight_sum,
-  sum(abs(weight)) as weight_abs_sum,
-  sum(weight * weight) as weight_sq_sum,
-  min(weight) as weight_min,
-  max(weight) as weight_max
-from neuron_links
-group by atlas, batch, src_layer, src_neuron, tgt_layer, tgt_neuron
+select * from previous
+union all
+select * from fresh

@@ -1,0 +1,61 @@
+"""Shared fixtures: temporary warehouses, small sample corpora, a registered atlas."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from circuitlake import lake, registry
+from circuitlake.sample import SampleSpec, write_graphs
+from circuitlake.settings import warehouse
+
+SMALL = SampleSpec(graphs=24, min_nodes=60, max_nodes=120, seed=3)
+
+
+@pytest.fixture
+def wh(tmp_path, monkeypatch):
+    """An empty warehouse in a temporary folder, also set as $CIRCUITLAKE_WAREHOUSE."""
+    w = warehouse(tmp_path / "warehouse")
+    monkeypatch.setenv("CIRCUITLAKE_WAREHOUSE", str(w.root))
+    lake.ensure(w)
+    return w
+
+
+@pytest.fixture
+def atlas(wh):
+    registry.add(wh, registry.Atlas(atlas="small", model_id="test/8x512", num_layers=SMALL.layers,
+                                    neurons_per_layer=SMALL.neurons_per_layer))
+    return "small"
+
+
+@pytest.fixture(scope="session")
+def small_corpus(tmp_path_factory) -> Path:
+    """24 small graphs (json, json.gz, pretty and compact, int and string layers)."""
+    out = tmp_path_factory.mktemp("corpus")
+    write_graphs(SMALL, out)
+    return out / "graphs"
+
+
+def write_graph(path: Path, graph: dict) -> Path:
+    path.write_text(json.dumps(graph))
+    return path
+
+
+def tiny_graph(weight_a: float = 0.5, prompt: str = "p") -> dict:
+    """A hand-made graph: two neurons, an embedding and a logit."""
+    return {
+        "metadata": {"slug": "t", "prompt": prompt, "prompt_tokens": ["<bos>", "x"], "corpus_index": 1},
+        "nodes": [
+            {"node_id": "E_9_0", "feature": 9, "layer": "E", "ctx_idx": 0, "feature_type": "embedding", "isLogit": False},
+            {"node_id": "0_5_0", "feature": 5, "layer": "0", "ctx_idx": 0, "feature_type": "mlp_neuron", "influence": -2.0, "activation": 1.0},
+            {"node_id": "3_7_1", "feature": 7, "layer": 3, "ctx_idx": 1, "feature_type": "mlp_neuron", "influence": 0.5, "activation": 2.0},
+            {"node_id": "L_12_1", "feature": 12, "layer": "4", "ctx_idx": 1, "feature_type": "logit", "isLogit": True},
+        ],
+        "links": [
+            {"source": "E_9_0", "target": "0_5_0", "weight": 1.0},
+            {"source": "0_5_0", "target": "3_7_1", "weight": weight_a},
+            {"source": "3_7_1", "target": "L_12_1", "weight": 0.25},
+        ],
+    }

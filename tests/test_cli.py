@@ -1,0 +1,62 @@
+"""The command line as a user runs it: --help everywhere, exit codes, read-only query, busy warehouse."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import tiny_graph, write_graph
+
+CLI = str(Path(sys.executable).parent / "circuitlake")
+
+
+def run(*args, wh=None, **kw):
+    env = {**os.environ, **({"CIRCUITLAKE_WAREHOUSE": str(wh)} if wh else {})}
+    return subprocess.run([CLI, *args], capture_output=True, text=True, env=env, **kw)
+
+
+@pytest.mark.parametrize("command", [[], ["atlas", "add"], ["atlas", "list"], ["ingest", "graphs"], ["build"], ["audit"],
+                                     ["query"], ["sample"], ["demo"]])
+def test_every_command_has_help(command):
+    done = run(*command, "--help")
+    assert done.returncode == 0 and "Usage" in done.stdout
+
+
+def test_ingest_exit_codes_query_and_busy_warehouse(tmp_path):
+    wh = tmp_path / "wh"
+    assert run("atlas", "add", "t", "--model", "m", "--layers", "4", "--neurons-per-layer", "16", wh=wh).returncode == 0
+    assert run("atlas", "add", "Bad Name", "--model", "m", "--layers", "4", "--neurons-per-layer", "16", wh=wh).returncode == 2
+
+    good, bad = tmp_path / "good", tmp_path / "bad"
+    good.mkdir(), bad.mkdir()
+    write_graph(good / "g.json", tiny_graph())
+    write_graph(bad / "g2.json", tiny_graph(prompt="other"))
+    (bad / "broken.json").write_text("{")
+    assert run("ingest", "graphs", str(good), "--atlas", "t", wh=wh).returncode == 0
+    assert run("ingest", "graphs", str(good), "--atlas", "t", wh=wh).returncode == 0  # nothing new, nothing wrong
+    mixed = run("ingest", "graphs", str(bad), "--atlas", "t", wh=wh)
+    assert mixed.returncode == 1 and "broken.json" in mixed.stderr and "1 landed" in mixed.stderr
+    missing = run("ingest", "graphs", str(tmp_path / "nope"), "--atlas", "t", wh=wh)
+    assert missing.returncode == 2 and "no such file" in missing.stderr
+    assert run("ingest", "graphs", str(good), "--atlas", "unknown", wh=wh).returncode == 2
+
+    assert run("build", wh=wh).returncode == 0
+    q = run("query", "select count(*) as n from lake.graphs where atlas = 't'", wh=wh)
+    assert q.returncode == 0 and "2" in q.stdout
+    write = run("query", "create table x (a int)", wh=wh)
+    assert write.returncode == 2 and "read-only" in write.stderr
+
+    holder = subprocess.Popen([sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(wh / 'circuitlake.duckdb')!r}); print('open', flush=True); time.sleep(60)"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        busy = run("build", wh=wh)
+        assert busy.returncode == 2 and "close it first" in busy.stderr
+        assert len(busy.stderr.strip().splitlines()) == 1
+    finally:
+        holder.kill()

@@ -1,0 +1,159 @@
+"""Graph ingest: formats, classification, idempotency, rejects, interrupted runs (real Delta tables)."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+
+import pyarrow.compute as pc
+import pytest
+
+from circuitlake import lake
+from conftest import tiny_graph, write_graph
+from ingest import graphs as graph_ingest
+from ingest.graphs import ingest_graphs
+
+
+def counts(wh, atlas="small"):
+    return {t: lake.read(wh, t, filters=[("atlas", "=", atlas)]).num_rows
+            for t in ("graphs", "graph_nodes", "graph_links", "rejects", "ingest_batches")}
+
+
+def test_sample_corpus_lands_every_graph_node_and_link(wh, atlas, small_corpus):
+    import json
+
+    files = sorted(small_corpus.iterdir())
+    assert any(f.suffix == ".gz" for f in files) and any(f.suffix == ".json" for f in files)
+    report = ingest_graphs(wh, atlas, [str(small_corpus)], batch_graphs=5, show_progress=False)
+    assert (report.landed, report.rejected, report.exit_code) == (len(files), 0, 0)
+    expected_nodes = expected_links = 0
+    for f in files:
+        g = json.loads(gzip.decompress(f.read_bytes()) if f.suffix == ".gz" else f.read_bytes())
+        expected_nodes += len(g["nodes"])
+        expected_links += len(g["links"])
+    c = counts(wh)
+    assert c["graphs"] == len(files) and c["graph_nodes"] == expected_nodes and c["graph_links"] == expected_links
+    assert c["ingest_batches"] == report.batches == -(-len(files) // 5)
+
+
+def test_nodes_are_classified_by_type_never_by_layer(wh, atlas, tmp_path):
+    tmp_path = tmp_path / "in"
+    tmp_path.mkdir()
+    g = tiny_graph()
+    g["nodes"].append({"node_id": "clt_3_1", "feature": 3, "layer": "2", "ctx_idx": 1, "feature_type": "cross layer transcoder"})
+    g["links"].append({"source": "clt_3_1", "target": "3_7_1", "weight": 0.1})
+    write_graph(tmp_path / "g.json", g)
+    assert ingest_graphs(wh, atlas, [str(tmp_path)], show_progress=False).landed == 1
+    nodes = lake.read(wh, "graph_nodes").to_pylist()
+    kinds = {n["node_id"] or f"{n['kind']}:{n['feature']}": (n["kind"], n["layer"]) for n in nodes}
+    # the logit's layer "4" is not a model layer: it stays a logit without a layer
+    assert kinds["logit:12"] == ("logit", None)
+    assert kinds["embedding:9"] == ("embedding", None)
+    assert kinds["neuron:5"] == ("neuron", 0) and kinds["neuron:7"] == ("neuron", 3)
+    assert kinds["clt_3_1"] == ("other", 2)
+    links = lake.read(wh, "graph_links").to_pylist()
+    assert {(l["src_kind"], l["tgt_kind"]) for l in links} == {
+        ("embedding", "neuron"), ("neuron", "neuron"), ("neuron", "logit"), ("other", "neuron")}
+
+
+def test_dangling_link_endpoint_is_kept_and_counted(wh, atlas, tmp_path):
+    tmp_path = tmp_path / "in"
+    tmp_path.mkdir()
+    g = tiny_graph()
+    g["links"].append({"source": "1_2_0", "target": "3_7_1", "weight": 0.2})  # 1_2_0 is not a node
+    write_graph(tmp_path / "g.json", g)
+    ingest_graphs(wh, atlas, [str(tmp_path)], show_progress=False)
+    assert lake.read(wh, "graphs")["dangling_links"].to_pylist() == [1]
+    assert lake.read(wh, "graph_links").num_rows == 4
+
+
+def test_reingest_same_renamed_or_recompressed_files_adds_nothing(wh, atlas, small_corpus, tmp_path):
+    ingest_graphs(wh, atlas, [str(small_corpus)], show_progress=False)
+    before = counts(wh)
+    copies = tmp_path / "copies"
+    copies.mkdir()
+    for i, f in enumerate(sorted(small_corpus.iterdir())):
+        data = gzip.decompress(f.read_bytes()) if f.suffix == ".gz" else f.read_bytes()
+        # renamed, and gzip flipped: a .json becomes .json.gz and vice versa
+        if f.suffix == ".gz":
+            (copies / f"renamed_{i}.json").write_bytes(data)
+        else:
+            (copies / f"renamed_{i}.json.gz").write_bytes(gzip.compress(data))
+    again = ingest_graphs(wh, atlas, [str(small_corpus), str(copies)], show_progress=False)
+    assert again.landed == 0 and again.skipped == 2 * before["graphs"]
+    assert counts(wh) == before
+
+
+def test_bad_files_are_rejected_with_file_and_record_while_good_ones_land(wh, atlas, tmp_path):
+    tmp_path = tmp_path / "in"
+    tmp_path.mkdir()
+    write_graph(tmp_path / "good.json", tiny_graph())
+    bad_weight = tiny_graph(prompt="bad weight")
+    del bad_weight["links"][1]["weight"]
+    write_graph(tmp_path / "missing_weight.json", bad_weight)
+    outside = tiny_graph(prompt="outside")
+    outside["nodes"][2]["feature"] = 99_999
+    write_graph(tmp_path / "outside_shape.json", outside)
+    backwards = tiny_graph(prompt="backwards")
+    backwards["links"].append({"source": "3_7_1", "target": "0_5_0", "weight": 0.3})
+    write_graph(tmp_path / "backwards.json", backwards)
+    (tmp_path / "truncated.json").write_text('{"nodes": [')
+    (tmp_path / "corrupt.json.gz").write_bytes(b"\x1f\x8bnot really gzip")
+
+    report = ingest_graphs(wh, atlas, [str(tmp_path)], show_progress=False)
+    assert report.landed == 1 and report.rejected == 5 and report.exit_code == 1
+    rejects = {r["file"].rsplit("/", 1)[1]: r for r in lake.read(wh, "rejects").to_pylist()}
+    assert set(rejects) == {"missing_weight.json", "outside_shape.json", "backwards.json", "truncated.json", "corrupt.json.gz"}
+    assert rejects["missing_weight.json"]["record"] == "links.1.weight"
+    assert "outside the atlas shape" in rejects["outside_shape.json"]["reason"]
+    assert rejects["backwards.json"]["record"] == "links[3]"
+    assert any("missing_weight.json [links.1.weight]" in line for line in report.rejects)
+
+    rerun = ingest_graphs(wh, atlas, [str(tmp_path)], show_progress=False)
+    assert rerun.landed == 0 and rerun.rejected == 5  # still reported...
+    assert lake.read(wh, "rejects").num_rows == 5  # ...but not recorded twice
+    assert counts(wh)["graphs"] == 1
+
+
+def test_interrupted_run_leaves_lake_consistent_and_rerun_completes(wh, atlas, small_corpus, monkeypatch):
+    real_append = lake.append
+    calls = {"graphs": 0}
+
+    def crash_on_second_graphs_commit(w, name, data):
+        if name == "graphs":
+            calls["graphs"] += 1
+            if calls["graphs"] == 2:
+                raise KeyboardInterrupt("power cut")
+        real_append(w, name, data)
+
+    monkeypatch.setattr(lake, "append", crash_on_second_graphs_commit)
+    with pytest.raises(KeyboardInterrupt):
+        ingest_graphs(wh, atlas, [str(small_corpus)], batch_graphs=5, workers=1, show_progress=False)
+    # batch 2 wrote links and nodes but never committed: readers must not count it
+    committed = lake.committed_batches(wh, atlas)
+    assert len(committed) == 1
+    raw_batches = set(pc.unique(lake.read(wh, "graph_links")["batch"]).to_pylist())
+    assert len(raw_batches - committed) == 1
+
+    monkeypatch.setattr(lake, "append", real_append)
+    report = ingest_graphs(wh, atlas, [str(small_corpus)], batch_graphs=5, show_progress=False)
+    assert report.skipped == 5 and report.landed == 24 - 5
+    committed = lake.committed_batches(wh, atlas)
+    for table in ("graphs", "graph_nodes", "graph_links"):
+        assert set(pc.unique(lake.read(wh, table)["batch"]).to_pylist()) == committed
+    graph_ids = lake.read(wh, "graphs")["graph_id"].to_pylist()
+    assert len(graph_ids) == len(set(graph_ids)) == 24
+
+
+def test_graph_key_is_the_first_eight_bytes_of_the_hash():
+    assert graph_ingest.graph_key("00" * 7 + "01" + "ff" * 24) == 1
+    assert graph_ingest.graph_key("ff" * 32) == -1
+
+
+def test_unknown_atlas_and_missing_path_are_user_errors(wh, atlas, tmp_path):
+    from circuitlake.errors import UserError
+
+    with pytest.raises(UserError, match="not registered"):
+        ingest_graphs(wh, "nope", [str(tmp_path)], show_progress=False)
+    with pytest.raises(UserError, match="no such file"):
+        ingest_graphs(wh, atlas, [str(tmp_path / "missing")], show_progress=False)
