@@ -109,6 +109,40 @@ TABLES: dict[str, LakeTable] = {
             ),
         ),
         LakeTable(
+            "label_precedence",
+            _schema(
+                ("atlas", pa.string()),
+                ("column_name", pa.string()),  # neurons column: label | output_label | input_label | description
+                ("rank", pa.int32()),  # 1 wins over 2 ...
+                ("pass", pa.string()),  # output | input | autointerp | activation_pos | activation_neg
+                ("field", pa.string()),  # label | short_label | description
+                ("source", pa.string()),  # only this source; null: any source
+            ),
+            partition_by=(),
+        ),
+        LakeTable(
+            "labels",
+            _schema(
+                *_BATCH,
+                ("source", pa.string()),  # the unit of replacement (--source, default the file stem)
+                ("pass", pa.string()),  # output | input | autointerp | activation_pos | activation_neg
+                ("layer", pa.int32()),
+                ("neuron", pa.int32()),
+                ("label", pa.string()),
+                ("short_label", pa.string()),
+                ("description", pa.string()),
+                ("type", pa.string()),
+                ("interpretability", pa.string()),
+                ("confidence", pa.string()),
+                ("labeler_model", pa.string()),
+                ("max_activation", pa.float64()),
+                ("num_exemplars", pa.int32()),
+                ("output_norm", pa.float64()),
+                ("source_file", pa.string()),
+                ("record", pa.string()),  # line number or key inside the file
+            ),
+        ),
+        LakeTable(
             "ingest_batches",
             _schema(
                 *_BATCH,

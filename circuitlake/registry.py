@@ -25,10 +25,39 @@ class ClusterSettings(BaseModel):
     threads: int = 1
 
 
-class AtlasSettings(BaseModel):
-    """Settings stored as JSON in `atlases.settings`."""
+# Which label values fill which neurons column, best first: "pass.field" (optionally "pass.field@source").
+# The defaults reproduce the research atlases: enriched (label = short_label else label), function-db
+# (label = function_label, else the positive activation description), autointerp JSONL (labels[0].label).
+DEFAULT_LABEL_PRECEDENCE: dict[str, list[str]] = {
+    "label": ["output.short_label", "output.label", "autointerp.label", "activation_pos.label"],
+    "output_label": ["output.label"],
+    "input_label": ["input.label"],
+    "description": ["output.description", "autointerp.description"],
+}
+LABEL_PASSES = ("output", "input", "autointerp", "activation_pos", "activation_neg")
+LABEL_FIELDS = ("label", "short_label", "description")
 
+
+class AtlasSettings(BaseModel):
+    """Settings stored as JSON in `atlases.settings` (label precedence also as rows of `label_precedence`)."""
+
+    label_precedence: dict[str, list[str]] = Field(default_factory=lambda: dict(DEFAULT_LABEL_PRECEDENCE))
     cluster: ClusterSettings = Field(default_factory=ClusterSettings)
+
+
+def precedence_rows(atlas: str, precedence: dict[str, list[str]]) -> list[dict]:
+    """Rows of lake table `label_precedence`; raises UserError on an unknown column, pass or field."""
+    rows = []
+    for column, rules in precedence.items():
+        if column not in DEFAULT_LABEL_PRECEDENCE:
+            raise UserError(f"label precedence: unknown column {column!r} (one of {', '.join(DEFAULT_LABEL_PRECEDENCE)})")
+        for rank, rule in enumerate(rules, 1):
+            spec, _, source = rule.partition("@")
+            pass_, _, field = spec.partition(".")
+            if pass_ not in LABEL_PASSES or field not in LABEL_FIELDS:
+                raise UserError(f"label precedence: {rule!r} is not pass.field[@source] with pass in {LABEL_PASSES} and field in {LABEL_FIELDS}")
+            rows.append({"atlas": atlas, "column_name": column, "rank": rank, "pass": pass_, "field": field, "source": source or None})
+    return rows
 
 
 class Atlas(BaseModel):
@@ -56,7 +85,9 @@ def add(wh: Warehouse, atlas: Atlas) -> None:
     row = atlas.model_dump(exclude={"settings"})
     row["settings"] = atlas.settings.model_dump_json()
     row["registered_at"] = datetime.now(timezone.utc)
+    rules = precedence_rows(atlas.atlas, atlas.settings.label_precedence)
     lake.ensure(wh)
+    lake.replace(wh, "label_precedence", pa.Table.from_pylist(rules, lake.TABLES["label_precedence"].schema), f"atlas = '{atlas.atlas}'")
     lake.replace(wh, "atlases", pa.Table.from_pylist([row]), f"atlas = '{atlas.atlas}'")
 
 

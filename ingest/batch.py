@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 import pyarrow as pa
 
 from circuitlake import __version__, lake
+from circuitlake.progress import console
 from circuitlake.settings import Warehouse
 
 
@@ -25,6 +26,11 @@ def now() -> datetime:
 def new_batch_id(job: str) -> str:
     """Sortable, unique: '<job>-<UTC time>-<random>'."""
     return f"{job}-{now():%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:6]}"
+
+
+def content_hash(hashes: list[str]) -> str:
+    """A batch's content hash: sha256 over the sorted hashes of the records it landed."""
+    return hashlib.sha256("".join(sorted(hashes)).encode()).hexdigest()
 
 
 def reject_key(atlas: str, content_hash: str, record: str, reason: str) -> str:
@@ -41,6 +47,15 @@ class Reject:
     record: str
     reason: str
     content_hash: str
+
+    @classmethod
+    def invalid(cls, file: str, record: str, error, content_hash: str) -> "Reject":
+        """A reject for a pydantic ValidationError; the record gets the error's JSON path appended."""
+        first = error.errors()[0]
+        path = ".".join(str(p) for p in first["loc"])
+        where = ".".join(p for p in (record, path) if p) or "file"
+        more = f" (+{error.error_count() - 1} more)" if error.error_count() > 1 else ""
+        return cls(file, where, f"{first['msg']}{more}", content_hash)
 
     def line(self) -> str:
         """The one-line error shown to the user."""
@@ -62,6 +77,7 @@ class Batch:
     hashes: list[str] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
     skipped: int = 0
+    written: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self):
         self.batch = self.batch or new_batch_id(self.job)
@@ -72,23 +88,29 @@ class Batch:
     def rows(self, table: str) -> int:
         return sum(t.num_rows for t in self.tables.get(table, []))
 
+    def spill(self, table: str) -> None:
+        """Write the table's pending rows now (invisible to readers until `commit` writes the marker)."""
+        parts = self.tables.pop(table, [])
+        if parts:
+            self.written[table] = self.written.get(table, 0) + self._append(table, pa.concat_tables(parts))
+
+    def _append(self, name: str, data: pa.Table) -> int:
+        data = data.append_column("atlas", pa.array([self.atlas] * data.num_rows, pa.string()))
+        data = data.append_column("batch", pa.array([self.batch] * data.num_rows, pa.string()))
+        lake.append(self.wh, name, data)
+        return data.num_rows
+
     @property
     def empty(self) -> bool:
         return not self.hashes and not self.rejects
 
     def commit(self, table_order: list[str], seen_rejects: set[str]) -> dict[str, int]:
         """Append data tables in `table_order`, then new rejects, then the marker row. No-op when empty."""
-        counts: dict[str, int] = {}
         if self.empty:
-            return counts
+            return {}
         for name in table_order:
-            parts = self.tables.get(name, [])
-            if parts:
-                data = pa.concat_tables(parts)
-                data = data.append_column("atlas", pa.array([self.atlas] * data.num_rows, pa.string()))
-                data = data.append_column("batch", pa.array([self.batch] * data.num_rows, pa.string()))
-                lake.append(self.wh, name, data)
-                counts[name] = data.num_rows
+            self.spill(name)
+        counts = dict(self.written)
         fresh = []
         for r in self.rejects:
             key = reject_key(self.atlas, r.content_hash, r.record, r.reason)
@@ -103,8 +125,37 @@ class Batch:
         marker = {
             "atlas": self.atlas, "batch": self.batch, "job": self.job, "source": self.source,
             "started_at": self.started_at, "finished_at": now(), "version": __version__,
-            "inputs": self.inputs, "content_hash": hashlib.sha256("".join(sorted(self.hashes)).encode()).hexdigest(),
+            "inputs": self.inputs, "content_hash": content_hash(self.hashes),
             "landed": len(self.hashes), "skipped": self.skipped, "rejected": len(fresh), "rows": lake.rows_json(counts),
         }
         lake.append(self.wh, "ingest_batches", pa.Table.from_pylist([marker], lake.TABLES["ingest_batches"].schema))
         return counts
+
+
+@dataclass
+class IngestReport:
+    """What one ingest run did; `exit_code` is the CLI's (0 all landed, 1 some records rejected).
+
+    `rejected` counts the records rejected in this run; `rows['rejects']` those newly recorded."""
+
+    landed: int = 0
+    skipped: int = 0
+    rejected: int = 0
+    batches: int = 0
+    rows: dict[str, int] = field(default_factory=dict)
+    rejects: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.rejected else 0
+
+    def count(self, counts: dict[str, int]) -> None:
+        for k, v in counts.items():
+            self.rows[k] = self.rows.get(k, 0) + v
+
+    def reject(self, batch: "Batch", reject: Reject) -> None:
+        """Record a reject in the batch (landed with it) and print its one-line error."""
+        batch.rejects.append(reject)
+        self.rejects.append(reject.line())
+        self.rejected += 1
+        console.print(reject.line(), style="red", markup=False, soft_wrap=True)

@@ -10,7 +10,6 @@ file and record, the good ones still land. Memory is bounded by one batch, whate
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -19,36 +18,14 @@ from pydantic import ValidationError
 
 from circuitlake import lake, registry
 from circuitlake.formats.graph import GraphFile
-from circuitlake.progress import bar, console
+from circuitlake.progress import bar
 from circuitlake.settings import Warehouse
 from ingest import sources
-from ingest.batch import Batch, Reject, known_reject_keys
+from ingest.batch import Batch, IngestReport, Reject, known_reject_keys
 from ingest.graph_rows import GraphError, to_rows
 
 DATA_TABLES = ["graph_links", "graph_nodes", "graphs"]  # written in this order, marker after
 SUFFIXES = (".json", ".json.gz")
-
-
-@dataclass
-class IngestReport:
-    """What one ingest run did; `exit_code` is the CLI's (0 all landed, 1 some records rejected).
-
-    `rejected` counts the records rejected in this run; `rows['rejects']` those newly recorded."""
-
-    landed: int = 0
-    skipped: int = 0
-    rejected: int = 0
-    batches: int = 0
-    rows: dict[str, int] = field(default_factory=dict)
-    rejects: list[str] = field(default_factory=list)
-
-    @property
-    def exit_code(self) -> int:
-        return 1 if self.rejected else 0
-
-    def count(self, counts: dict[str, int]) -> None:
-        for k, v in counts.items():
-            self.rows[k] = self.rows.get(k, 0) + v
 
 
 def graph_key(graph_id: str) -> int:
@@ -85,10 +62,7 @@ def parse_file(path: Path):
         graph = GraphFile.model_validate_json(data)
         rows = to_rows(graph, *_SHAPE)
     except ValidationError as e:
-        err = e.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "file"
-        more = f" (+{e.error_count() - 1} more)" if e.error_count() > 1 else ""
-        return "reject", Reject(str(path), where, f"{err['msg']}{more}", sha)
+        return "reject", Reject.invalid(str(path), "", e, sha)
     except GraphError as e:
         return "reject", Reject(str(path), e.record, e.reason, sha)
     key = graph_key(sha)
@@ -135,11 +109,7 @@ def ingest_graphs(wh: Warehouse, atlas_name: str, paths: list[str], *, workers: 
             progress.advance(task)
             kind = result[0]
             if kind == "reject":
-                reject = result[1]
-                batch.rejects.append(reject)
-                report.rejects.append(reject.line())
-                report.rejected += 1
-                console.print(reject.line(), style="red", markup=False, soft_wrap=True)
+                report.reject(batch, result[1])
                 continue
             _, path, sha = result[:3]
             if sha in seen:

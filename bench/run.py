@@ -1,0 +1,39 @@
+"""Benchmark harness: `python bench/run.py [section ...]` measures, prints and commits bench/RESULTS.md.
+
+Each section is measured against a baseline in the same run; its table is kept in
+bench/results/<section>.md so sections can be re-run alone, and RESULTS.md joins them.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from bench import graphs  # noqa: E402
+
+SECTIONS = {"graphs": graphs.run}
+
+
+def main(argv: list[str]) -> None:
+    chosen = argv or list(SECTIONS)
+    work = HERE / "work"
+    work.mkdir(exist_ok=True)
+    results = HERE / "results"
+    results.mkdir(exist_ok=True)
+    for name in chosen:
+        text = SECTIONS[name](work / name)
+        stamp = f"\n_Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}._\n"
+        (results / f"{name}.md").write_text(text + stamp)
+        print(text + stamp)
+    parts = [(results / f"{n}.md").read_text() for n in SECTIONS if (results / f"{n}.md").exists()]
+    (HERE / "RESULTS.md").write_text("# Benchmark results\n\nMade by `make bench` (`python bench/run.py`).\n\n" + "\n".join(parts))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
