@@ -34,12 +34,17 @@ def main(ctx: typer.Context,
 
 def friendly(fn):
     """Turn UserError into one short red line and exit code 2."""
+    from sqlmesh.utils.errors import SQLMeshError
+
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except UserError as e:
-            console.print(f"[red]error:[/red] {e}", soft_wrap=True)
+            console.print(f"error: {e}", style="red", markup=False, soft_wrap=True)
+            raise typer.Exit(EXIT_NOTHING)
+        except SQLMeshError as e:
+            console.print(f"error: sqlmesh: {e}", style="red", markup=False, soft_wrap=True)
             raise typer.Exit(EXIT_NOTHING)
     return wrapper
 

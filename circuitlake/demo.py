@@ -9,6 +9,8 @@ from circuitlake.build import build
 from circuitlake.progress import console
 from circuitlake.report import run_audits
 from circuitlake.sample import SAMPLE_ATLAS, SampleSpec, write_corpus
+
+SAMPLE_MIN_LABEL_COVERAGE = 0.95
 from circuitlake.settings import Warehouse
 
 # ARTIFACTS.md's example queries, with `atlas = ...` added and the circuit picked from the data
@@ -48,13 +50,18 @@ def run_demo(wh: Warehouse, corpus: Path, report_path: Path) -> int:
     console.rule("1. sample corpus")
     write_corpus(spec, corpus)
     registry.add(wh, registry.Atlas(atlas=SAMPLE_ATLAS, model_id="circuitlake/sample-8x512", num_layers=spec.layers,
-                                    neurons_per_layer=spec.neurons_per_layer))
+                                    neurons_per_layer=spec.neurons_per_layer, min_label_coverage=SAMPLE_MIN_LABEL_COVERAGE))
     console.rule("2. ingest")
     from ingest.graphs import ingest_graphs
 
+    from ingest.labels import ingest_labels
+
     r = ingest_graphs(wh, SAMPLE_ATLAS, [str(corpus / "graphs")])
     console.print(f"graphs: {r.landed} landed, {r.skipped} already in the lake, {r.rejected} rejected")
-    console.rule("3. build (sqlmesh plan --auto-apply --no-prompts --run --ignore-cron)")
+    for label_file in sorted((corpus / "labels").iterdir()):  # the sample has a few bad records on purpose
+        r = ingest_labels(wh, SAMPLE_ATLAS, label_file)
+        console.print(f"labels {label_file.name}: {r.rows.get('labels', 0)} rows, {r.rejected} rejected, {r.skipped} file already in the lake")
+    console.rule("3. build (sqlmesh plan, then restate the reads_lake models for the new batches)")
     build(wh)
     console.rule("4. audits")
     report = run_audits(wh)

@@ -16,17 +16,38 @@ from circuitlake.build import ensure_free
 from circuitlake.settings import Warehouse
 
 COUNTED_TABLES = ["main.neurons", "main.edges", "main.neuron_graphs", "main.metadata",
-                  "lake.graphs", "lake.graph_nodes", "lake.graph_links", "lake.rejects"]
+                  "lake.graphs", "lake.graph_nodes", "lake.graph_links", "lake.labels", "lake.rejects"]
 
-# key figures per atlas: (figure, SQL returning atlas, value)
+# key figures: each query returns (atlas, figure, value)
 FIGURES = [
-    ("graphs", "select atlas, count(*) from lake.graphs group by atlas"),
-    ("graphs with nodes_exceeded", "select atlas, count(*) filter (where nodes_exceeded) from lake.graphs group by atlas"),
-    ("neurons (universe)", "select atlas, count(*) from main.neurons group by atlas"),
-    ("neurons seen in graphs", "select atlas, count(*) filter (where appearance_count > 0) from main.neurons group by atlas"),
-    ("relp edges published", "select atlas, count(*) from main.edges where method = 'relp' group by atlas"),
-    ("relp edge threshold (count >=)", "select atlas, relp_min_count from lake.atlases"),
-    ("rejected records", "select atlas, count(*) from lake.rejects group by atlas"),
+    "select atlas, 'graphs', count(*) from lake.graphs group by atlas",
+    "select atlas, 'graphs with nodes_exceeded', count(*) filter (where nodes_exceeded) from lake.graphs group by atlas",
+    "select atlas, 'neurons (universe)', count(*) from main.neurons group by atlas",
+    "select atlas, 'neurons seen in graphs', count(*) filter (where appearance_count > 0) from main.neurons group by atlas",
+    "select atlas, 'relp edges published', count(*) from main.edges where method = 'relp' group by atlas",
+    "select atlas, 'relp edge threshold (count >=)', relp_min_count from lake.atlases",
+    # label coverage: the share of the universe with a non-empty label, against the atlas threshold
+    """select n.atlas, 'label coverage',
+              printf('%.2f%%', 100.0 * count(n.label) / count(*)) || coalesce(
+                case when count(n.label) >= a.min_label_coverage * count(*) then ' >= ' else ' < ' end
+                || printf('%.2f%%', 100 * a.min_label_coverage), ' (no threshold)')
+       from main.neurons as n join lake.atlases as a on n.atlas = a.atlas
+       group by n.atlas, a.min_label_coverage""",
+    """with universe as (select atlas, count(*) as size from main.neurons group by atlas)
+       select l.atlas, 'label coverage of ' || l.source || ' / ' || l.pass,
+              printf('%.2f%%', 100.0 * count(distinct (l.layer, l.neuron)) / u.size)
+       from lake.labels as l
+       join main.neurons as n on l.atlas = n.atlas and l.layer = n.layer and l.neuron = n.neuron
+       join universe as u on l.atlas = u.atlas
+       where trim(l.label) <> ''
+       group by l.atlas, l.source, l.pass, u.size order by 2""",
+    """with outside as (
+         select l.atlas, l.layer, l.neuron from lake.labels as l
+         anti join main.neurons as n on l.atlas = n.atlas and l.layer = n.layer and l.neuron = n.neuron)
+       select a.atlas, 'labeled neurons outside the universe', count(distinct (o.layer, o.neuron))
+       from lake.atlases as a left join outside as o on a.atlas = o.atlas
+       group by a.atlas""",
+    "select atlas, 'rejected records', count(*) from lake.rejects group by atlas",
 ]
 
 
@@ -86,8 +107,8 @@ def run_audits(wh: Warehouse) -> Report:
         for table in COUNTED_TABLES:
             for atlas, rows in fetch(f"select atlas, count(*) from {table} group by atlas order by atlas"):
                 report.row_counts.append({"table": table, "atlas": atlas, "rows": rows})
-        for figure, sql in FIGURES:
-            for atlas, value in fetch(sql + " order by 1"):
+        for sql in FIGURES:
+            for atlas, figure, value in fetch(sql):
                 report.figures.append({"atlas": atlas, "figure": figure, "value": value})
         report.figures.sort(key=lambda f: f["atlas"])
         return report

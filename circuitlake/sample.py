@@ -151,6 +151,73 @@ def write_graphs(spec: SampleSpec, out: Path) -> list[Path]:
 SAMPLE_ATLAS = "sample"
 
 
+TOPICS = ["capital cities", "aspirin dosing", "coin minting", "river banks", "poetry rhyme", "python code",
+          "heart medicine", "royal titles", "fire and light", "data tables", "numbers", "punctuation"]
+
+
+def topic_of(spec: SampleSpec) -> dict[tuple[int, int], str]:
+    """The planted circuits' topics: members of group g are labeled with TOPICS[g % len(TOPICS)]."""
+    return {m: TOPICS[g % len(TOPICS)] for g, members in enumerate(planted_groups(spec)) for m in members}
+
+
+def write_labels(spec: SampleSpec, out: Path) -> list[Path]:
+    """Label files in all four shapes under `out/labels/`, with realistic gaps, spellings and bad records."""
+    folder = out / "labels"
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng([spec.seed, 13])
+    topics = topic_of(spec)
+    npl = spec.neurons_per_layer
+    neurons = [(layer, n) for layer in range(spec.layers) for n in range(npl)]
+
+    def text(layer: int, n: int, kind: str) -> str:
+        return f"{topics.get((layer, n), WORDS[(layer * 31 + n) % len(WORDS)].strip() or 'token')} {kind} L{layer}/N{n}"
+
+    def spelled(layer: int, n: int, i: int) -> str:  # the spellings in use
+        return [f"L{layer}/N{n}", f"L{layer}/{n}", f"{layer}_{n}"][0 if i % 10 else (i // 10) % 3]
+
+    # 2b enriched two-pass labels: ~60% of neurons, a few with an empty short label
+    enriched = {}
+    for i, (layer, n) in enumerate(neurons):
+        if rng.random() < 0.6:
+            enriched[spelled(layer, n, i)] = {
+                "label": text(layer, n, "output"), "short_label": "" if rng.random() < 0.05 else text(layer, n, "short"),
+                "output_function": f"When this neuron fires it promotes {text(layer, n, 'tokens')}", "type": "semantic",
+                "interpretability": ["low", "medium", "high"][i % 3], "confidence": "llm-auto",
+                "input_label": text(layer, n, "trigger"), "input_function": "This neuron activates when ...",
+                "input_type": "combination", "input_interpretability": "medium", "input_confidence": "llm-auto",
+                "autointerp_label": text(layer, n, "autointerp")}
+    enriched[f"L{spec.layers + 3}/N0"] = {"label": "outside the model"}  # a bad key
+    (folder / "enriched.json").write_text(json.dumps(enriched, indent=1))
+
+    # 2c function database: another ~25%
+    db = {f"L{layer}/N{n}": {"neuron_id": f"L{layer}/N{n}", "layer": layer, "neuron_idx": n, "function_label": text(layer, n, "function"),
+                             "function_description": "...", "function_type": "routing", "interpretability": "medium", "confidence": "llm-auto",
+                             "input_label": text(layer, n, "input"), "output_norm": float(rng.uniform(0.5, 2.0)), "appearance_count": 1}
+          for layer, n in neurons if rng.random() < 0.25}
+    (folder / "function_db.json").write_text(json.dumps({"neurons": db}))
+
+    # 2a JSONL autointerp: ~70%, some lines without labels, a few bad lines
+    lines = []
+    for layer, n in neurons:
+        if rng.random() < 0.7:
+            labels = [] if rng.random() < 0.02 else [{"label": text(layer, n, "autointerp"), "metadata": {"parsed_response": {
+                "label": text(layer, n, "autointerp"), "description": f"fires on {text(layer, n, 'context')}"}}}]
+            lines.append(json.dumps({"feature_id": layer * npl + n, "labels": labels,
+                                     "feature_metadata": {"layer": layer, "neuron": n, "num_exemplars": 20, "max_activation": float(rng.uniform(1, 80))}}))
+    lines.insert(5, '{"feature_id": 12, "labels": [')  # truncated line
+    lines.insert(9, json.dumps({"feature_id": npl + 1, "labels": [], "feature_metadata": {"layer": 3, "neuron": 1}}))  # disagrees
+    (folder / "autointerp.jsonl").write_text("\n".join(lines) + "\n")
+
+    # appendix: per-neuron profiles with activation descriptions for ~98% of neurons
+    profiles = [{"layer": layer, "neuron": n, "neuron_id": f"L{layer}/N{n}", "appearance_count": 1,
+                 "transluce_label_positive": text(layer, n, "activates on"), "transluce_label_negative": text(layer, n, "inhibited by"),
+                 "output_projection": {"promoted": [], "suppressed": [], "output_norm": float(rng.uniform(0.5, 2.0))}}
+                for layer, n in neurons if rng.random() < 0.98]
+    (folder / "profiles.json").write_text(json.dumps({"metadata": {"total_prompts": spec.graphs}, "summary": {"total_neurons": len(profiles)},
+                                                      "profiles": profiles}))
+    return sorted(folder.iterdir())
+
+
 def write_corpus(spec: SampleSpec, out: Path) -> int:
-    """Write the whole sample corpus under `out`; returns the number of files written."""
-    return len(write_graphs(spec, out))
+    """Write the whole sample corpus (graphs, labels) under `out`; returns the number of files written."""
+    return len(write_graphs(spec, out)) + len(write_labels(spec, out))

@@ -72,14 +72,14 @@ select
   cast(u.neuron as int) as neuron,
   cast(u.layer as bigint) * a.neurons_per_layer + u.neuron as feature_id,
   'mlp_neuron' as unit_type,
-  cast(null as text) as label,
-  cast(null as text) as input_label,
-  cast(null as text) as output_label,
-  cast(null as text) as description,
-  cast(null as double) as max_activation,
-  cast(null as int) as num_exemplars,
+  lb.label,
+  lb.input_label,
+  lb.output_label,
+  lb.description,
+  lb.max_activation,
+  cast(lb.num_exemplars as int) as num_exemplars,
   coalesce(ap.appearance_count, 0) as appearance_count,
-  cast(null as double) as output_norm,
+  lb.output_norm,
   cast(null as text) as cluster_path,
   cast(null as int) as top_cluster,
   cast(null as int) as sub_module,
@@ -91,3 +91,6 @@ join atlases as a
   on u.atlas = a.atlas
 left join appearances as ap
   on u.atlas = ap.atlas and u.layer = ap.layer and u.neuron = ap.neuron
+-- labels never widen the universe: a label for a neuron outside it is only counted in the report
+left join stg.neuron_labels as lb
+  on u.atlas = lb.atlas and u.layer = lb.layer and u.neuron = lb.neuron
