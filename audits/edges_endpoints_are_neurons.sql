@@ -1,5 +1,6 @@
--- Every edge endpoint is a neuron of its atlas (a standalone audit: it reads both edges and neurons).
-AUDIT (name edges_endpoints_are_neurons, standalone true, blocking true);
+-- Every edge endpoint is a neuron of its atlas. Standalone (it reads both edges and neurons), so SQLMesh
+-- runs it non-blocking inside `plan`; `circuitlake audit` still fails on it.
+AUDIT (name edges_endpoints_are_neurons, standalone true);
 
 select e.atlas, e.method, e.src_layer, e.src_neuron, e.tgt_layer, e.tgt_neuron
 from main.edges as e

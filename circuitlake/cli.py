@@ -64,12 +64,22 @@ def atlas_add(ctx: typer.Context, name: str = typer.Argument(..., help="Atlas na
               neurons_per_layer: int = typer.Option(..., "--neurons-per-layer", help="MLP neurons per layer (d_ffn)."),
               universe: str = typer.Option("grid", "--universe", help="grid (every neuron of the model) or observed (neurons in graphs or wiring)."),
               min_label_coverage: Optional[float] = typer.Option(None, "--min-label-coverage", help="Fraction of the universe that must be labeled, e.g. 0.978."),
-              relp_min_count: int = typer.Option(3, "--relp-min-count", help="RelP edges publish at count >= this.")):
+              relp_min_count: int = typer.Option(3, "--relp-min-count", help="RelP edges publish at count >= this."),
+              label_precedence: list[str] = typer.Option([], "--label-precedence",
+                  help="COLUMN=pass.field[@source],... best first, e.g. label=output.short_label,output.label,activation_pos.label "
+                       "(repeatable; columns not given keep the defaults).")):
     """Register an atlas (or update its settings)."""
     if universe not in ("grid", "observed"):
         raise UserError("--universe is grid or observed")
+    settings = registry.AtlasSettings()
+    for spec in label_precedence:
+        column, _, rules = spec.partition("=")
+        if not rules:
+            raise UserError(f"--label-precedence {spec!r}: write COLUMN=pass.field,pass.field")
+        settings.label_precedence[column.strip()] = [r.strip() for r in rules.split(",") if r.strip()]
     registry.add(_wh(ctx), registry.Atlas(atlas=name, model_id=model, num_layers=layers, neurons_per_layer=neurons_per_layer,
-                                          universe=universe, min_label_coverage=min_label_coverage, relp_min_count=relp_min_count))
+                                          universe=universe, min_label_coverage=min_label_coverage, relp_min_count=relp_min_count,
+                                          settings=settings))
     console.print(f"atlas {name}: {model}, {layers} x {neurons_per_layer}, universe {universe}")
 
 
@@ -95,6 +105,24 @@ def ingest_graphs_cmd(ctx: typer.Context, paths: list[str] = typer.Argument(...,
                   f"({report.batches} batches)")
     if report.rejected:
         console.print("rejected records are in lake table `rejects` (circuitlake query \"select * from lake.rejects\")")
+    raise typer.Exit(report.exit_code)
+
+
+@ingest_app.command("labels")
+@friendly
+def ingest_labels_cmd(ctx: typer.Context, path: Path = typer.Argument(..., help="A label file (.json, .jsonl, optionally .gz)."),
+                      atlas: str = typer.Option(..., "--atlas", help="Registered atlas."),
+                      source: Optional[str] = typer.Option(None, "--source", help="Source name, the unit a newer file replaces (default: the file's stem)."),
+                      fmt: str = typer.Option("auto", "--format", help="auto | autointerp-jsonl | enriched | function-db | activation-descriptions"),
+                      labeler_model: Optional[str] = typer.Option(None, "--labeler-model", help="LLM that wrote the labels, recorded as provenance.")):
+    """Land a label file as the current labels of its source; re-ingesting the same file is a no-op."""
+    from ingest.labels import ingest_labels
+
+    report = ingest_labels(_wh(ctx), atlas, path, source=source, fmt=fmt, labeler_model=labeler_model)
+    if report.skipped:
+        console.print(f"labels: {path} is already the current version of its source; nothing to do")
+    else:
+        console.print(f"labels: {report.rows.get('labels', 0)} rows landed, {report.rejected} records rejected")
     raise typer.Exit(report.exit_code)
 
 

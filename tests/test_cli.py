@@ -20,7 +20,7 @@ def run(*args, wh=None, **kw):
     return subprocess.run([CLI, *args], capture_output=True, text=True, env=env, **kw)
 
 
-@pytest.mark.parametrize("command", [[], ["atlas", "add"], ["atlas", "list"], ["ingest", "graphs"], ["build"], ["audit"],
+@pytest.mark.parametrize("command", [[], ["atlas", "add"], ["atlas", "list"], ["ingest", "graphs"], ["ingest", "labels"], ["build"], ["audit"],
                                      ["query"], ["sample"], ["demo"]])
 def test_every_command_has_help(command):
     done = run(*command, "--help")
@@ -45,7 +45,20 @@ def test_ingest_exit_codes_query_and_busy_warehouse(tmp_path):
     assert missing.returncode == 2 and "no such file" in missing.stderr
     assert run("ingest", "graphs", str(good), "--atlas", "unknown", wh=wh).returncode == 2
 
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text('{"feature_id": 3, "labels": [{"label": "x"}]}\n{"feature_id": 999}\n')
+    first = run("ingest", "labels", str(labels), "--atlas", "t", wh=wh)
+    assert first.returncode == 1 and "line 2" in first.stderr
+    again = run("ingest", "labels", str(labels), "--atlas", "t", wh=wh)
+    assert again.returncode == 0 and "nothing to do" in again.stderr
+    assert run("atlas", "add", "t", "--model", "m", "--layers", "4", "--neurons-per-layer", "16",
+               "--label-precedence", "label=autointerp.label", wh=wh).returncode == 0
+    assert run("atlas", "add", "t", "--model", "m", "--layers", "4", "--neurons-per-layer", "16",
+               "--label-precedence", "label=nonsense", wh=wh).returncode == 2
+
     assert run("build", wh=wh).returncode == 0
+    labeled = run("query", "select count(*) || ':' || max(label) as r from neurons where atlas = 't' and label is not null", wh=wh)
+    assert "1:x" in labeled.stdout
     q = run("query", "select count(*) as n from lake.graphs where atlas = 't'", wh=wh)
     assert q.returncode == 0 and "2" in q.stdout
     write = run("query", "create table x (a int)", wh=wh)
