@@ -12,7 +12,7 @@ BASELINE = """
 import gzip, json, re, sys
 from pathlib import Path
 NEURON = re.compile(r"^(\\d+)_(\\d+)_\\d+$")
-edges = {}
+edges = {{}}
 for f in sorted(Path(sys.argv[1] if len(sys.argv) > 1 else {corpus!r}).iterdir()):
     raw = f.read_bytes()
     g = json.loads(gzip.decompress(raw) if f.suffix == ".gz" else raw)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from circuitlake import duck, project
+from circuitlake import duck, project, registry
 from circuitlake.settings import Warehouse
 
 LAKE_TAG = "reads_lake"  # models that read new lake batches: restated to pick them up
+CLUSTERS_TAG = "reads_clusters"  # models that read clustering runs: restated after one
 
 
 def ensure_free(wh: Warehouse) -> None:
@@ -14,8 +15,9 @@ def ensure_free(wh: Warehouse) -> None:
         duck.connect(wh, read_only=False).close()
 
 
-def build(wh: Warehouse) -> list[str]:
-    """Apply model changes, then bring new lake batches in; returns the models restated for new data.
+def build(wh: Warehouse, cluster: bool = True) -> list[str]:
+    """Apply model changes, bring new lake batches in, cluster atlases that need it; returns the
+    models restated for new data.
 
     The same as these two commands in the repo root:
       sqlmesh plan --auto-apply --no-prompts                                # model changes
@@ -24,6 +26,9 @@ def build(wh: Warehouse) -> list[str]:
     run again; restating the `reads_lake` models re-evaluates them. They carry earlier batches' rows
     over and aggregate only batches they have not seen, so old raw links are never re-read. Models
     the first plan just rebuilt are not restated again.
+
+    Clustering is expensive, so only atlases never clustered (or whose cluster settings changed) are
+    clustered here; re-clustering after new data is explicit (`circuitlake cluster`).
     """
     ensure_free(wh)
     ctx = project.context(wh)
@@ -33,6 +38,20 @@ def build(wh: Warehouse) -> list[str]:
         stale = sorted(m.fqn for m in ctx.models.values() if LAKE_TAG in m.tags and m.fqn not in rebuilt)
         if stale:
             ctx.plan(restate_models=stale, auto_apply=True, no_prompts=True, no_diff=True)
-        return stale
+    finally:
+        ctx.close()
+    if cluster:
+        from jobs.cluster import cluster as run_cluster, needs_clustering
+
+        if [a for a in registry.all_atlases(wh) if needs_clustering(wh, a) and run_cluster(wh, a.atlas)]:
+            refresh_clusters(wh)
+    return stale
+
+
+def refresh_clusters(wh: Warehouse) -> None:
+    """Bring the latest clustering runs into neurons and clusters (`sqlmesh plan --restate-model tag:reads_clusters`)."""
+    ctx = project.context(wh)
+    try:
+        ctx.plan(restate_models=[f"tag:{CLUSTERS_TAG}"], auto_apply=True, no_prompts=True, no_diff=True)
     finally:
         ctx.close()

@@ -67,11 +67,20 @@ def atlas_add(ctx: typer.Context, name: str = typer.Argument(..., help="Atlas na
               relp_min_count: int = typer.Option(3, "--relp-min-count", help="RelP edges publish at count >= this."),
               label_precedence: list[str] = typer.Option([], "--label-precedence",
                   help="COLUMN=pass.field[@source],... best first, e.g. label=output.short_label,output.label,activation_pos.label "
-                       "(repeatable; columns not given keep the defaults).")):
+                       "(repeatable; columns not given keep the defaults)."),
+              cluster_method: str = typer.Option("relp", "--cluster-method", help="Edges Infomap clusters: relp or weight_graph."),
+              cluster_min_count: Optional[int] = typer.Option(None, "--cluster-min-count", help="Cluster edges with count >= this (default 5 for relp, 1 for weight_graph)."),
+              cluster_trials: int = typer.Option(20, "--cluster-trials", help="Infomap trials."),
+              cluster_seed: int = typer.Option(42, "--cluster-seed", help="Infomap seed."),
+              cluster_threads: int = typer.Option(1, "--cluster-threads", help="Infomap threads (fixed, for determinism).")):
     """Register an atlas (or update its settings)."""
     if universe not in ("grid", "observed"):
         raise UserError("--universe is grid or observed")
-    settings = registry.AtlasSettings()
+    if cluster_method not in ("relp", "weight_graph"):
+        raise UserError("--cluster-method is relp or weight_graph")
+    settings = registry.AtlasSettings(cluster=registry.ClusterSettings(
+        method=cluster_method, min_count=cluster_min_count or (5 if cluster_method == "relp" else 1),
+        trials=cluster_trials, seed=cluster_seed, threads=cluster_threads))
     for spec in label_precedence:
         column, _, rules = spec.partition("=")
         if not rules:
@@ -133,6 +142,19 @@ def build(ctx: typer.Context):
     from circuitlake.build import build as run_build
 
     run_build(_wh(ctx))
+
+
+@app.command("cluster")
+@friendly
+def cluster_cmd(ctx: typer.Context, atlas: str = typer.Option(..., "--atlas", help="Registered atlas."),
+                force: bool = typer.Option(False, "--force", help="Run even when edges and settings are unchanged.")):
+    """Run Infomap over the atlas's published edges (settings from the registry) and refresh neurons/clusters."""
+    from circuitlake.build import ensure_free, refresh_clusters
+    from jobs.cluster import cluster
+
+    ensure_free(_wh(ctx))
+    if cluster(ctx.obj, atlas, force=force):
+        refresh_clusters(ctx.obj)
 
 
 @app.command()

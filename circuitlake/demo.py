@@ -32,6 +32,24 @@ EXAMPLE_QUERIES = {
                list(label order by max_activation desc nulls last)[1:3] as sample_labels
         from neurons where atlas = 'sample' and top_cluster is not null
         group by top_cluster order by n desc limit 20""",
+    "Edges within a circuit": """
+        with circuit as (
+          select top_cluster, sub_module from neurons
+          where atlas = 'sample' and sub_module is not null
+          group by all order by count(*) desc limit 1)
+        select e.src_layer, e.src_neuron, e.tgt_layer, e.tgt_neuron, e.mean_weight,
+               n1.label as src_label, n2.label as tgt_label
+        from edges e
+        join neurons n1 on e.atlas = n1.atlas and e.src_layer = n1.layer and e.src_neuron = n1.neuron
+        join neurons n2 on e.atlas = n2.atlas and e.tgt_layer = n2.layer and e.tgt_neuron = n2.neuron
+        where e.atlas = 'sample'
+          and n1.top_cluster = (select top_cluster from circuit) and n1.sub_module = (select sub_module from circuit)
+          and n2.top_cluster = (select top_cluster from circuit) and n2.sub_module = (select sub_module from circuit)
+        order by e.mean_abs_weight desc limit 10""",
+    "Circuits of size >= 3 (real modules, not leaf rows)": """
+        select cluster_path, level, size, layer_min, layer_max, median_layer
+        from clusters where atlas = 'sample' and is_module and size >= 3
+        order by size desc limit 10""",
     "Strongest edges with their labels": """
         select e.src_layer, e.src_neuron, e.tgt_layer, e.tgt_neuron, e.count, e.mean_weight,
                n1.label as src_label, n2.label as tgt_label

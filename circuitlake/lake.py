@@ -143,6 +143,34 @@ TABLES: dict[str, LakeTable] = {
             ),
         ),
         LakeTable(
+            "cluster_runs",
+            _schema(
+                *_BATCH,
+                ("settings", pa.string()),  # JSON of the cluster settings used
+                ("method", pa.string()),  # edges clustered: relp | weight_graph
+                ("edges_hash", pa.string()),  # sha256 of the ordered (src, tgt, weight) input: the edges snapshot
+                ("edges", pa.int64()),  # links given to Infomap
+                ("neurons", pa.int64()),  # nodes given to Infomap
+                ("graphs_hash", pa.string()),  # metadata.graphs_hash of the edges read: stale when it moves on
+                ("infomap_version", pa.string()),
+                ("codelength", pa.float64()),
+                ("top_modules", pa.int64()),
+                ("levels", pa.int64()),
+                ("seconds", pa.float64()),
+            ),
+            partition_by=("atlas",),
+        ),
+        LakeTable(
+            "cluster_assignments",
+            _schema(
+                *_BATCH,
+                ("layer", pa.int32()),
+                ("neuron", pa.int32()),
+                ("cluster_path", pa.string()),  # Infomap path "3.12.7"; the last component is the leaf's rank
+                ("flow", pa.float64()),
+            ),
+        ),
+        LakeTable(
             "ingest_batches",
             _schema(
                 *_BATCH,

@@ -17,9 +17,15 @@ ATLAS_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
 
 class ClusterSettings(BaseModel):
-    """How `circuitlake cluster` runs Infomap for an atlas (the research pipeline's settings by default)."""
+    """How `circuitlake cluster` runs Infomap for an atlas (the research pipeline's settings by default).
 
-    min_count: int = 5  # RelP edges with count >= this are clustered
+    Infomap runs directed and multi-level over the `method` edges with count >= `min_count` (RelP: 5;
+    weight edges have count 1), link weight = mean_abs_weight^2 (|effective_strength|^2 for weight
+    edges), on neurons with more than one kept edge.
+    """
+
+    method: Literal["relp", "weight_graph"] = "relp"
+    min_count: int = 5
     seed: int = 42
     trials: int = 20
     threads: int = 1

@@ -15,7 +15,7 @@ from circuitlake import project
 from circuitlake.build import ensure_free
 from circuitlake.settings import Warehouse
 
-COUNTED_TABLES = ["main.neurons", "main.edges", "main.neuron_graphs", "main.metadata",
+COUNTED_TABLES = ["main.neurons", "main.edges", "main.clusters", "main.neuron_graphs", "main.metadata",
                   "lake.graphs", "lake.graph_nodes", "lake.graph_links", "lake.labels", "lake.rejects"]
 
 # key figures: each query returns (atlas, figure, value)
@@ -48,6 +48,15 @@ FIGURES = [
        from lake.atlases as a left join outside as o on a.atlas = o.atlas
        group by a.atlas""",
     "select atlas, 'rejected records', count(*) from lake.rejects group by atlas",
+    # clustering: settings, size, and whether new graphs arrived after the edges it read
+    """select r.atlas, 'clusters', r.top_modules || ' top modules, ' || r.levels || ' levels, ' || r.neurons || ' neurons, '
+              || r.edges || ' links (' || r.method || ' count >= ' || json_extract_string(r.settings, '$.min_count')
+              || ', weight = mean_abs_weight^2, seed ' || json_extract_string(r.settings, '$.seed') || ', '
+              || json_extract_string(r.settings, '$.trials') || ' trials, ' || json_extract_string(r.settings, '$.threads') || ' thread(s))'
+       from lake.cluster_runs as r
+       where r.batch = (select max(x.batch) from lake.cluster_runs as x where x.atlas = r.atlas)""",
+    """select atlas, 'clusters stale (graphs landed after clustering)', value from main.metadata where key = 'clusters_stale'""",
+    "select atlas, 'circuits of size >= 3 (real modules)', count(*) filter (where is_module and size >= 3) from main.clusters group by atlas",
 ]
 
 

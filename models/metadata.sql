@@ -44,9 +44,16 @@ sources as (
     atlas,
     count(*) as batches,
     sha256(string_agg(content_hash, ',' order by content_hash)) as lake_hash,
+    sha256(string_agg(case when job = 'graphs' then content_hash end, ',' order by content_hash)) as graphs_hash,
     max(finished_at) as last_ingest
   from lake.ingest_batches
   group by atlas
+),
+
+latest_cluster_run as (
+  select r.*
+  from lake.cluster_runs as r
+  where r.batch = (select max(x.batch) from lake.cluster_runs as x where x.atlas = r.atlas)
 ),
 
 facts as (
@@ -64,12 +71,20 @@ facts as (
     coalesce(n.neurons, 0) as neurons,
     coalesce(s.batches, 0) as batches,
     s.lake_hash,
-    s.last_ingest
+    s.graphs_hash,
+    s.last_ingest,
+    a.settings,
+    c.batch as cluster_run,
+    c.edges_hash as cluster_edges_hash,
+    c.codelength as cluster_codelength,
+    -- clusters are stale once graphs landed after the edges they were computed from
+    c.graphs_hash is distinct from s.graphs_hash as clusters_stale
   from atlases as a
   left join graph_counts as g on a.atlas = g.atlas
   left join edge_counts as e on a.atlas = e.atlas
   left join neuron_counts as n on a.atlas = n.atlas
   left join sources as s on a.atlas = s.atlas
+  left join latest_cluster_run as c on a.atlas = c.atlas
 )
 
 select atlas, key, value
@@ -88,6 +103,12 @@ cross join lateral (
     ('neurons', cast(neurons as text)),
     ('ingest_batches', cast(batches as text)),
     ('lake_hash', lake_hash),
+    ('graphs_hash', graphs_hash),
+    ('settings', settings),
+    ('cluster_run', cluster_run),
+    ('cluster_edges_hash', cluster_edges_hash),
+    ('cluster_codelength', cast(cluster_codelength as text)),
+    ('clusters_stale', case when cluster_run is null then null else cast(clusters_stale as text) end),
     ('last_ingest', cast(last_ingest as text)),
     ('build_time', cast(current_timestamp as text)),
     ('circuitlake_version', @VAR('circuitlake_version')),

@@ -2,11 +2,13 @@
 MODEL (
   name main.neurons,
   kind FULL,
+  tags (reads_clusters),
   grain (atlas, layer, neuron),
   audits (
     neurons_unique_key,
     neurons_inside_shape,
-    neurons_feature_id_formula
+    neurons_feature_id_formula,
+    neurons_unclustered_have_no_cluster_columns
   ),
   column_descriptions (
     atlas = 'Atlas',
@@ -64,6 +66,21 @@ universe as (
   select atlas, layer, neuron from grid
   union all
   select atlas, layer, neuron from observed
+),
+
+assignments as (
+  -- Infomap path "3.12.7": top_cluster 3, sub_module 12, subsub_module 7, hierarchy_depth 3
+  select
+    atlas,
+    layer,
+    neuron,
+    cluster_path,
+    cast(split_part(cluster_path, '.', 1) as int) as top_cluster,
+    cast(nullif(split_part(cluster_path, '.', 2), '') as int) as sub_module,
+    cast(nullif(split_part(cluster_path, '.', 3), '') as int) as subsub_module,
+    length(cluster_path) - length(replace(cluster_path, '.', '')) + 1 as hierarchy_depth,
+    flow as infomap_flow
+  from lake.cluster_assignments
 )
 
 select
@@ -80,12 +97,12 @@ select
   cast(lb.num_exemplars as int) as num_exemplars,
   coalesce(ap.appearance_count, 0) as appearance_count,
   lb.output_norm,
-  cast(null as text) as cluster_path,
-  cast(null as int) as top_cluster,
-  cast(null as int) as sub_module,
-  cast(null as int) as subsub_module,
-  cast(null as int) as hierarchy_depth,
-  cast(null as double) as infomap_flow
+  c.cluster_path,
+  c.top_cluster,
+  c.sub_module,
+  c.subsub_module,
+  cast(c.hierarchy_depth as int) as hierarchy_depth,
+  c.infomap_flow
 from universe as u
 join atlases as a
   on u.atlas = a.atlas
@@ -94,3 +111,5 @@ left join appearances as ap
 -- labels never widen the universe: a label for a neuron outside it is only counted in the report
 left join stg.neuron_labels as lb
   on u.atlas = lb.atlas and u.layer = lb.layer and u.neuron = lb.neuron
+left join assignments as c
+  on u.atlas = c.atlas and u.layer = c.layer and u.neuron = c.neuron
