@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
+import numpy as np
 import pyarrow as pa
 
 from circuitlake.formats.graph import GraphFile, GraphNode
@@ -53,28 +54,30 @@ def endpoint_from_id(node_id: str) -> Endpoint | None:
     return None
 
 
+def _first(*values):
+    return next((v for v in values if v is not None), None)
+
+
 def classify(node: GraphNode) -> Endpoint:
-    ft = (node.feature_type or "").lower()
-    parsed = endpoint_from_id(node.node_id)
-    if node.isLogit or ft == "logit":
+    if node.get("feature_type") == "mlp_neuron":  # the common case, without parsing the id
+        layer, feature, pos = _int(node.get("layer")), node.get("feature"), node.get("ctx_idx")
+        if layer is not None and feature is not None and pos is not None:
+            return Endpoint("neuron", layer, feature, pos)
+    ft = (node.get("feature_type") or "").lower()
+    parsed = endpoint_from_id(node["node_id"]) or Endpoint("other", None, None, None)
+    if node.get("isLogit") or ft == "logit":
         kind = "logit"
     elif ft == "embedding":
         kind = "embedding"
-    elif ft in NEURON_TYPES or (not ft and parsed):
+    elif ft in NEURON_TYPES or (not ft and parsed.kind != "other"):
         kind = "neuron" if ft else parsed.kind
     else:
-        kind = "other"
-    if kind == "neuron":
-        layer = _int(node.layer)
-        layer = layer if layer is not None else (parsed.layer if parsed else None)
-        feature = node.feature if node.feature is not None else (parsed.feature if parsed else None)
-        if layer is None or feature is None:
-            raise GraphError(f"node {node.node_id!r}", "neuron node without a layer or neuron index")
-        return Endpoint(kind, layer, feature, node.ctx_idx if node.ctx_idx is not None else (parsed.pos if parsed else None))
-    if kind in ("embedding", "logit"):
-        feature = node.feature if node.feature is not None else (parsed.feature if parsed else None)
-        return Endpoint(kind, None, feature, node.ctx_idx if node.ctx_idx is not None else (parsed.pos if parsed else None))
-    return Endpoint("other", _int(node.layer), node.feature, node.ctx_idx)
+        return Endpoint("other", _int(node.get("layer")), node.get("feature"), node.get("ctx_idx"))
+    layer = _first(_int(node.get("layer")), parsed.layer) if kind == "neuron" else None
+    feature = _first(node.get("feature"), parsed.feature)
+    if kind == "neuron" and (layer is None or feature is None):
+        raise GraphError(f"node {node['node_id']!r}", "neuron node without a layer or neuron index")
+    return Endpoint(kind, layer, feature, _first(node.get("ctx_idx"), parsed.pos))
 
 
 class GraphRows(NamedTuple):
@@ -83,55 +86,82 @@ class GraphRows(NamedTuple):
     links: pa.Table
 
 
+def _check_shape(ep: Endpoint, record: str, shape: tuple[int, int]) -> None:
+    if ep.kind == "neuron" and not (0 <= ep.layer < shape[0] and 0 <= ep.feature < shape[1]):
+        raise GraphError(record, f"neuron L{ep.layer}/N{ep.feature} is outside the atlas shape {shape[0]} x {shape[1]}")
+
+
 def to_rows(graph: GraphFile, num_layers: int, neurons_per_layer: int) -> GraphRows:
-    """Rows for one graph (without atlas/batch/graph key, which the job adds). Raises GraphError."""
-    by_id: dict[str, Endpoint] = {}
-    nodes: dict[str, list] = {k: [] for k in ("kind", "layer", "feature", "position", "influence", "activation", "node_id", "feature_type")}
-    for i, node in enumerate(graph.nodes):
+    """Rows for one graph (without atlas/batch/graph key, which the job adds). Raises GraphError.
+
+    Link columns are gathered from per-endpoint arrays by index (Arrow `take`), so the per-link
+    Python work is two dictionary lookups.
+    """
+    shape = (num_layers, neurons_per_layer)
+    index: dict[str, int] = {}
+    endpoints: list[Endpoint] = []
+    node_extra = []
+    for i, node in enumerate(graph["nodes"]):
         ep = classify(node)
-        if ep.kind == "neuron" and not (0 <= ep.layer < num_layers and 0 <= ep.feature < neurons_per_layer):
-            raise GraphError(f"nodes[{i}] {node.node_id!r}", f"neuron L{ep.layer}/N{ep.feature} is outside the atlas shape {num_layers} x {neurons_per_layer}")
-        by_id[node.node_id] = ep
+        _check_shape(ep, f"nodes[{i}] {node['node_id']!r}", shape)
+        index[node["node_id"]] = len(endpoints)
+        endpoints.append(ep)
         other = ep.kind == "other"
-        for key, value in zip(nodes, (ep.kind, ep.layer, ep.feature, ep.pos, node.influence, node.activation,
-                                      node.node_id if other else None, node.feature_type if other else None)):
-            nodes[key].append(value)
+        node_extra.append((node.get("influence"), node.get("activation"),
+                           node["node_id"] if other else None, node.get("feature_type") if other else None))
+    n_nodes = len(endpoints)
 
-    links: dict[str, list] = {k: [] for k in ("src_kind", "src_layer", "src_feature", "src_pos", "tgt_kind", "tgt_layer", "tgt_feature", "tgt_pos", "weight")}
-    dangling = 0
-    for i, link in enumerate(graph.links):
-        ends = []
-        for side in (link.source, link.target):
-            ep = by_id.get(side)
-            if ep is None:
-                ep = endpoint_from_id(side)
-                if ep is None:
-                    raise GraphError(f"links[{i}]", f"endpoint {side!r} is not a node and has no neuron/E/L id shape")
-                if ep.kind == "neuron" and not (0 <= ep.layer < num_layers and 0 <= ep.feature < neurons_per_layer):
-                    raise GraphError(f"links[{i}]", f"endpoint {side!r} is outside the atlas shape {num_layers} x {neurons_per_layer}")
-                dangling += 1
-            ends.append(ep)
-        src, tgt = ends
-        if src.kind == "neuron" and tgt.kind == "neuron" and src.layer >= tgt.layer:
-            raise GraphError(f"links[{i}]", f"neuron link {link.source} -> {link.target} does not go to a later layer")
-        for key, value in zip(links, (*src, *tgt, link.weight)):
-            links[key].append(value)
+    links = graph["links"]
+    sides = {}
+    for side in ("source", "target"):
+        ids = [link[side] for link in links]
+        positions = [index.get(x) for x in ids]
+        if None in positions:  # dangling endpoints: parse the id, add a pseudo-endpoint (not a node row)
+            for i, (x, p) in enumerate(zip(ids, positions)):
+                if p is None:
+                    ep = endpoint_from_id(x)
+                    if ep is None:
+                        raise GraphError(f"links[{i}]", f"{side} {x!r} is not a node and has no neuron/E/L id shape")
+                    _check_shape(ep, f"links[{i}]", shape)
+                    positions[i] = index[x] = len(endpoints)
+                    endpoints.append(ep)
+        sides[side] = np.asarray(positions, dtype=np.int64)
+    dangling = len(endpoints) - n_nodes
 
-    meta, gen = graph.metadata, graph.metadata.generation_settings
-    exceeded = graph.nodes_exceeded if graph.nodes_exceeded is not None else bool(gen.nodes_exceeded)
+    types = (pa.string(), pa.int16(), pa.int64(), pa.int32())
+    columns = [pa.array(list(c), t) for c, t in zip(zip(*endpoints), types)] if endpoints else [pa.array([], t) for t in types]
+    is_neuron = np.array([ep.kind == "neuron" for ep in endpoints], dtype=bool)
+    layer = np.array([-1 if ep.layer is None else ep.layer for ep in endpoints], dtype=np.int64)
+    src, tgt = sides["source"], sides["target"]
+    backwards = is_neuron[src] & is_neuron[tgt] & (layer[src] >= layer[tgt])
+    if backwards.any():
+        i = int(np.argmax(backwards))
+        raise GraphError(f"links[{i}]", f"neuron link {links[i]['source']} -> {links[i]['target']} does not go to a later layer")
+    link_columns = {f"{prefix}_{name}": col.take(pa.array(idx)) for prefix, idx in (("src", src), ("tgt", tgt))
+                    for name, col in zip(("kind", "layer", "feature", "pos"), columns)}
+    link_columns["weight"] = pa.array([link["weight"] for link in links], pa.float64())
+    node_columns = {name: col.slice(0, n_nodes) for name, col in zip(("kind", "layer", "feature", "position"), columns)}
+    extra = list(zip(*node_extra)) if node_extra else [[], [], [], []]
+    for name, values, t in zip(("influence", "activation", "node_id", "feature_type"), extra,
+                               (pa.float64(), pa.float64(), pa.string(), pa.string())):
+        node_columns[name] = pa.array(list(values), t)
+
+    meta = graph.get("metadata", {})
+    gen = meta.get("generation_settings", {})
+    exceeded = graph.get("nodes_exceeded")
     row = {
-        "slug": meta.slug,
-        "scan": meta.scan,
-        "prompt": meta.prompt,
-        "prompt_tokens": meta.prompt_tokens,
-        "corpus_index": meta.corpus_index,
-        "node_threshold": meta.node_threshold if meta.node_threshold is not None else gen.node_threshold,
-        "metric_value": gen.metric_value,
-        "target_position": meta.target_position if meta.target_position is not None else gen.target_position,
-        "nodes_exceeded": exceeded,
-        "node_count": len(graph.nodes),
-        "neuron_count": nodes["kind"].count("neuron"),
-        "link_count": len(graph.links),
+        "slug": meta.get("slug"),
+        "scan": meta.get("scan"),
+        "prompt": meta.get("prompt"),
+        "prompt_tokens": meta.get("prompt_tokens", []),
+        "corpus_index": meta.get("corpus_index"),
+        "node_threshold": _first(meta.get("node_threshold"), gen.get("node_threshold")),
+        "metric_value": gen.get("metric_value"),
+        "target_position": _first(meta.get("target_position"), gen.get("target_position")),
+        "nodes_exceeded": bool(exceeded if exceeded is not None else gen.get("nodes_exceeded")),
+        "node_count": n_nodes,
+        "neuron_count": int(is_neuron[:n_nodes].sum()),
+        "link_count": len(links),
         "dangling_links": dangling,
     }
-    return GraphRows(row, pa.table(nodes), pa.table(links))
+    return GraphRows(row, pa.table(node_columns), pa.table(link_columns))

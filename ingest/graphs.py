@@ -17,7 +17,7 @@ import pyarrow as pa
 from pydantic import ValidationError
 
 from circuitlake import lake, registry
-from circuitlake.formats.graph import GraphFile
+from circuitlake.formats.graph import GRAPH_FILE
 from circuitlake.progress import bar
 from circuitlake.settings import Warehouse
 from ingest import sources
@@ -59,7 +59,7 @@ def parse_file(path: Path):
     if sha in _KNOWN:
         return "skip", path, sha
     try:
-        graph = GraphFile.model_validate_json(data)
+        graph = GRAPH_FILE.validate_json(data)
         rows = to_rows(graph, *_SHAPE)
     except ValidationError as e:
         return "reject", Reject.invalid(str(path), "", e, sha)

@@ -1,56 +1,64 @@
 """Wire format of a RelP attribution graph file (`graph_*.json[.gz]`, FORMATS.md section 1).
 
-Unknown fields are ignored; `layer` may be an int (raw output) or a string (viewer output, where
-embeddings are "E" and logits carry str(highest layer + 1)). Nodes are classified by
-`feature_type` / `isLogit` / id prefix, never by layer.
+TypedDicts validated by pydantic-core straight from JSON bytes (about 6x faster than model
+instances for thousands of links). Unknown fields are ignored; `layer` may be an int (raw output)
+or a string (viewer output, where embeddings are "E" and logits carry str(highest layer + 1)).
+Nodes are classified by `feature_type` / `isLogit` / id prefix, never by layer.
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, TypeAdapter, with_config
+from typing_extensions import NotRequired, TypedDict
+
+_LOOSE = ConfigDict(extra="ignore")
 
 
-class _Loose(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+@with_config(_LOOSE)
+class GenerationSettings(TypedDict, total=False):
+    node_threshold: float | None
+    metric_value: float | None
+    target_position: int | None
+    nodes_exceeded: bool | None
 
 
-class GenerationSettings(_Loose):
-    node_threshold: float | None = None
-    metric_value: float | None = None
-    target_position: int | None = None
-    nodes_exceeded: bool | None = None
+@with_config(_LOOSE)
+class GraphMetadata(TypedDict, total=False):
+    slug: str | None
+    scan: str | None
+    prompt: str | None
+    prompt_tokens: list[str]
+    node_threshold: float | None
+    target_position: int | None
+    corpus_index: int | None
+    generation_settings: GenerationSettings
 
 
-class GraphMetadata(_Loose):
-    slug: str | None = None
-    scan: str | None = None
-    prompt: str | None = None
-    prompt_tokens: list[str] = Field(default_factory=list)
-    node_threshold: float | None = None
-    target_position: int | None = None
-    corpus_index: int | None = None
-    generation_settings: GenerationSettings = Field(default_factory=GenerationSettings)
-
-
-class GraphNode(_Loose):
+@with_config(_LOOSE)
+class GraphNode(TypedDict):
     node_id: str
-    feature: int | None = None
-    layer: int | str | None = None
-    ctx_idx: int | None = None
-    feature_type: str | None = None
-    influence: float | None = None
-    activation: float | None = None
-    isLogit: bool = False
+    feature: NotRequired[int | None]
+    layer: NotRequired[int | str | None]
+    ctx_idx: NotRequired[int | None]
+    feature_type: NotRequired[str | None]
+    influence: NotRequired[float | None]
+    activation: NotRequired[float | None]
+    isLogit: NotRequired[bool]
 
 
-class GraphLink(_Loose):
+@with_config(_LOOSE)
+class GraphLink(TypedDict):
     source: str
     target: str
     weight: float
 
 
-class GraphFile(_Loose):
-    metadata: GraphMetadata = Field(default_factory=GraphMetadata)
+@with_config(_LOOSE)
+class GraphFile(TypedDict):
+    metadata: NotRequired[GraphMetadata]
     nodes: list[GraphNode]
     links: list[GraphLink]
-    nodes_exceeded: bool | None = None
+    nodes_exceeded: NotRequired[bool | None]
+
+
+GRAPH_FILE = TypeAdapter(GraphFile)
