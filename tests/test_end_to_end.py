@@ -97,7 +97,7 @@ def test_ingest_build_matches_research_aggregation_incrementally(wh, tmp_path):
 
     # and `circuitlake build` does the same on the next batch
     ingest_graphs(wh, "e2e", [str(f) for f in last], show_progress=False)
-    assert build(wh) == ['"circuitlake"."main"."neuron_graphs"', '"circuitlake"."stg"."edge_partials"']
+    assert {'"circuitlake"."main"."neuron_graphs"', '"circuitlake"."stg"."edge_partials"'} <= set(build(wh))
     assert_matches_research(wh, "e2e", files)
 
     report = run_audits(wh)
