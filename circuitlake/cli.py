@@ -135,6 +135,40 @@ def ingest_labels_cmd(ctx: typer.Context, path: Path = typer.Argument(..., help=
     raise typer.Exit(report.exit_code)
 
 
+@ingest_app.command("wiring")
+@friendly
+def ingest_wiring_cmd(ctx: typer.Context, folder: Path = typer.Argument(..., help="Wiring cache folder with layer_<i>.json files."),
+                      atlas: str = typer.Option(..., "--atlas", help="Registered atlas."),
+                      source: Optional[str] = typer.Option(None, "--source", help="Source name (default cache:<folder name>).")):
+    """Land a wiring cache, one layer file at a time; layers already landed are skipped."""
+    from ingest.wiring import ingest_wiring
+
+    report = ingest_wiring(_wh(ctx), atlas, folder, source=source)
+    console.print(f"wiring: {report.landed} layers landed, {report.skipped} already in the lake, {report.rejected} entries rejected")
+    raise typer.Exit(report.exit_code)
+
+
+wiring_app = typer.Typer(help="Weight-based wiring.", no_args_is_help=True)
+app.add_typer(wiring_app, name="wiring")
+
+
+@wiring_app.command("compute")
+@friendly
+def wiring_compute_cmd(ctx: typer.Context, model_dir: Path = typer.Argument(..., help="Local Hugging Face checkpoint folder (safetensors)."),
+                       atlas: str = typer.Option(..., "--atlas", help="Registered atlas (same shape as the model)."),
+                       top_k: int = typer.Option(10, "--top-k", help="Connections kept per neuron, direction and polarity."),
+                       device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+                       dtype: str = typer.Option("float32", "--dtype", help="float32 | bfloat16 | float16 | float64."),
+                       block_rows: int = typer.Option(2048, "--block-rows", help="Neurons per matrix-product block (memory knob).")):
+    """Compute wiring (c_up, c_gate, polarity, effective strength, projections) from model weights; resumes per layer."""
+    try:
+        from jobs.wiring import compute_wiring
+    except ImportError as e:
+        raise UserError(f"wiring from weights needs torch: pip install -e '.[wiring]' ({e})") from None
+    report = compute_wiring(_wh(ctx), atlas, model_dir, top_k=top_k, device=device, dtype=dtype, block_rows=block_rows)
+    console.print(f"wiring: {report.landed} layers computed, {report.skipped} already in the lake")
+
+
 @app.command()
 @friendly
 def build(ctx: typer.Context):

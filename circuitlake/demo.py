@@ -58,6 +58,9 @@ EXAMPLE_QUERIES = {
         join neurons n2 on e.atlas = n2.atlas and e.tgt_layer = n2.layer and e.tgt_neuron = n2.neuron
         where e.atlas = 'sample'
         order by e.mean_abs_weight * e.count desc limit 10""",
+    "Weight-graph edges next to RelP edges (method keeps them apart)": """
+        select method, count(*) as edges, min(count) as min_count, avg(mean_abs_weight) as avg_abs_weight
+        from edges where atlas = 'sample' group by method order by method""",
     "Provenance": "select key, value from metadata where atlas = 'sample' order by key",
 }
 
@@ -79,6 +82,10 @@ def run_demo(wh: Warehouse, corpus: Path, report_path: Path) -> int:
     for label_file in sorted((corpus / "labels").iterdir()):  # the sample has a few bad records on purpose
         r = ingest_labels(wh, SAMPLE_ATLAS, label_file)
         console.print(f"labels {label_file.name}: {r.rows.get('labels', 0)} rows, {r.rejected} rejected, {r.skipped} file already in the lake")
+    from ingest.wiring import ingest_wiring
+
+    r = ingest_wiring(wh, SAMPLE_ATLAS, corpus / "wiring_cache")
+    console.print(f"wiring cache: {r.landed} layers landed, {r.skipped} already in the lake, {r.rejected} rejected")
     console.rule("3. build (sqlmesh plan, then restate the reads_lake models for the new batches)")
     build(wh)
     console.rule("4. audits")

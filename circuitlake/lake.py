@@ -143,6 +143,48 @@ TABLES: dict[str, LakeTable] = {
             ),
         ),
         LakeTable(
+            "wiring",
+            _schema(
+                *_BATCH,
+                ("source", pa.string()),  # cache:<folder> | weights:<checkpoint sha256 prefix>
+                ("layer", pa.int32()),  # the neuron whose list this is (its layer file)
+                ("neuron", pa.int32()),
+                ("direction", pa.string()),  # upstream (other -> neuron) | downstream (neuron -> other)
+                ("polarity", pa.string()),  # the list: excitatory | inhibitory
+                ("rank", pa.int32()),  # position in the list, 1 = strongest
+                ("other_layer", pa.int32()),
+                ("other_neuron", pa.int32()),
+                ("c_up", pa.float64()),  # W_up[t] . d_s
+                ("c_gate", pa.float64()),  # W_gate[t] . d_s
+                ("effective_strength", pa.float64()),  # +-(|c_up| + |c_gate|), sign = polarity
+                ("predicted_polarity", pa.string()),
+            ),
+        ),
+        LakeTable(
+            "projections",
+            _schema(
+                *_BATCH,
+                ("source", pa.string()),
+                ("layer", pa.int32()),
+                ("neuron", pa.int32()),
+                ("kind", pa.string()),  # promotes | suppresses | activates
+                ("rank", pa.int32()),
+                ("token_id", pa.int64()),
+                ("token", pa.string()),
+                ("weight", pa.float64()),  # (W_U d_s)[token]
+            ),
+        ),
+        LakeTable(
+            "neuron_weights",
+            _schema(
+                *_BATCH,
+                ("source", pa.string()),
+                ("layer", pa.int32()),
+                ("neuron", pa.int32()),
+                ("output_norm", pa.float64()),  # ||d_s||, the norm of the down-projection column
+            ),
+        ),
+        LakeTable(
             "cluster_runs",
             _schema(
                 *_BATCH,

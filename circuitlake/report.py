@@ -16,7 +16,8 @@ from circuitlake.build import ensure_free
 from circuitlake.settings import Warehouse
 
 COUNTED_TABLES = ["main.neurons", "main.edges", "main.clusters", "main.neuron_graphs", "main.metadata",
-                  "lake.graphs", "lake.graph_nodes", "lake.graph_links", "lake.labels", "lake.rejects"]
+                  "lake.graphs", "lake.graph_nodes", "lake.graph_links", "lake.labels", "lake.wiring",
+                  "lake.projections", "lake.rejects"]
 
 # key figures: each query returns (atlas, figure, value)
 FIGURES = [
@@ -25,6 +26,7 @@ FIGURES = [
     "select atlas, 'neurons (universe)', count(*) from main.neurons group by atlas",
     "select atlas, 'neurons seen in graphs', count(*) filter (where appearance_count > 0) from main.neurons group by atlas",
     "select atlas, 'relp edges published', count(*) from main.edges where method = 'relp' group by atlas",
+    "select atlas, 'weight-graph edges (downstream wiring)', count(*) from main.edges where method = 'weight_graph' group by atlas",
     "select atlas, 'relp edge threshold (count >=)', relp_min_count from lake.atlases",
     # label coverage: the share of the universe with a non-empty label, against the atlas threshold
     """select n.atlas, 'label coverage',

@@ -218,6 +218,19 @@ def write_labels(spec: SampleSpec, out: Path) -> list[Path]:
     return sorted(folder.iterdir())
 
 
+def write_wiring(spec: SampleSpec, out: Path) -> list[Path]:
+    """A tiny random Llama-shaped checkpoint of the sample's shape under `out/model/`, and its wiring
+    cache under `out/wiring_cache/`, written from the computed result (needs the `wiring` extra)."""
+    from jobs.wiring import Checkpoint, compute_layer, tiny_model, write_cache
+
+    import torch
+
+    model = tiny_model("llama", spec.layers, spec.neurons_per_layer, seed=spec.seed)
+    model.save_pretrained(out / "model")
+    ckpt = Checkpoint(out / "model")
+    return [write_cache(compute_layer(ckpt, layer, 10, torch.float32, "cpu", 2048), out / "wiring_cache") for layer in range(spec.layers)]
+
+
 def write_corpus(spec: SampleSpec, out: Path) -> int:
-    """Write the whole sample corpus (graphs, labels) under `out`; returns the number of files written."""
-    return len(write_graphs(spec, out)) + len(write_labels(spec, out))
+    """Write the whole sample corpus (graphs, labels, a tiny model and its wiring cache) under `out`."""
+    return len(write_graphs(spec, out)) + len(write_labels(spec, out)) + len(write_wiring(spec, out))

@@ -11,8 +11,6 @@ that disagrees with its layer/neuron, a duplicate or an unparseable record is a 
 
 from __future__ import annotations
 
-import gzip
-import io
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -140,17 +138,9 @@ READERS: dict[str, tuple[Callable, type[BaseModel], Callable]] = {
 }
 
 
-def _open(path: Path) -> tuple[io.BufferedReader, io.IOBase]:
-    """(raw file for progress, stream of decompressed bytes)."""
-    raw = path.open("rb")
-    gz = raw.read(2) == sources.GZIP_MAGIC
-    raw.seek(0)
-    return raw, (gzip.GzipFile(fileobj=raw) if gz else raw)
-
-
 def detect_format(path: Path) -> str:
     """Tell the shape from the first top-level keys (streaming; a huge first value is skipped, not loaded)."""
-    raw, stream = _open(path)
+    raw, stream = sources.open_stream(path)
     try:
         for prefix, event, value in ijson.parse(stream, multiple_values=True):
             if event != "map_key" or prefix != "":
@@ -202,7 +192,7 @@ def ingest_labels(wh: Warehouse, atlas_name: str, path: str | Path, *, source: s
     seen = {p: bytearray(atlas.num_layers * atlas.neurons_per_layer) for p in registry.LABEL_PASSES}
     reader, model, convert = READERS[fmt]
     pending: list[dict] = []
-    raw, stream = _open(path)
+    raw, stream = sources.open_stream(path)
     with raw, bar(show_progress) as progress:
         task = progress.add_task(f"ingest labels {source} -> {atlas.atlas}", total=path.stat().st_size)
         try:

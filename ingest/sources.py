@@ -33,6 +33,14 @@ def read_bytes(path: Path) -> bytes:
     return gzip.decompress(raw) if raw[:2] == GZIP_MAGIC else raw
 
 
+def open_stream(path: Path):
+    """(raw file, stream of decompressed bytes): read the stream, use the raw file for progress/offsets."""
+    raw = path.open("rb")
+    gz = raw.read(2) == GZIP_MAGIC
+    raw.seek(0)
+    return raw, (gzip.GzipFile(fileobj=raw) if gz else raw)
+
+
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

@@ -1,4 +1,4 @@
--- Published RelP edges: per-batch partials merged, positions collapsed, kept at the atlas's count threshold.
+-- Published edges: RelP (partials merged, kept at the atlas's count threshold) and weight-graph (downstream wiring).
 MODEL (
   name main.edges,
   kind FULL,
@@ -52,9 +52,10 @@ merged as (
 
 thresholds as (
   select atlas, relp_min_count from lake.atlases
-)
+),
 
-select
+relp as (
+  select
   m.atlas,
   m.src_layer,
   m.src_neuron,
@@ -74,3 +75,29 @@ join thresholds as t
   on m.atlas = t.atlas
 -- research pipeline: a RelP edge is published when seen count >= 3 times (the atlas's relp_min_count)
 where m.count >= t.relp_min_count
+),
+
+weight_graph as (
+  -- weight-graph edges come from downstream wiring: count = 1, every weight stat = effective_strength
+  select
+    atlas,
+    cast(layer as smallint) as src_layer,
+    cast(neuron as bigint) as src_neuron,
+    cast(other_layer as smallint) as tgt_layer,
+    cast(other_neuron as bigint) as tgt_neuron,
+    cast(1 as bigint) as count,
+    effective_strength as weight_sum,
+    abs(effective_strength) as weight_abs_sum,
+    effective_strength * effective_strength as weight_sq_sum,
+    effective_strength as weight_min,
+    effective_strength as weight_max,
+    effective_strength as mean_weight,
+    abs(effective_strength) as mean_abs_weight,
+    'weight_graph' as method
+  from lake.wiring
+  where direction = 'downstream'
+)
+
+select * from relp
+union all
+select * from weight_graph

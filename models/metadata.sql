@@ -27,8 +27,18 @@ graph_counts as (
 ),
 
 edge_counts as (
-  select atlas, count(*) as edges
+  select
+    atlas,
+    count(*) as edges,
+    count(*) filter (where method = 'relp') as relp_edges,
+    count(*) filter (where method = 'weight_graph') as weight_edges
   from main.edges
+  group by atlas
+),
+
+wiring_sources as (
+  select atlas, max(source) as wiring_source
+  from lake.wiring_batches
   group by atlas
 ),
 
@@ -68,6 +78,9 @@ facts as (
     coalesce(g.graphs, 0) as graphs,
     coalesce(g.graphs_nodes_exceeded, 0) as graphs_nodes_exceeded,
     coalesce(e.edges, 0) as edges,
+    coalesce(e.relp_edges, 0) as relp_edges,
+    coalesce(e.weight_edges, 0) as weight_edges,
+    w.wiring_source,
     coalesce(n.neurons, 0) as neurons,
     coalesce(s.batches, 0) as batches,
     s.lake_hash,
@@ -85,6 +98,7 @@ facts as (
   left join neuron_counts as n on a.atlas = n.atlas
   left join sources as s on a.atlas = s.atlas
   left join latest_cluster_run as c on a.atlas = c.atlas
+  left join wiring_sources as w on a.atlas = w.atlas
 )
 
 select atlas, key, value
@@ -100,6 +114,9 @@ cross join lateral (
     ('graphs', cast(graphs as text)),
     ('graphs_nodes_exceeded', cast(graphs_nodes_exceeded as text)),
     ('edges', cast(edges as text)),
+    ('relp_edges', cast(relp_edges as text)),
+    ('weight_edges', cast(weight_edges as text)),
+    ('wiring_source', wiring_source),
     ('neurons', cast(neurons as text)),
     ('ingest_batches', cast(batches as text)),
     ('lake_hash', lake_hash),

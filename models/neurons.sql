@@ -53,12 +53,22 @@ grid as (
   where a.universe = 'grid'
 ),
 
+wired as (
+  select atlas, layer, neuron from lake.wiring
+  union
+  select atlas, other_layer as layer, other_neuron as neuron from lake.wiring
+),
+
 observed as (
-  -- universe 'observed': neurons that appear in graphs (never "has a label")
-  select ap.atlas, ap.layer, ap.neuron
-  from appearances as ap
+  -- universe 'observed': neurons that appear in graphs or wiring (never "has a label")
+  select s.atlas, s.layer, s.neuron
+  from (
+    select atlas, layer, neuron from appearances
+    union
+    select atlas, layer, neuron from wired
+  ) as s
   join atlases as a
-    on ap.atlas = a.atlas
+    on s.atlas = a.atlas
   where a.universe = 'observed'
 ),
 
@@ -96,7 +106,8 @@ select
   lb.max_activation,
   cast(lb.num_exemplars as int) as num_exemplars,
   coalesce(ap.appearance_count, 0) as appearance_count,
-  lb.output_norm,
+  -- ||d_s|| from the weights when computed, else what a label source carries
+  coalesce(nw.output_norm, lb.output_norm) as output_norm,
   c.cluster_path,
   c.top_cluster,
   c.sub_module,
@@ -111,5 +122,7 @@ left join appearances as ap
 -- labels never widen the universe: a label for a neuron outside it is only counted in the report
 left join stg.neuron_labels as lb
   on u.atlas = lb.atlas and u.layer = lb.layer and u.neuron = lb.neuron
+left join lake.neuron_weights as nw
+  on u.atlas = nw.atlas and u.layer = nw.layer and u.neuron = nw.neuron
 left join assignments as c
   on u.atlas = c.atlas and u.layer = c.layer and u.neuron = c.neuron

@@ -20,7 +20,7 @@ def run(*args, wh=None, **kw):
     return subprocess.run([CLI, *args], capture_output=True, text=True, env=env, **kw)
 
 
-@pytest.mark.parametrize("command", [[], ["atlas", "add"], ["atlas", "list"], ["ingest", "graphs"], ["ingest", "labels"], ["cluster"], ["build"], ["audit"],
+@pytest.mark.parametrize("command", [[], ["atlas", "add"], ["atlas", "list"], ["ingest", "graphs"], ["ingest", "labels"], ["ingest", "wiring"], ["wiring", "compute"], ["cluster"], ["build"], ["audit"],
                                      ["query"], ["sample"], ["demo"]])
 def test_every_command_has_help(command):
     done = run(*command, "--help")
