@@ -80,6 +80,16 @@ def needs_clustering(wh: Warehouse, atlas: registry.Atlas) -> bool:
     return run is None or run["settings"] != atlas.settings.cluster.model_dump_json()
 
 
+def run_infomap(links: pa.Table, settings: registry.ClusterSettings):
+    """Directed multi-level Infomap over (src, tgt, weight) links in their given order; (result, node_id/path/flow frame)."""
+    import infomap
+
+    network = infomap.Network()
+    network.add_links(zip(links["src"].to_pylist(), links["tgt"].to_pylist(), links["weight"].to_pylist()))
+    result = infomap.run(network, seed=settings.seed, num_trials=settings.trials, directed=True, num_threads=settings.threads)
+    return result, result.to_dataframe(columns=["node_id", "path", "flow"])
+
+
 def cluster(wh: Warehouse, atlas_name: str, force: bool = False) -> dict | None:
     """Run Infomap for the atlas and land the result; returns the run row, or None when nothing was done."""
     import infomap
@@ -98,10 +108,7 @@ def cluster(wh: Warehouse, atlas_name: str, force: bool = False) -> dict | None:
 
     console.print(f"cluster {atlas.atlas}: Infomap on {links.num_rows:,} links, {settings.trials} trials, seed {settings.seed}, {settings.threads} thread(s)")
     started = time.perf_counter()
-    network = infomap.Network()
-    network.add_links(zip(links["src"].to_pylist(), links["tgt"].to_pylist(), links["weight"].to_pylist()))
-    result = infomap.run(network, seed=settings.seed, num_trials=settings.trials, directed=True, num_threads=settings.threads)
-    frame = result.to_dataframe(columns=["node_id", "path", "flow"])
+    result, frame = run_infomap(links, settings)
     seconds = time.perf_counter() - started
 
     node = frame["node_id"].to_numpy(dtype=np.int64)
