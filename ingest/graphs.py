@@ -10,6 +10,8 @@ file and record, the good ones still land. Memory is bounded by one batch, whate
 from __future__ import annotations
 
 import os
+from collections import deque
+from itertools import islice
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -70,6 +72,19 @@ def parse_file(path: Path):
     return "ok", path, sha, row, _with_key(rows.nodes, "graph_nodes", key), _with_key(rows.links, "graph_links", key)
 
 
+def bounded_imap(pool, fn, items, window: int):
+    """Like `pool.imap` (results in order), but at most `window` files in flight: memory stays bounded
+    even when landing batches is slower than parsing."""
+    items = iter(items)
+    pending = deque(pool.apply_async(fn, (item,)) for item in islice(items, window))
+    while pending:
+        result = pending.popleft().get()
+        nxt = next(items, None)
+        if nxt is not None:
+            pending.append(pool.apply_async(fn, (nxt,)))
+        yield result
+
+
 def landed_graph_ids(wh: Warehouse, atlas: str) -> frozenset[str]:
     """Graph ids in committed batches of the atlas."""
     committed = lake.committed_batches(wh, atlas, "graphs")
@@ -105,7 +120,7 @@ def ingest_graphs(wh: Warehouse, atlas_name: str, paths: list[str], *, workers: 
     ctx = get_context("fork")
     with ctx.Pool(workers, initializer=_init, initargs=(known, (atlas.num_layers, atlas.neurons_per_layer))) as pool, bar(show_progress) as progress:
         task = progress.add_task(f"ingest graphs -> {atlas.atlas}", total=len(files))
-        for result in pool.imap(parse_file, files, chunksize=2):
+        for result in bounded_imap(pool, parse_file, files, window=8 * workers):
             progress.advance(task)
             kind = result[0]
             if kind == "reject":
