@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from circuitlake import duck, project, registry
+from circuitlake.progress import console
 from circuitlake.settings import Warehouse
 
 LAKE_TAG = "reads_lake"  # models that read new lake batches: restated to pick them up
@@ -33,11 +34,16 @@ def build(wh: Warehouse, cluster: bool = True) -> list[str]:
     ensure_free(wh)
     ctx = project.context(wh)
     try:
-        plan = ctx.plan(auto_apply=True, no_prompts=True, no_diff=True)
+        with console.status("build: applying model changes (sqlmesh plan)"):
+            plan = ctx.plan(auto_apply=True, no_prompts=True, no_diff=True)
         rebuilt = {s.name for s in plan.new_snapshots}
+        console.print(f"build: {len(rebuilt)} model(s) new or changed")
         stale = sorted(m.fqn for m in ctx.models.values() if LAKE_TAG in m.tags and m.fqn not in rebuilt)
         if stale:
-            ctx.plan(restate_models=stale, auto_apply=True, no_prompts=True, no_diff=True)
+            with console.status(f"build: bringing new lake batches in (restating {len(stale)} reads_lake models)"):
+                ctx.plan(restate_models=stale, auto_apply=True, no_prompts=True, no_diff=True)
+            names = ", ".join(fqn.rsplit(".", 1)[-1].strip('"') for fqn in stale)
+            console.print(f"build: new lake batches processed ({names})")
     finally:
         ctx.close()
     if cluster:
@@ -52,6 +58,7 @@ def refresh_clusters(wh: Warehouse) -> None:
     """Bring the latest clustering runs into neurons and clusters (`sqlmesh plan --restate-model tag:reads_clusters`)."""
     ctx = project.context(wh)
     try:
-        ctx.plan(restate_models=[f"tag:{CLUSTERS_TAG}"], auto_apply=True, no_prompts=True, no_diff=True)
+        with console.status("build: bringing the clustering runs in (restating reads_clusters models)"):
+            ctx.plan(restate_models=[f"tag:{CLUSTERS_TAG}"], auto_apply=True, no_prompts=True, no_diff=True)
     finally:
         ctx.close()
