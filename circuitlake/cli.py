@@ -231,7 +231,7 @@ def query(ctx: typer.Context, sql: str = typer.Argument(..., help="SQL over neur
 @friendly
 def sample(out: Path = typer.Argument(..., help="Folder to write the sample corpus into."),
            seed: int = typer.Option(0, "--seed"), graphs: int = typer.Option(300, "--graphs", help="Number of graphs.")):
-    """Write a deterministic sample atlas corpus (graphs in the research formats)."""
+    """Write a deterministic sample atlas corpus: graphs, label files, a tiny model and its wiring cache."""
     from circuitlake.sample import SampleSpec, write_corpus
 
     written = write_corpus(SampleSpec(graphs=graphs, seed=seed), out)

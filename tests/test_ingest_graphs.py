@@ -157,3 +157,31 @@ def test_unknown_atlas_and_missing_path_are_user_errors(wh, atlas, tmp_path):
         ingest_graphs(wh, "nope", [str(tmp_path)], show_progress=False)
     with pytest.raises(UserError, match="no such file"):
         ingest_graphs(wh, atlas, [str(tmp_path / "missing")], show_progress=False)
+
+
+def test_killed_ingest_process_leaves_lake_consistent(wh, atlas, small_corpus):
+    """A real interruption: SIGKILL the ingest process once its first batch committed, then re-run."""
+    import subprocess
+    import sys
+    import time
+
+    code = ("from circuitlake.settings import warehouse; from ingest.graphs import ingest_graphs; "
+            f"ingest_graphs(warehouse({str(wh.root)!r}), {atlas!r}, [{str(small_corpus)!r}], batch_graphs=1, workers=1, show_progress=False)")
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    deadline = time.time() + 60
+    while not lake.committed_batches(wh, atlas) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+    proc.kill()
+    proc.wait()
+    committed = lake.committed_batches(wh, atlas)
+    assert 1 <= len(committed) < 24, "killed after the first commit, before the last"
+    graphs = lake.read(wh, "graphs")
+    landed = [g for g, b in zip(graphs["graph_id"].to_pylist(), graphs["batch"].to_pylist()) if b in committed]
+    assert len(landed) == len(committed)  # one graph per committed batch, whatever else was half-written
+
+    report = ingest_graphs(wh, atlas, [str(small_corpus)], show_progress=False)
+    assert report.skipped == len(committed) and report.landed == 24 - len(committed)
+    committed = lake.committed_batches(wh, atlas)
+    for table in ("graphs", "graph_nodes", "graph_links"):
+        assert set(pc.unique(lake.read(wh, table)["batch"]).to_pylist()) <= committed
+    assert len(set(lake.read(wh, "graphs")["graph_id"].to_pylist())) == lake.read(wh, "graphs").num_rows == 24
