@@ -10,6 +10,7 @@ file and record, the good ones still land. Memory is bounded by one batch, whate
 from __future__ import annotations
 
 import os
+import zlib
 from collections import deque
 from itertools import islice
 from multiprocessing import get_context
@@ -55,7 +56,7 @@ def parse_file(path: Path):
     """Worker: ('skip', path, sha) | ('reject', Reject) | ('ok', path, sha, graph row, nodes, links)."""
     try:
         data = sources.read_bytes(path)
-    except (OSError, EOFError) as e:
+    except (OSError, EOFError, zlib.error) as e:
         return "reject", Reject(str(path), "file", f"cannot read: {e}", sources.sha256(path.read_bytes()) if path.exists() else "")
     sha = sources.sha256(data)
     if sha in _KNOWN:

@@ -12,6 +12,7 @@ that disagrees with its layer/neuron, a duplicate or an unparseable record is a 
 from __future__ import annotations
 
 import re
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -219,7 +220,7 @@ def ingest_labels(wh: Warehouse, atlas_name: str, path: str | Path, *, source: s
                     batch.spill("labels")
                     pending.clear()
                     progress.update(task, completed=raw.tell())
-        except (ijson.JSONError, EOFError, OSError) as e:
+        except (ijson.JSONError, EOFError, OSError, zlib.error) as e:
             report.reject(batch, Reject(str(path), f"byte {raw.tell()}", f"unreadable from here on ({e}); records before it landed", sha))
         progress.update(task, completed=path.stat().st_size)
     if pending:

@@ -9,6 +9,7 @@ Missing optional fields are nulls; a malformed entry is a reject naming file and
 from __future__ import annotations
 
 import re
+import zlib
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -97,7 +98,7 @@ def _entries(path: Path, layer: int):
                 except ValidationError as e:
                     first = e.errors()[0]
                     yield key, (layer, int(key)), None, f"{'.'.join(map(str, first['loc']))}: {first['msg']}"
-        except ijson.JSONError as e:
+        except (ijson.JSONError, EOFError, OSError, zlib.error) as e:
             yield f"byte {raw.tell()}", (layer, -1), None, f"unreadable from here on ({e}); entries before it landed"
 
 
