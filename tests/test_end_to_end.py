@@ -126,3 +126,17 @@ def test_ingest_build_matches_research_aggregation_incrementally(wh, tmp_path):
     con.close()
     failing = {a.name: a for a in run_audits(wh).audits}
     assert not failing["edges_below_threshold"].passed and failing["edges_below_threshold"].failing_rows == 1
+
+
+def test_new_batches_never_reread_old_raw_links(wh, tmp_path):
+    """Partials of earlier batches are carried over: even with their raw links gone, edges keep them."""
+    registry.add(wh, registry.Atlas(atlas="inc", model_id="test/8x512", num_layers=8, neurons_per_layer=512))
+    files = write_graphs(SampleSpec(graphs=12, min_nodes=60, max_nodes=100, seed=9), tmp_path / "c")
+    ingest_graphs(wh, "inc", [str(f) for f in files[:8]], show_progress=False)
+    build(wh, cluster=False)
+    from circuitlake import lake
+
+    lake.delete(wh, "graph_links", "atlas = 'inc'")  # the raw links of the first batch are gone
+    ingest_graphs(wh, "inc", [str(f) for f in files[8:]], show_progress=False)
+    build(wh, cluster=False)
+    assert_matches_research(wh, "inc", files)  # still counts the first batch: it was not re-read
