@@ -85,9 +85,9 @@ assignments as (
     layer,
     neuron,
     cluster_path,
-    cast(split_part(cluster_path, '.', 1) as int) as top_cluster,
-    cast(nullif(split_part(cluster_path, '.', 2), '') as int) as sub_module,
-    cast(nullif(split_part(cluster_path, '.', 3), '') as int) as subsub_module,
+    @path_part(cluster_path, 1) as top_cluster,
+    @path_part(cluster_path, 2) as sub_module,
+    @path_part(cluster_path, 3) as subsub_module,
     length(cluster_path) - length(replace(cluster_path, '.', '')) + 1 as hierarchy_depth,
     flow as infomap_flow
   from lake.cluster_assignments
