@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from circuitlake import duck, project, registry
+import json
+
+from circuitlake import duck, lake, project, registry
 from circuitlake.progress import console
 from circuitlake.settings import Warehouse
 
@@ -16,6 +18,19 @@ def ensure_free(wh: Warehouse) -> None:
         duck.connect(wh, read_only=False).close()
 
 
+def _built_versions(wh: Warehouse) -> dict | None:
+    path = wh.root / "built_lake_versions.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _record_built(wh: Warehouse, versions: dict[str, int]) -> None:
+    """Remember the lake the warehouse was last built from (written after a successful build only)."""
+    path = wh.root / "built_lake_versions.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(versions, sort_keys=True))
+    tmp.replace(path)
+
+
 def build(wh: Warehouse, cluster: bool = True) -> list[str]:
     """Apply model changes, bring new lake batches in, cluster atlases that need it; returns the
     models restated for new data.
@@ -24,9 +39,12 @@ def build(wh: Warehouse, cluster: bool = True) -> list[str]:
       sqlmesh plan --auto-apply --no-prompts                                # model changes
       sqlmesh plan --auto-apply --no-prompts --restate-model tag:reads_lake # new lake data
     SQLMesh compares code with state and never notices new lake rows, and an interval once run is not
-    run again; restating the `reads_lake` models re-evaluates them. They carry earlier batches' rows
-    over and aggregate only batches they have not seen, so old raw links are never re-read. Models
-    the first plan just rebuilt are not restated again.
+    run again; restating the `reads_lake` models re-evaluates them. Models the first plan just rebuilt
+    are not restated again.
+
+    The batch-driven models append partials for new batches only (`append_batches`) and `edges`
+    replaces only the keys those touched (`upsert_keys`): a build's data work follows the new batches.
+    When no lake table moved since the last build (Delta versions compared), nothing is restated.
 
     Clustering is expensive, so only atlases never clustered (or whose cluster settings changed) are
     clustered here; re-clustering after new data is explicit (`circuitlake cluster`).
@@ -38,12 +56,18 @@ def build(wh: Warehouse, cluster: bool = True) -> list[str]:
             plan = ctx.plan(auto_apply=True, no_prompts=True, no_diff=True)
         rebuilt = {s.name for s in plan.new_snapshots}
         console.print(f"build: {len(rebuilt)} model(s) new or changed")
-        stale = sorted(m.fqn for m in ctx.models.values() if LAKE_TAG in m.tags and m.fqn not in rebuilt)
-        if stale:
+        versions = lake.versions(wh)
+        unchanged = versions == _built_versions(wh)
+        stale = [] if unchanged else sorted(
+            m.fqn for m in ctx.models.values() if LAKE_TAG in m.tags and m.fqn not in rebuilt)
+        if unchanged:
+            console.print("build: no new lake data since the last build")
+        elif stale:
             with console.status(f"build: bringing new lake batches in (restating {len(stale)} reads_lake models)"):
                 ctx.plan(restate_models=stale, auto_apply=True, no_prompts=True, no_diff=True)
             names = ", ".join(fqn.rsplit(".", 1)[-1].strip('"') for fqn in stale)
             console.print(f"build: new lake batches processed ({names})")
+        _record_built(wh, versions)
     finally:
         ctx.close()
     if cluster:

@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 
 from circuitlake.errors import WarehouseBusy
-from circuitlake.settings import Warehouse
+from circuitlake.settings import Warehouse, budget
 
 _READY = False
 
@@ -48,7 +48,7 @@ def connect(wh: Warehouse, read_only: bool = True) -> duckdb.DuckDBPyConnection:
 
         raise UserError(f"{wh.duckdb} does not exist yet: run `circuitlake build` first")
     try:
-        return duckdb.connect(str(wh.duckdb), read_only=read_only)
+        return duckdb.connect(str(wh.duckdb), read_only=read_only, config=budget().duckdb_config(wh))
     except duckdb.IOException as e:
         if "lock" in str(e).lower():
             raise WarehouseBusy(f"{wh.duckdb} is open in another process: close it first, then retry") from None

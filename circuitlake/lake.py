@@ -329,5 +329,13 @@ def discard_uncommitted(wh: Warehouse, atlas: str) -> int:
     return len(stale)
 
 
+INGESTED = tuple(sorted(set(TABLES) - {"cluster_runs", "cluster_assignments"}))  # what ingest jobs write
+
+
+def versions(wh: Warehouse, tables: tuple[str, ...] = INGESTED) -> dict[str, int]:
+    """The Delta version of each table: any commit (a batch, a delete) moves at least one."""
+    return {name: DeltaTable(_path(wh, name)).version() for name in tables}
+
+
 def rows_json(counts: dict[str, int]) -> str:
     return json.dumps(counts, sort_keys=True)

@@ -8,7 +8,7 @@ from sqlmesh.core.config import Config
 from sqlmesh.core.config.loader import load_config_from_yaml
 
 from circuitlake import __version__, duck, lake
-from circuitlake.settings import REPO_ROOT, WAREHOUSE_ENV, Warehouse, warehouse
+from circuitlake.settings import REPO_ROOT, WAREHOUSE_ENV, Warehouse, budget, warehouse
 
 CONFIG_YAML = REPO_ROOT / "sqlmesh_config.yaml"
 
@@ -19,8 +19,10 @@ def load_config(wh: Warehouse | None = None) -> Config:
     duck.bootstrap_delta()
     wh.root.mkdir(parents=True, exist_ok=True)
     lake.ensure(wh)
+    limits = budget()
     return Config.model_validate(load_config_from_yaml(CONFIG_YAML, variables={
-        "warehouse": str(wh.root), "circuitlake_version": __version__, "lake_schema_version": lake.SCHEMA_VERSION}))
+        "warehouse": str(wh.root), "circuitlake_version": __version__, "lake_schema_version": lake.SCHEMA_VERSION,
+        "memory_limit": limits.memory_limit, "threads": str(limits.threads)}))
 
 
 def context(wh: Warehouse):

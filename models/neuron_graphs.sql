@@ -1,7 +1,10 @@
 -- The neuron -> graph index: which graphs contain each neuron, its max |influence| and positions there.
 MODEL (
   name main.neuron_graphs,
-  kind FULL,
+  kind CUSTOM (
+    -- each restatement inserts the graphs of batches not indexed yet, 64 batches a pass
+    materialization 'append_batches'
+  ),
   tags (reads_lake),
   grain (atlas, graph_key, layer, neuron),
   columns (
@@ -30,16 +33,22 @@ with graph_batches as (
   where job = 'graphs'
 ),
 
-previous as (
-  -- this model's own rows: graphs of batches indexed by earlier runs, carried over unchanged
-  select ng.atlas, ng.batch, ng.graph_key, ng.layer, ng.neuron, ng.max_abs_influence, ng.positions
+indexed_batches as (
+  -- this table's own batches (alias and qualify: sqlglot binds unqualified columns to the outer table otherwise)
+  select distinct ng.atlas, ng.batch
   from main.neuron_graphs as ng
 ),
 
 new_batches as (
-  select atlas, batch from graph_batches
-  except
-  select distinct atlas, batch from previous
+  -- at most 64 batches a pass: each pass's aggregate stays small
+  select atlas, batch
+  from (
+    select atlas, batch from graph_batches
+    except
+    select atlas, batch from indexed_batches
+  )
+  order by atlas, batch
+  limit 64
 ),
 
 neuron_nodes as (
@@ -63,6 +72,4 @@ fresh as (
   group by atlas, batch, graph_key, layer, neuron
 )
 
-select * from previous
-union all
 select * from fresh

@@ -1,12 +1,16 @@
--- Per-batch partial aggregates of neuron->neuron links; each new committed batch is aggregated once.
+-- Per-batch partial aggregates of neuron->neuron links: appended for new committed batches, never rewritten.
 MODEL (
   name stg.edge_partials,
-  kind FULL,
+  kind CUSTOM (
+    -- each restatement inserts the partials of batches not aggregated yet, 64 batches a pass
+    materialization 'append_batches'
+  ),
   tags (reads_lake),
   grain (atlas, batch, src_layer, src_neuron, tgt_layer, tgt_neuron),
   columns (
     atlas text,
     batch text,
+    seq bigint,
     src_layer smallint,
     src_neuron bigint,
     tgt_layer smallint,
@@ -21,6 +25,7 @@ MODEL (
   column_descriptions (
     atlas = 'Atlas',
     batch = 'Ingest batch the partial aggregates',
+    seq = 'Append pass that wrote the row (ascending): edges merges the keys of passes it has not seen',
     src_layer = 'Source neuron layer',
     src_neuron = 'Source neuron index',
     tgt_layer = 'Target neuron layer',
@@ -41,18 +46,25 @@ with graph_batches as (
 ),
 
 previous as (
-  -- this model's own rows: partials of batches aggregated by earlier runs, carried over unchanged
-  -- (alias and qualify: sqlglot binds unqualified columns to the outer table otherwise)
-  select
-    p.atlas, p.batch, p.src_layer, p.src_neuron, p.tgt_layer, p.tgt_neuron, p.count,
-    p.weight_sum, p.weight_abs_sum, p.weight_sq_sum, p.weight_min, p.weight_max
+  -- this model's own rows (alias and qualify: sqlglot binds unqualified columns to the outer table otherwise)
+  select p.atlas, p.batch, p.seq
   from stg.edge_partials as p
 ),
 
 new_batches as (
-  select atlas, batch from graph_batches
-  except
-  select distinct atlas, batch from previous
+  -- at most 64 batches a pass (~47M raw links at Qwen scale): each pass's aggregate stays small
+  select atlas, batch
+  from (
+    select atlas, batch from graph_batches
+    except
+    select distinct atlas, batch from previous
+  )
+  order by atlas, batch
+  limit 64
+),
+
+pass as (
+  select coalesce(max(seq), 0) + 1 as seq from previous
 ),
 
 neuron_links as (
@@ -90,6 +102,19 @@ fresh as (
   group by atlas, batch, src_layer, src_neuron, tgt_layer, tgt_neuron
 )
 
-select * from previous
-union all
-select * from fresh
+select
+  f.atlas,
+  f.batch,
+  pass.seq,
+  f.src_layer,
+  f.src_neuron,
+  f.tgt_layer,
+  f.tgt_neuron,
+  f.count,
+  f.weight_sum,
+  f.weight_abs_sum,
+  f.weight_sq_sum,
+  f.weight_min,
+  f.weight_max
+from fresh as f
+cross join pass
