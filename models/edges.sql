@@ -67,11 +67,16 @@ watermark as (
 touched as (
   select distinct p.atlas, p.src_layer, p.src_neuron, p.tgt_layer, p.tgt_neuron
   from stg.edge_partials as p
-  where p.seq > (select seq from watermark)
+  cross join watermark as w
+  where p.seq > w.seq and w.seq > 0
 ),
 
 partials as (
-  -- every partial (of any batch) of a touched key; untouched keys are not read
+  -- a first build (empty table) merges every partial; later builds every partial of a touched key
+  select p.*
+  from stg.edge_partials as p
+  where (select seq from watermark) = 0
+  union all
   select p.*
   from stg.edge_partials as p
   semi join touched as t

@@ -1,0 +1,122 @@
+"""Scale tiers: a Qwen-shaped lake written straight into Delta (bench/scale_lake.py), then per tier a full
+build on a fresh warehouse, a no-op build, the lookups, and a +1% build; sizes on disk; the research
+way's bytes per distinct edge. `python bench/run.py scale` (tiers: $BENCH_SCALE_TIERS, default "30,300"
+million raw neuron links; the lake grows from tier to tier, so each tier only writes the difference).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from bench.measure import measure, table
+
+GROW = """
+import sys; sys.path.insert(0, {repo!r})
+from circuitlake.settings import warehouse
+from bench import scale_lake
+wh = warehouse({lake_wh!r}); scale_lake.register(wh)
+if {labels!r}: scale_lake.write_labels(wh)
+print(scale_lake.write_batches(wh, {batches}, seed={seed}))
+"""
+
+BUILD = """
+from circuitlake.build import build
+from circuitlake.settings import warehouse
+import duckdb
+wh = warehouse({wh!r})
+build(wh, cluster=False)
+con = duckdb.connect(str(wh.duckdb), read_only=True)
+print(*con.sql("select (select count(*) from stg.edge_partials), (select count(*) from edges)").fetchone())
+"""
+
+LOOKUPS = """
+import statistics, time, duckdb
+con = duckdb.connect({db!r}, read_only=True)
+a = "qwen-bench"
+hot = con.sql("select src_layer, src_neuron from edges group by all order by count(*) desc limit 1").fetchone()
+hot_t = con.sql("select tgt_layer, tgt_neuron from edges group by all order by count(*) desc limit 1").fetchone()
+queries = {{
+    "downstream (src neuron's 20 strongest)": f"select tgt_layer, tgt_neuron, mean_abs_weight from edges where atlas = '{{a}}' and src_layer = {{hot[0]}} and src_neuron = {{hot[1]}} order by mean_abs_weight desc limit 20",
+    "upstream (tgt neuron's 20 strongest)": f"select src_layer, src_neuron, mean_abs_weight from edges where atlas = '{{a}}' and tgt_layer = {{hot_t[0]}} and tgt_neuron = {{hot_t[1]}} order by mean_abs_weight desc limit 20",
+    "strongest edges of a layer": f"select * from edges where atlas = '{{a}}' and src_layer = 31 order by mean_abs_weight desc limit 20",
+    "label search (ILIKE '%aspirin%')": "select layer, neuron, label, top_cluster from neurons where label ilike '%aspirin%'",
+}}
+for name, sql in queries.items():
+    times = []
+    for _ in range(20):
+        t = time.perf_counter(); con.sql(sql).fetchall(); times.append((time.perf_counter() - t) * 1000)
+    times.sort()
+    print(f"{{name}}\\t{{statistics.median(times):.1f}}\\t{{times[18]:.1f}}")
+"""
+
+RESEARCH = """
+import random, tracemalloc
+tracemalloc.start()
+edges = {{}}
+for i in range({n}):
+    w = random.random()
+    edges[(random.randrange(64), random.randrange(25600), random.randrange(64), i)] = [1, w, abs(w), w * w, w, w]
+print(tracemalloc.get_traced_memory()[0] / {n})
+"""
+
+LINKS_PER_BATCH = 728_000  # measured mean of scale_lake batches (256 graphs x ~2,850 kept links)
+
+
+def du(path: Path) -> float:
+    out = subprocess.run(["du", "-sbL", str(path)], capture_output=True, text=True).stdout.split()
+    return int(out[0]) / 2**30 if out else 0.0
+
+
+def run(work: Path) -> str:
+    repo = str(Path(__file__).resolve().parent.parent)
+    tiers = [int(t) for t in os.environ.get("BENCH_SCALE_TIERS", "30,300").split(",")]
+    lake_wh = work / "lake-warehouse"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    rows, lookups, have, seed = [], [], 0, 1
+    for tier in tiers:
+        batches = math.ceil(tier * 1e6 / LINKS_PER_BATCH) - have
+        grow = measure(GROW.format(repo=repo, lake_wh=str(lake_wh), labels=have == 0, batches=batches, seed=seed))
+        have, seed = have + batches, seed + 1
+        links = have * LINKS_PER_BATCH
+        wh = work / f"tier-{tier}M"
+        wh.mkdir()
+        (wh / "lake").symlink_to(lake_wh / "lake")
+        full = measure(BUILD.format(wh=str(wh)))
+        partials, edges = full.output.split()[-2:]
+        noop = measure(BUILD.format(wh=str(wh)))
+        size_wh = du(wh / "circuitlake.duckdb")
+        for line in measure(LOOKUPS.format(db=str(wh / "circuitlake.duckdb"))).output.strip().splitlines()[-4:]:
+            name, median, p95 = line.split("\t")
+            lookups.append([f"{tier}M", name, median, p95])
+        more = max(1, round(have * 0.01))
+        measure(GROW.format(repo=repo, lake_wh=str(lake_wh), labels=False, batches=more, seed=seed))
+        have, seed = have + more, seed + 1
+        plus = measure(BUILD.format(wh=str(wh)))
+        rows.append([f"{tier}M", f"{links / 1e6:.0f}M", f"{int(partials) / 1e6:.1f}M", f"{int(edges) / 1e6:.2f}M",
+                     f"{du(lake_wh / 'lake'):.1f}", f"{size_wh:.1f}", f"{grow.seconds:.0f}",
+                     f"{full.seconds:.0f}", f"{full.peak_rss_mb / 1024:.2f}", f"{noop.seconds:.1f}",
+                     f"{noop.peak_rss_mb / 1024:.2f}", f"{plus.seconds:.0f} ({plus.seconds / full.seconds:.1%})",
+                     f"{plus.peak_rss_mb / 1024:.2f}"])
+        shutil.rmtree(wh)
+    per_edge = float(measure(RESEARCH.format(n=2_000_000)).output.strip().splitlines()[-1])
+    fits = 24 * 2**30 / per_edge
+    return ("## Scale tiers (Qwen-shaped lake, written straight into Delta)\n\n"
+            f"64 x 25,600 neurons, 256-graph batches of ~300 neuron nodes and ~2,850 neuron links per graph; "
+            f"{os.cpu_count()} cores, {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB RAM; "
+            f"DuckDB budget {os.environ.get('CIRCUITLAKE_MEMORY', '5GB')}. Peak RSS covers the whole process tree "
+            "(SQLMesh and DuckDB in one process). Each tier's lake is the previous tier's plus new batches; every "
+            "full build starts from an empty warehouse. The +1% build adds 1% more batches to the tier and builds "
+            "the same warehouse again; its share is of the full build.\n\n"
+            + table(["tier", "raw neuron links", "partial rows", "edges (count >= 3)", "lake GiB", "warehouse GiB",
+                     "lake written s", "full build s", "full peak GiB", "no-op s", "no-op peak GiB", "+1% build s",
+                     "+1% peak GiB"], rows)
+            + "\n\nLookups (ms over 20 runs, read-only DuckDB connection to the warehouse file):\n\n"
+            + table(["tier", "query", "median ms", "p95 ms"], lookups)
+            + f"\n\nThe research way (a Python dict of [count, sum, abs, sq, min, max] per distinct edge) holds "
+            f"{per_edge:.0f} bytes per distinct edge (tracemalloc, 2M edges): 24 GiB stops fitting at "
+            f"{fits / 1e6:.0f}M distinct edges; Qwen3-32B has ~500M (~{500e6 * per_edge / 2**30:.0f} GiB).\n")
