@@ -1,8 +1,8 @@
 """A Qwen-shaped lake written straight into the Delta tables, for the scale tiers of `bench/scale.py`.
 
 64 layers x 25,600 neurons; 256-graph batches; per graph ~300 neuron nodes drawn with Zipf-like
-popularity (u^3 over a per-layer permutation, so a few neurons appear in most graphs) and ~2,900
-neuron->neuron links between them (source layer < target layer) plus a few embedding/logit links.
+popularity (u^5 over a per-layer permutation, so a few neurons appear in most graphs) and ~2,900
+neuron->neuron links between them, popular nodes preferred (source layer < target layer) plus a few embedding/logit links.
 Several batches share one Delta commit per table; their `ingest_batches` markers are committed last,
 as the ingest jobs do, so the lake is consistent at every moment.
 """
@@ -31,13 +31,15 @@ def register(wh: Warehouse) -> None:
 def _batch(rng: np.random.Generator, atlas: str, batch: str, key0: int) -> dict[str, pa.Table]:
     g, n = GRAPHS_PER_BATCH, NODES
     layer = rng.integers(0, LAYERS, size=(g, n), dtype=np.int16)
-    # popularity: neuron rank = NPL * u^3, scrambled per layer so popular neurons differ by layer
-    rank = (NPL * rng.random((g, n)) ** 3).astype(np.int64)
+    # popularity: neuron rank = NPL * u^5 (sorted: a graph's first nodes are its most popular neurons),
+    # scrambled per layer so popular neurons differ by layer
+    rank = np.sort((NPL * rng.random((g, n)) ** 5).astype(np.int64), axis=1)
     neuron = (rank * 7919 + layer.astype(np.int64) * 104729) % NPL
     pos = rng.integers(0, 40, size=(g, n), dtype=np.int32)
     keys = np.arange(key0, key0 + g, dtype=np.int64)
-    # links between node pairs of the same graph, ordered so the source layer is lower; equal layers dropped
-    a, b = rng.integers(0, n, size=(2, g, LINKS))
+    # links between node pairs of the same graph, popular nodes preferred (index n * u^2.5), ordered so the
+    # source layer is lower; equal layers dropped
+    a, b = (n * rng.random((2, g, LINKS)) ** 2.5).astype(np.int64)
     gi = np.repeat(np.arange(g), LINKS).reshape(g, LINKS)
     la, lb = layer[gi, a], layer[gi, b]
     keep = la != lb

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 
 from circuitlake import duck, lake, project, registry
+from jobs import cluster as jobs_cluster
 from circuitlake.progress import console
 from circuitlake.settings import Warehouse
 
+AUTO_CLUSTER_SECONDS = 120  # a first clustering estimated longer than this is left to `circuitlake cluster`
 LAKE_TAG = "reads_lake"  # models that read new lake batches: restated to pick them up
 CLUSTERS_TAG = "reads_clusters"  # models that read clustering runs: restated after one
 
@@ -47,7 +49,9 @@ def build(wh: Warehouse, cluster: bool = True) -> list[str]:
     When no lake table moved since the last build (Delta versions compared), nothing is restated.
 
     Clustering is expensive, so only atlases never clustered (or whose cluster settings changed) are
-    clustered here; re-clustering after new data is explicit (`circuitlake cluster`).
+    clustered here, and only when Infomap is estimated to take under AUTO_CLUSTER_SECONDS; a longer
+    one is announced with its estimate and left to `circuitlake cluster`, as is re-clustering after
+    new data.
     """
     ensure_free(wh)
     ctx = project.context(wh)
@@ -70,12 +74,23 @@ def build(wh: Warehouse, cluster: bool = True) -> list[str]:
         _record_built(wh, versions)
     finally:
         ctx.close()
-    if cluster:
-        from jobs.cluster import cluster as run_cluster, needs_clustering
-
-        if [a for a in registry.all_atlases(wh) if needs_clustering(wh, a) and run_cluster(wh, a.atlas)]:
-            refresh_clusters(wh)
+    if cluster and [a for a in registry.all_atlases(wh) if _cluster_if_quick(wh, a)]:
+        refresh_clusters(wh)
     return stale
+
+
+def _cluster_if_quick(wh: Warehouse, atlas: registry.Atlas) -> bool:
+    """Cluster an atlas that needs it when that is quick; announce the estimate otherwise. True if clustered."""
+    if not jobs_cluster.needs_clustering(wh, atlas):
+        return False
+    links, seconds = jobs_cluster.estimate(wh, atlas)
+    if seconds > AUTO_CLUSTER_SECONDS:
+        c = atlas.settings.cluster
+        console.print(f"build: {atlas.atlas} is not clustered yet: Infomap on {links:,} links x {c.trials} trials, "
+                      f"{c.threads} thread(s), would take about {seconds / 60:.0f} min; "
+                      f"run `circuitlake cluster --atlas {atlas.atlas}` when convenient")
+        return False
+    return jobs_cluster.cluster(wh, atlas.atlas) is not None
 
 
 def refresh_clusters(wh: Warehouse) -> None:

@@ -6,6 +6,8 @@ audit failed; 2 nothing was done (bad usage, unknown atlas, missing input, wareh
 
 from __future__ import annotations
 
+import os
+
 import functools
 from pathlib import Path
 from typing import Optional
@@ -72,7 +74,7 @@ def atlas_add(ctx: typer.Context, name: str = typer.Argument(..., help="Atlas na
               cluster_min_count: Optional[int] = typer.Option(None, "--cluster-min-count", help="Cluster edges with count >= this (default 5 for relp, 1 for weight_graph)."),
               cluster_trials: int = typer.Option(20, "--cluster-trials", help="Infomap trials."),
               cluster_seed: int = typer.Option(42, "--cluster-seed", help="Infomap seed."),
-              cluster_threads: int = typer.Option(1, "--cluster-threads", help="Infomap threads (fixed, for determinism).")):
+              cluster_threads: int = typer.Option(os.cpu_count() or 1, "--cluster-threads", help="Infomap threads (fixed per atlas, for determinism; default: every core).")):
     """Register an atlas (or update its settings)."""
     if universe not in ("grid", "observed"):
         raise UserError("--universe is grid or observed")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import re
 from datetime import datetime, timezone
 from typing import Literal
@@ -28,7 +30,7 @@ class ClusterSettings(BaseModel):
     min_count: int = 5
     seed: int = 42
     trials: int = 20
-    threads: int = 1
+    threads: int = Field(default_factory=lambda: os.cpu_count() or 1)  # fixed per atlas: results depend on it
 
 
 # Which label values fill which neurons column, best first: "pass.field" (optionally "pass.field@source").

@@ -61,6 +61,23 @@ def read_input(wh: Warehouse, atlas: registry.Atlas) -> tuple[pa.Table, str | No
     return links, row[0] if row else None
 
 
+SECONDS_PER_LINK_TRIAL = 2e-5  # measured (bench/RESULTS.md): 10M links, 1 trial, 2 threads ~ 100 s
+
+
+def estimate(wh: Warehouse, atlas: registry.Atlas) -> tuple[int, float]:
+    """(links Infomap would get, estimated seconds) without reading the links out."""
+    c = atlas.settings.cluster
+    con = duck.connect(wh, read_only=True)
+    try:
+        links = con.execute(f"select count(*) from ({INPUT_SQL})", {
+            "atlas": atlas.atlas, "method": c.method, "min_count": c.min_count, "npl": atlas.neurons_per_layer}).fetchone()[0]
+    except duckdb.CatalogException:
+        return 0, 0.0
+    finally:
+        con.close()
+    return links, links * c.trials * SECONDS_PER_LINK_TRIAL * 2 / max(c.threads, 1)
+
+
 def edges_hash(links: pa.Table) -> str:
     h = hashlib.sha256()
     for name in ("src", "tgt", "weight"):
