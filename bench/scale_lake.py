@@ -79,12 +79,23 @@ def _with_batch(t: pa.Table, atlas: str, batch: str) -> pa.Table:
     return t.append_column("batch", pa.array([batch] * t.num_rows, pa.string()))
 
 
+def _marker(batch: str, job: str, source: str | None, started, content: str, landed: int, rows: dict) -> dict:
+    return {"atlas": ATLAS, "batch": batch, "job": job, "source": source, "started_at": started, "finished_at": now(),
+            "version": "bench", "inputs": ["synthetic"], "content_hash": hashlib.sha256(content.encode()).hexdigest(),
+            "landed": landed, "skipped": 0, "rejected": 0, "rows": lake.rows_json(rows)}
+
+
+def _commit_markers(wh: Warehouse, markers: list[dict]) -> None:
+    """The commit point: the batches' `ingest_batches` rows, after their data."""
+    lake.append(wh, "ingest_batches", pa.Table.from_pylist(markers, lake.TABLES["ingest_batches"].schema))
+
+
 def write_batches(wh: Warehouse, batches: int, seed: int, per_commit: int = 8, progress=None) -> int:
     """Land `batches` new 256-graph batches; returns the neuron->neuron links written."""
     rng = np.random.default_rng(seed)
     written = 0
     for start in range(0, batches, per_commit):
-        ids, parts, markers = [], {}, []
+        parts, markers = {}, []
         for i in range(start, min(batches, start + per_commit)):
             batch = new_batch_id("graphs")
             started = now()
@@ -92,17 +103,13 @@ def write_batches(wh: Warehouse, batches: int, seed: int, per_commit: int = 8, p
             for name, t in tables.items():
                 parts.setdefault(name, []).append(_with_batch(t, ATLAS, batch))
             written += tables["graph_links"].num_rows
-            markers.append({"atlas": ATLAS, "batch": batch, "job": "graphs", "started_at": started,
-                            "finished_at": now(), "version": "bench", "inputs": ["synthetic"],
-                            "content_hash": hashlib.sha256(f"{seed}:{i}".encode()).hexdigest(),
-                            "landed": GRAPHS_PER_BATCH, "skipped": 0, "rejected": 0,
-                            "rows": lake.rows_json({k: v.num_rows for k, v in tables.items()})})
-            ids.append(batch)
+            markers.append(_marker(batch, "graphs", None, started, f"{seed}:{i}", GRAPHS_PER_BATCH,
+                                   {k: v.num_rows for k, v in tables.items()}))
         for name in ("graphs", "graph_nodes", "graph_links"):
             lake.append(wh, name, pa.concat_tables(parts[name]))
-        lake.append(wh, "ingest_batches", pa.Table.from_pylist(markers, lake.TABLES["ingest_batches"].schema))
+        _commit_markers(wh, markers)
         if progress:
-            progress(len(ids))
+            progress(len(markers))
     return written
 
 
@@ -128,8 +135,4 @@ def write_labels(wh: Warehouse, seed: int = 0) -> None:
         "source_file": pa.array(["synthetic.jsonl"] * count), "record": pa.array(neuron.astype(str)),
     })
     lake.append(wh, "labels", _with_batch(rows, ATLAS, batch))
-    marker = {"atlas": ATLAS, "batch": batch, "job": "labels", "source": "bench", "started_at": now(),
-              "finished_at": now(), "version": "bench", "inputs": ["synthetic"],
-              "content_hash": hashlib.sha256(b"labels").hexdigest(), "landed": count, "skipped": 0,
-              "rejected": 0, "rows": lake.rows_json({"labels": count})}
-    lake.append(wh, "ingest_batches", pa.Table.from_pylist([marker], lake.TABLES["ingest_batches"].schema))
+    _commit_markers(wh, [_marker(batch, "labels", "bench", now(), "labels", count, {"labels": count})])

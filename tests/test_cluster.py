@@ -122,3 +122,19 @@ def test_settings_change_makes_build_recluster(clustered):
     build(wh)
     after = latest_run(wh, "planted")
     assert after["batch"] != before["batch"] and '"trials":3' in after["settings"]
+
+
+def test_build_announces_a_long_first_clustering_instead_of_running_it(wh, tmp_path, monkeypatch, capsys):
+    from circuitlake import build as build_module
+    from jobs.cluster import estimate
+
+    registry.add(wh, registry.Atlas(atlas="big", model_id="test/8x512", num_layers=8, neurons_per_layer=512))
+    ingest_graphs(wh, "big", [str(f) for f in write_graphs(SPEC, tmp_path / "c")[:40]], show_progress=False)
+    monkeypatch.setattr(build_module, "AUTO_CLUSTER_SECONDS", 0.0)  # every clustering counts as long
+    build(wh)
+    links, seconds = estimate(wh, registry.get(wh, "big"))
+    assert links > 0 and seconds > 0
+    assert latest_run(wh, "big") is None  # not clustered by build
+    out = capsys.readouterr().err
+    assert "big is not clustered yet" in out and f"{links:,} links" in out and "circuitlake cluster --atlas big" in out
+    assert cluster(wh, "big") is not None  # the announced step works
