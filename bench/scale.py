@@ -38,10 +38,10 @@ import statistics, time, duckdb
 con = duckdb.connect({db!r}, read_only=True)
 a = "qwen-bench"
 hot = con.sql("select src_layer, src_neuron from edges group by all order by count(*) desc limit 1").fetchone()
-hot_t = con.sql("select tgt_layer, tgt_neuron from edges group by all order by count(*) desc limit 1").fetchone()
+hot_t = con.sql("select tgt_layer, tgt_neuron from edges_by_target group by all order by count(*) desc limit 1").fetchone()
 queries = {{
     "downstream (src neuron's 20 strongest)": f"select tgt_layer, tgt_neuron, mean_abs_weight from edges where atlas = '{{a}}' and src_layer = {{hot[0]}} and src_neuron = {{hot[1]}} order by mean_abs_weight desc limit 20",
-    "upstream (tgt neuron's 20 strongest)": f"select src_layer, src_neuron, mean_abs_weight from edges where atlas = '{{a}}' and tgt_layer = {{hot_t[0]}} and tgt_neuron = {{hot_t[1]}} order by mean_abs_weight desc limit 20",
+    "upstream (tgt neuron's 20 strongest)": f"select src_layer, src_neuron, mean_abs_weight from edges_by_target where atlas = '{{a}}' and tgt_layer = {{hot_t[0]}} and tgt_neuron = {{hot_t[1]}} order by mean_abs_weight desc limit 20",
     "strongest edges of a layer": f"select * from edges where atlas = '{{a}}' and src_layer = 31 order by mean_abs_weight desc limit 20",
     "label search (ILIKE '%aspirin%')": "select layer, neuron, label, top_cluster from neurons where label ilike '%aspirin%'",
 }}

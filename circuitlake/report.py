@@ -15,7 +15,7 @@ from circuitlake import project
 from circuitlake.build import ensure_free
 from circuitlake.settings import Warehouse
 
-COUNTED_TABLES = ["main.neurons", "main.edges", "main.clusters", "main.neuron_graphs", "main.metadata",
+COUNTED_TABLES = ["main.neurons", "main.edges", "main.edges_by_target", "main.clusters", "main.neuron_graphs", "main.metadata",
                   "lake.graphs", "lake.graph_nodes", "lake.graph_links", "lake.labels", "lake.wiring",
                   "lake.projections", "lake.rejects"]
 

@@ -10,6 +10,7 @@ MODEL (
   columns (
     atlas text,
     batch text,
+    seq bigint,
     graph_key bigint,
     layer smallint,
     neuron bigint,
@@ -19,6 +20,7 @@ MODEL (
   column_descriptions (
     atlas = 'Atlas',
     batch = 'Ingest batch of the graph',
+    seq = 'Append pass that wrote the row (ascending): stg.neuron_appearances counts the passes it has not seen',
     graph_key = 'Graph (lake.graphs.graph_key)',
     layer = 'Neuron layer',
     neuron = 'Neuron index',
@@ -33,10 +35,18 @@ with graph_batches as (
   where job = 'graphs'
 ),
 
-indexed_batches as (
-  -- this table's own batches (alias and qualify: sqlglot binds unqualified columns to the outer table otherwise)
-  select distinct ng.atlas, ng.batch
+previous as (
+  -- this table's own rows (alias and qualify: sqlglot binds unqualified columns to the outer table otherwise)
+  select ng.atlas, ng.batch, ng.seq
   from main.neuron_graphs as ng
+),
+
+indexed_batches as (
+  select distinct atlas, batch from previous
+),
+
+pass as (
+  select coalesce(max(seq), 0) + 1 as seq from previous
 ),
 
 new_batches as (
@@ -63,6 +73,7 @@ fresh as (
   select
     atlas,
     batch,
+    (select seq from pass) as seq,
     graph_key,
     layer,
     neuron,

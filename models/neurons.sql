@@ -38,10 +38,7 @@ with atlases as (
 ),
 
 appearances as (
-  -- appearance = graphs containing the neuron; neuron_graphs has one row per (graph, neuron)
-  select atlas, layer, neuron, count(*) as appearance_count
-  from main.neuron_graphs
-  group by atlas, layer, neuron
+  select atlas, layer, neuron, appearance_count from stg.neuron_appearances
 ),
 
 grid as (

@@ -18,6 +18,7 @@ from ingest.graphs import ingest_graphs
 TABLES = {
     "edges": "atlas, method, src_layer, src_neuron, tgt_layer, tgt_neuron, count, weight_sum, weight_abs_sum, "
              "weight_sq_sum, weight_min, weight_max, mean_weight, mean_abs_weight",
+    "edges_by_target": "atlas, method, tgt_layer, tgt_neuron, src_layer, src_neuron, count, mean_weight",
     "neuron_graphs": "atlas, batch, graph_key, layer, neuron, max_abs_influence, positions",
     "neurons": "atlas, layer, neuron, feature_id, appearance_count, label",
     "stg.edge_partials": "atlas, batch, src_layer, src_neuron, tgt_layer, tgt_neuron, count, weight_sum",
@@ -43,7 +44,7 @@ def test_incremental_equals_from_scratch_and_noop_does_nothing(wh, tmp_path):
     ingest_graphs(wh, "inc", [str(f) for f in files[80:]], show_progress=False)
     build(wh, cluster=False)
     incremental = snapshot(wh)
-    assert len(incremental["edges"]) > 0 and len({r[1] for r in incremental["neuron_graphs"]}) == 70 + 3 + 1
+    assert len(incremental["edges"]) > 0 and len(incremental["edges_by_target"]) == len(incremental["edges"]) and len({r[1] for r in incremental["neuron_graphs"]}) == 70 + 3 + 1
 
     # a build with nothing new restates no model and changes no row
     assert build(wh, cluster=False) == []
