@@ -121,7 +121,7 @@ def test_ingest_build_matches_research_aggregation_incrementally(wh, tmp_path):
 
     # an edge below the threshold makes its audit fail, with the failing-row count
     con = duckdb.connect(str(wh.duckdb))
-    table = con.execute("select table_schema || '.' || table_name from information_schema.tables where table_name like 'main__edges__%'").fetchone()[0]
+    table = con.execute("select table_schema || '.' || table_name from information_schema.tables where regexp_matches(table_name, '^main__edges__[0-9]+$')").fetchone()[0]
     con.execute(f"insert into {table} select atlas, 0, 0, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 'relp', null from {table} limit 1")
     con.close()
     failing = {a.name: a for a in run_audits(wh).audits}
