@@ -86,7 +86,14 @@ def run(work: Path) -> str:
         wh = work / f"tier-{tier}M"
         wh.mkdir()
         (wh / "lake").symlink_to(lake_wh / "lake")
-        full = measure(BUILD.format(wh=str(wh)))
+        try:
+            full = measure(BUILD.format(wh=str(wh)))
+        except RuntimeError as e:  # e.g. the disk filled up: the row says so, the tiers before it stand
+            rows.append([f"{tier}M", f"{links / 1e6:.0f}M", "-", "-", f"{du(lake_wh / 'lake'):.1f}",
+                         f"{du(wh):.1f}", f"{grow.seconds:.0f}", f"failed: {str(e).strip().splitlines()[-1][:120]}"]
+                        + ["-"] * 5)
+            shutil.rmtree(wh)
+            break
         partials, edges = full.output.split()[-2:]
         noop = measure(BUILD.format(wh=str(wh)))
         size_wh = du(wh / "circuitlake.duckdb")
