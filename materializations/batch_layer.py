@@ -10,7 +10,9 @@ These two kinds let a restatement do only the new work:
   passes behind, and the next run goes on from there.
 * `upsert_keys`: the query returns the rows of the keys that changed; the rows with those keys are
   deleted and the new ones inserted, in one transaction, sorted by `order_by` so zone maps keep
-  pruning lookups on those columns.
+  pruning lookups on those columns. When the table is empty (a first build, where every key
+  changes), the query runs once per hash bucket of the `bucket_by` columns (`buckets` of them), so
+  each run's aggregate fits the memory budget instead of spilling the whole merge to disk.
 
 A new physical table (first build, breaking model change) starts empty, so the same queries then
 rebuild everything from raw. Neither ever truncates: a restatement of an upstream model means
@@ -32,6 +34,11 @@ def _columns(model: Model, prop: str) -> list[str]:
         raise ValueError(f"{model.name}: materialization property '{prop}' is required")
     items = value.expressions if isinstance(value, (exp.Tuple, exp.Array)) else [value]
     return [i.name for i in items]
+
+
+def _int(model: Model, prop: str, default: int) -> int:
+    value = model.kind.materialization_properties.get(prop)
+    return int(value.name if isinstance(value, exp.Expr) else value) if value is not None else default
 
 
 def _rows(adapter, table: str) -> int:
@@ -70,7 +77,17 @@ class UpsertKeys(CustomMaterialization):
         changed = exp.table_(f"{target.name}__changed", db=target.db, catalog=target.catalog)
         changed_sql = changed.sql(dialect=adapter.dialect, identify=True)
         adapter.drop_table(changed)  # left behind by an interrupted run
-        adapter.ctas(changed, query_or_df, model.columns_to_types, exists=False)
+        buckets = _int(model, "buckets", 1) if _rows(adapter, table_name) == 0 else 1
+        if buckets == 1:
+            adapter.ctas(changed, query_or_df, model.columns_to_types, exists=False)
+        else:
+            hashed = exp.func("hash", *(exp.column(c, table="q") for c in _columns(model, "bucket_by")))
+            adapter.ctas(changed, query_or_df.limit(0), model.columns_to_types, exists=False)
+            for bucket in range(buckets):
+                part = exp.select("*").from_(query_or_df.subquery("q")).where(
+                    exp.EQ(this=exp.Mod(this=hashed, expression=exp.Literal.number(buckets)),
+                           expression=exp.Literal.number(bucket)))
+                adapter.insert_append(changed, part, target_columns_to_types=model.columns_to_types)
         try:
             matched = " and ".join(f"t.{k} = c.{k}" for k in key)  # key columns are never null
             with adapter.transaction():
