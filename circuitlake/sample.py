@@ -34,6 +34,7 @@ class SampleSpec:
     groups: int = 24
     group_size: int = 10
     vocab: int = 32000
+    pretty_every: int = 5  # every n-th file is written with indent=2 (real corpora: every file)
 
 
 def planted_groups(spec: SampleSpec) -> list[list[tuple[int, int]]]:
@@ -141,7 +142,7 @@ def write_graphs(spec: SampleSpec, out: Path) -> list[Path]:
     groups = planted_groups(spec)
     written = []
     for i in range(spec.graphs):
-        text = json.dumps(make_graph(spec, i, groups), indent=2 if i % 5 == 0 else None).encode()
+        text = json.dumps(make_graph(spec, i, groups), indent=2 if i % spec.pretty_every == 0 else None).encode()
         path = folder / (f"graph_{i:05d}.json.gz" if i % 4 == 3 else f"graph_{i:05d}.json")
         path.write_bytes(gzip.compress(text, mtime=0) if path.suffix == ".gz" else text)
         written.append(path)

@@ -1,10 +1,17 @@
-"""Turn one parsed attribution graph into lake rows (graphs, graph_nodes, graph_links).
+"""Turn one attribution graph file into lake rows (graphs, graph_nodes, graph_links).
+
+Reading is columnar: pyarrow's JSON reader makes the node and link columns without a Python object
+per link, and classification, shape checks and the link endpoints are array operations. A file the
+columnar reader cannot take exactly (a value of another type, a required field null or missing, a
+duplicated key) goes through pydantic instead, which accepts what it always accepted and rejects
+with the record's JSON path.
 
 Node kinds come from `feature_type` / `isLogit` / the id's shape, never from the layer number.
 A link endpoint missing from `nodes` is kept when its id has a known shape (neuron
 "{layer}_{neuron}_{pos}", embedding "E_{tok}_{pos}", logit "L_{tok}_{pos}"), as the research
 aggregator did, and counted in `graphs.dangling_links`. A graph that breaks a rule is rejected
-whole (a partial graph would skew appearance counts): GraphError names the record.
+whole (a partial graph would skew appearance counts): GraphError names the record, and when a
+graph breaks several rules it is the first in file order.
 """
 
 from __future__ import annotations
@@ -14,12 +21,20 @@ from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pj
 
-from circuitlake.formats.graph import GraphFile, GraphNode
+from circuitlake.formats.graph import GRAPH_FILE, arrow_schema
 
 NEURON_ID = re.compile(r"^(\d+)_(\d+)_(\d+)$")
 TOKEN_ID = re.compile(r"^([EL])_(\d+)_(\d+)$")
 NEURON_TYPES = {"mlp_neuron", "mlp neuron", "neuron"}
+KINDS = ("neuron", "embedding", "logit", "other")  # endpoint kind codes index this
+
+_SCHEMAS = {t: arrow_schema(t) for t in (pa.int64(), pa.string())}
+NODES = pa.schema(list(_SCHEMAS[pa.string()].field("nodes").type.value_type))  # layer as text
+LINKS = pa.schema(list(_SCHEMAS[pa.string()].field("links").type.value_type))
+_READ = pj.ReadOptions(use_threads=False, block_size=1 << 30)  # one file is one block
 
 
 class GraphError(ValueError):
@@ -37,12 +52,31 @@ class Endpoint(NamedTuple):
     pos: int | None
 
 
+class Graph(NamedTuple):
+    """One graph file, columnar: `nodes` as NODES (layer as text), `links` as LINKS."""
+
+    metadata: dict
+    nodes_exceeded: bool | None
+    nodes: pa.Table
+    links: pa.Table
+
+
+class GraphRows(NamedTuple):
+    graph: dict
+    nodes: pa.Table
+    links: pa.Table
+
+
 def _int(value) -> int | None:
     if isinstance(value, int):
         return value
     if isinstance(value, str) and value.lstrip("-").isdigit():
         return int(value)
     return None
+
+
+def _first(*values):
+    return next((v for v in values if v is not None), None)
 
 
 def endpoint_from_id(node_id: str) -> Endpoint | None:
@@ -54,12 +88,9 @@ def endpoint_from_id(node_id: str) -> Endpoint | None:
     return None
 
 
-def _first(*values):
-    return next((v for v in values if v is not None), None)
-
-
-def classify(node: GraphNode) -> Endpoint:
-    if node.get("feature_type") == "mlp_neuron":  # the common case, without parsing the id
+def classify(node: dict) -> Endpoint:
+    """The endpoint of one node given as a dict (missing keys read as None)."""
+    if node.get("feature_type") == "mlp_neuron":
         layer, feature, pos = _int(node.get("layer")), node.get("feature"), node.get("ctx_idx")
         if layer is not None and feature is not None and pos is not None:
             return Endpoint("neuron", layer, feature, pos)
@@ -80,80 +111,188 @@ def classify(node: GraphNode) -> Endpoint:
     return Endpoint(kind, layer, feature, _first(node.get("ctx_idx"), parsed.pos))
 
 
-class GraphRows(NamedTuple):
-    graph: dict
-    nodes: pa.Table
-    links: pa.Table
+def _read_columnar(data: bytes) -> Graph | None:
+    """The pyarrow fast path; None when the file needs pydantic's judgement."""
+    text_layers = b'"layer": "' in data or b'"layer":"' in data  # viewer output; raw output has int layers
+    for layer in (pa.string(), pa.int64()) if text_layers else (pa.int64(), pa.string()):
+        try:
+            table = pj.read_json(pa.BufferReader(data), read_options=_READ, parse_options=pj.ParseOptions(
+                explicit_schema=_SCHEMAS[layer], newlines_in_values=True, unexpected_field_behavior="ignore"))
+            break
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+    else:
+        return None
+    if table.num_rows != 1:
+        return None
+    nodes, links, meta = table["nodes"].chunk(0), table["links"].chunk(0), table["metadata"][0]
+    if nodes.null_count or links.null_count:
+        return None
+    nodes, links = nodes.values, links.values
+    required = (nodes, links, nodes.field("node_id"), links.field("source"), links.field("target"), links.field("weight"))
+    if any(a.null_count for a in required):
+        return None
+    metadata = meta.as_py() if meta.is_valid else {}
+    if metadata and (metadata["generation_settings"] is None or metadata["prompt_tokens"] is None):
+        return None  # null or missing: only pydantic tells the two apart
+    if not meta.is_valid and b'"metadata"' in data:
+        return None
+    node_table = pa.Table.from_struct_array(nodes)
+    if layer == pa.int64():
+        node_table = node_table.set_column(node_table.schema.get_field_index("layer"), "layer",
+                                           pc.cast(node_table["layer"], pa.string()))
+    return Graph(metadata, table["nodes_exceeded"][0].as_py(), node_table.cast(NODES), pa.Table.from_struct_array(links))
 
 
-def _check_shape(ep: Endpoint, record: str, shape: tuple[int, int]) -> None:
-    if ep.kind == "neuron" and not (0 <= ep.layer < shape[0] and 0 <= ep.feature < shape[1]):
-        raise GraphError(record, f"neuron L{ep.layer}/N{ep.feature} is outside the atlas shape {shape[0]} x {shape[1]}")
+def read_graph(data: bytes) -> Graph:
+    """One graph file's bytes, columnar. Raises pydantic's ValidationError (with the record) when invalid."""
+    return _read_columnar(data) or _read_checked(data)
 
 
-def to_rows(graph: GraphFile, num_layers: int, neurons_per_layer: int) -> GraphRows:
-    """Rows for one graph (without atlas/batch/graph key, which the job adds). Raises GraphError.
+def _read_checked(data: bytes) -> Graph:
+    """The pydantic path: slower (Python objects per link), the judge of files the fast path declines."""
+    checked = GRAPH_FILE.validate_json(data)
+    nodes = [{**n, "layer": None if n.get("layer") is None else str(n["layer"])} for n in checked["nodes"]]
+    return Graph(checked.get("metadata", {}), checked.get("nodes_exceeded"),
+                 pa.Table.from_pylist(nodes, NODES), pa.Table.from_pylist(checked["links"], LINKS))
 
-    Link columns are gathered from per-endpoint arrays by index (Arrow `take`), so the per-link
-    Python work is two dictionary lookups.
-    """
-    shape = (num_layers, neurons_per_layer)
-    index: dict[str, int] = {}
-    endpoints: list[Endpoint] = []
-    node_extra = []
-    for i, node in enumerate(graph["nodes"]):
-        ep = classify(node)
-        _check_shape(ep, f"nodes[{i}] {node['node_id']!r}", shape)
-        index[node["node_id"]] = len(endpoints)
-        endpoints.append(ep)
-        other = ep.kind == "other"
-        node_extra.append((node.get("influence"), node.get("activation"),
-                           node["node_id"] if other else None, node.get("feature_type") if other else None))
-    n_nodes = len(endpoints)
 
-    links = graph["links"]
-    sides = {}
+def _shape_error(record: str, layer: int, feature: int, shape: tuple[int, int]) -> GraphError:
+    return GraphError(record, f"neuron L{layer}/N{feature} is outside the atlas shape {shape[0]} x {shape[1]}")
+
+
+def _in_shape(ep: Endpoint, shape: tuple[int, int]) -> bool:
+    return ep.kind != "neuron" or (0 <= ep.layer < shape[0] and 0 <= ep.feature < shape[1])
+
+
+class _Endpoints:
+    """Endpoint columns (kind code, layer, feature, position) for the nodes, then dangling link ends."""
+
+    def __init__(self, n: int):
+        self.kind = np.zeros(n, np.int8)
+        self.layer, self.feature, self.pos = (np.zeros(n, np.int64) for _ in range(3))
+        self.valid = {name: np.zeros(n, bool) for name in ("layer", "feature", "pos")}
+        self.extra: list[Endpoint] = []
+
+    def set(self, i: int, ep: Endpoint) -> None:
+        self.kind[i] = KINDS.index(ep.kind)
+        for name in ("layer", "feature", "pos"):
+            value = getattr(ep, name)
+            self.valid[name][i] = value is not None
+            getattr(self, name)[i] = value or 0
+
+    def add(self, ep: Endpoint) -> int:
+        """A dangling link end; returns its endpoint index."""
+        self.extra.append(ep)
+        return len(self.kind) + len(self.extra) - 1
+
+    def columns(self) -> tuple[np.ndarray, list[pa.Array]]:
+        """(is_neuron, [kind, layer, feature, pos] as Arrow) over nodes and dangling ends."""
+        ends = _Endpoints(len(self.extra))
+        for i, ep in enumerate(self.extra):
+            ends.set(i, ep)
+        kind = np.concatenate([self.kind, ends.kind])
+        out = [pa.array(KINDS).take(pa.array(kind))]
+        for name, t in (("layer", pa.int16()), ("feature", pa.int64()), ("pos", pa.int32())):
+            values = np.concatenate([getattr(self, name), getattr(ends, name)])
+            valid = np.concatenate([self.valid[name], ends.valid[name]])
+            out.append(pa.array(values, t, mask=~valid))
+        return kind == 0, out
+
+
+def _classify_nodes(nodes: pa.Table, shape: tuple[int, int]) -> _Endpoints:
+    """Endpoints of the nodes: mlp_neuron rows with layer, feature and position as arrays, the rest
+    (embeddings, logits, other producers' kinds: a few per graph) one by one with `classify`."""
+    n = nodes.num_rows
+    ends = _Endpoints(n)
+    text = nodes["layer"]
+    numeric = pc.fill_null(pc.match_substring_regex(text, r"^-?\d+$"), False)
+    layer = pc.cast(pc.if_else(numeric, text, None), pa.int64())
+    fast = pc.and_(pc.equal(nodes["feature_type"], "mlp_neuron"),
+                   pc.and_(numeric, pc.and_(pc.is_valid(nodes["feature"]), pc.is_valid(nodes["ctx_idx"]))))
+    fast = pc.fill_null(fast, False).to_numpy(zero_copy_only=False)
+    ends.layer[fast] = layer.to_numpy(zero_copy_only=False)[fast]
+    ends.feature[fast] = nodes["feature"].to_numpy(zero_copy_only=False)[fast]
+    ends.pos[fast] = nodes["ctx_idx"].to_numpy(zero_copy_only=False)[fast]
+    for name in ("layer", "feature", "pos"):
+        ends.valid[name][fast] = True
+    out_of_shape = fast & ~((ends.layer >= 0) & (ends.layer < shape[0]) & (ends.feature >= 0) & (ends.feature < shape[1]))
+    first_bad = int(np.argmax(out_of_shape)) if out_of_shape.any() else n
+    ids = nodes["node_id"]
+    for i in np.flatnonzero(~fast):
+        if i > first_bad:
+            break
+        row = {name: nodes[name][int(i)].as_py() for name in nodes.column_names}
+        ep = classify(row)
+        if not _in_shape(ep, shape):
+            raise _shape_error(f"nodes[{i}] {row['node_id']!r}", ep.layer, ep.feature, shape)
+        ends.set(int(i), ep)
+    if first_bad < n:
+        raise _shape_error(f"nodes[{first_bad}] {ids[first_bad].as_py()!r}", int(ends.layer[first_bad]),
+                           int(ends.feature[first_bad]), shape)
+    return ends
+
+
+def _link_ends(links: pa.Table, ids: pa.Array, ends: _Endpoints, shape: tuple[int, int]) -> tuple[dict, int]:
+    """Endpoint index of each link's source and target, and the number of links with an end that is
+    no node. A node id given twice means its last node; an id that is no node gets a dangling
+    endpoint parsed from its shape (one per distinct id)."""
+    n = len(ids)
+    reversed_ids = ids.take(pa.array(np.arange(n - 1, -1, -1)))
+    dangling: dict[str, int] = {}
+    sides, missing = {}, np.zeros(links.num_rows, bool)
     for side in ("source", "target"):
-        ids = [link[side] for link in links]
-        positions = [index.get(x) for x in ids]
-        if None in positions:  # dangling endpoints: parse the id, add a pseudo-endpoint (not a node row)
-            for i, (x, p) in enumerate(zip(ids, positions)):
-                if p is None:
+        found = pc.index_in(links[side], value_set=reversed_ids)
+        index = (n - 1 - pc.fill_null(found, n).to_numpy(zero_copy_only=False)).astype(np.int64)
+        if found.null_count:
+            names, absent = links[side], pc.is_null(found).to_numpy(zero_copy_only=False)
+            missing |= absent
+            for i in np.flatnonzero(absent):
+                x = names[int(i)].as_py()
+                if x not in dangling:
                     ep = endpoint_from_id(x)
                     if ep is None:
                         raise GraphError(f"links[{i}]", f"{side} {x!r} is not a node and has no neuron/E/L id shape")
-                    _check_shape(ep, f"links[{i}]", shape)
-                    positions[i] = index[x] = len(endpoints)
-                    endpoints.append(ep)
-        sides[side] = np.asarray(positions, dtype=np.int64)
-    dangling = len(endpoints) - n_nodes
+                    if not _in_shape(ep, shape):
+                        raise _shape_error(f"links[{i}]", ep.layer, ep.feature, shape)
+                    dangling[x] = ends.add(ep)
+                index[i] = dangling[x]
+        sides[side] = index
+    return sides, int(missing.sum())
 
-    types = (pa.string(), pa.int16(), pa.int64(), pa.int32())
-    columns = [pa.array(list(c), t) for c, t in zip(zip(*endpoints), types)] if endpoints else [pa.array([], t) for t in types]
-    is_neuron = np.array([ep.kind == "neuron" for ep in endpoints], dtype=bool)
-    layer = np.array([-1 if ep.layer is None else ep.layer for ep in endpoints], dtype=np.int64)
+
+def to_rows(graph: Graph, num_layers: int, neurons_per_layer: int) -> GraphRows:
+    """Rows for one graph (without atlas/batch/graph key, which the job adds). Raises GraphError."""
+    shape = (num_layers, neurons_per_layer)
+    nodes, links = graph.nodes, graph.links
+    n_nodes = nodes.num_rows
+    ends = _classify_nodes(nodes, shape)
+    sides, dangling = _link_ends(links, nodes["node_id"].combine_chunks(), ends, shape)
+    is_neuron, columns = ends.columns()
+    layer = columns[1].fill_null(-1).to_numpy(zero_copy_only=False)
     src, tgt = sides["source"], sides["target"]
     backwards = is_neuron[src] & is_neuron[tgt] & (layer[src] >= layer[tgt])
     if backwards.any():
         i = int(np.argmax(backwards))
-        raise GraphError(f"links[{i}]", f"neuron link {links[i]['source']} -> {links[i]['target']} does not go to a later layer")
+        raise GraphError(f"links[{i}]", f"neuron link {links['source'][i].as_py()} -> {links['target'][i].as_py()} does not go to a later layer")
     link_columns = {f"{prefix}_{name}": col.take(pa.array(idx)) for prefix, idx in (("src", src), ("tgt", tgt))
                     for name, col in zip(("kind", "layer", "feature", "pos"), columns)}
-    link_columns["weight"] = pa.array([link["weight"] for link in links], pa.float64())
+    link_columns["weight"] = links["weight"].combine_chunks()
     node_columns = {name: col.slice(0, n_nodes) for name, col in zip(("kind", "layer", "feature", "position"), columns)}
-    extra = list(zip(*node_extra)) if node_extra else [[], [], [], []]
-    for name, values, t in zip(("influence", "activation", "node_id", "feature_type"), extra,
-                               (pa.float64(), pa.float64(), pa.string(), pa.string())):
-        node_columns[name] = pa.array(list(values), t)
+    other = pa.array(ends.kind == KINDS.index("other"))
+    node_columns["influence"] = nodes["influence"].combine_chunks()
+    node_columns["activation"] = nodes["activation"].combine_chunks()
+    node_columns["node_id"] = pc.if_else(other, nodes["node_id"].combine_chunks(), pa.scalar(None, pa.string()))
+    node_columns["feature_type"] = pc.if_else(other, nodes["feature_type"].combine_chunks(), pa.scalar(None, pa.string()))
 
-    meta = graph.get("metadata", {})
-    gen = meta.get("generation_settings", {})
-    exceeded = graph.get("nodes_exceeded")
+    meta = graph.metadata
+    gen = meta.get("generation_settings") or {}
+    exceeded = graph.nodes_exceeded
     row = {
         "slug": meta.get("slug"),
         "scan": meta.get("scan"),
         "prompt": meta.get("prompt"),
-        "prompt_tokens": meta.get("prompt_tokens", []),
+        "prompt_tokens": meta.get("prompt_tokens") or [],
         "corpus_index": meta.get("corpus_index"),
         "node_threshold": _first(meta.get("node_threshold"), gen.get("node_threshold")),
         "metric_value": gen.get("metric_value"),
@@ -161,7 +300,7 @@ def to_rows(graph: GraphFile, num_layers: int, neurons_per_layer: int) -> GraphR
         "nodes_exceeded": bool(exceeded if exceeded is not None else gen.get("nodes_exceeded")),
         "node_count": n_nodes,
         "neuron_count": int(is_neuron[:n_nodes].sum()),
-        "link_count": len(links),
+        "link_count": links.num_rows,
         "dangling_links": dangling,
     }
     return GraphRows(row, pa.table(node_columns), pa.table(link_columns))

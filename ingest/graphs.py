@@ -20,12 +20,11 @@ import pyarrow as pa
 from pydantic import ValidationError
 
 from circuitlake import lake, registry
-from circuitlake.formats.graph import GRAPH_FILE
 from circuitlake.progress import bar
 from circuitlake.settings import Warehouse
 from ingest import sources
 from ingest.batch import Batch, IngestReport, Reject, known_reject_keys
-from ingest.graph_rows import GraphError, to_rows
+from ingest.graph_rows import GraphError, read_graph, to_rows
 
 DATA_TABLES = ["graph_links", "graph_nodes", "graphs"]  # written in this order, marker after
 SUFFIXES = (".json", ".json.gz")
@@ -62,7 +61,7 @@ def parse_file(path: Path):
     if sha in _KNOWN:
         return "skip", path, sha
     try:
-        graph = GRAPH_FILE.validate_json(data)
+        graph = read_graph(data)
         rows = to_rows(graph, *_SHAPE)
     except ValidationError as e:
         return "reject", Reject.invalid(str(path), "", e, sha)

@@ -1,0 +1,80 @@
+"""Graph rows: the columnar fast path gives exactly what the pydantic path gives, and declines what it cannot judge."""
+
+from __future__ import annotations
+
+import copy
+import gzip
+import json
+
+import pytest
+from pydantic import ValidationError
+
+from conftest import tiny_graph
+from ingest.graph_rows import GraphError, _read_checked, _read_columnar, read_graph, to_rows
+
+
+def rows_of(graph) -> tuple:
+    rows = to_rows(graph, 8, 512)
+    return rows.graph, rows.nodes.to_pylist(), rows.links.to_pylist()
+
+
+def test_fast_path_takes_the_sample_corpus_and_matches_pydantic(small_corpus):
+    files = sorted(small_corpus.iterdir())
+    for f in files:
+        data = gzip.decompress(f.read_bytes()) if f.suffix == ".gz" else f.read_bytes()
+        fast = _read_columnar(data)
+        assert fast is not None, f  # int layers, string layers, pretty and compact
+        assert rows_of(fast) == rows_of(_read_checked(data)), f
+
+
+@pytest.mark.parametrize("change", ["mixed layers", "duplicate node id", "dangling twice", "weight as text",
+                                    "no metadata", "other node kind"])
+def test_edge_cases_match_pydantic(change):
+    g = tiny_graph()
+    if change == "mixed layers":
+        pass  # tiny_graph mixes int and string layers: pyarrow refuses, pydantic decides
+    elif change == "duplicate node id":  # the last node of an id is the one links refer to
+        g["nodes"].append({**g["nodes"][1], "ctx_idx": 2, "influence": 9.0})
+    elif change == "dangling twice":
+        g["links"] += [{"source": "1_4_0", "target": "3_7_1", "weight": 0.2}, {"source": "1_4_0", "target": "2_2_1", "weight": 0.3}]
+    elif change == "weight as text":
+        g["links"][0]["weight"] = "1.5"
+    elif change == "no metadata":
+        del g["metadata"]
+    elif change == "other node kind":
+        g["nodes"].append({"node_id": "err_1", "feature": None, "layer": "2", "ctx_idx": 1, "feature_type": "error"})
+    for layers in ("as given", "all text"):
+        if layers == "all text":
+            g = copy.deepcopy(g)
+            for n in g["nodes"]:
+                n["layer"] = str(n["layer"])
+        data = json.dumps(g, indent=2).encode()
+        assert rows_of(read_graph(data)) == rows_of(_read_checked(data)), (change, layers)
+    if change == "dangling twice":
+        assert rows_of(read_graph(data))[0]["dangling_links"] == 2
+
+
+def test_null_where_an_object_is_required_is_rejected_with_its_path():
+    g = tiny_graph()
+    g["metadata"] = None
+    with pytest.raises(ValidationError, match="metadata"):
+        read_graph(json.dumps(g).encode())
+    g = tiny_graph()
+    g["links"][1]["weight"] = None
+    with pytest.raises(ValidationError, match=r"links\.1\.weight"):
+        read_graph(json.dumps(g).encode())
+
+
+def test_first_broken_rule_in_file_order_is_reported():
+    g = tiny_graph()
+    for n in g["nodes"]:
+        n["layer"] = str(n["layer"])
+    g["nodes"][1]["feature"] = 9999  # outside 8 x 512, before ...
+    g["nodes"].append({"node_id": "x", "feature_type": "mlp_neuron", "layer": "E"})  # ... a neuron without a layer
+    with pytest.raises(GraphError) as e:
+        to_rows(read_graph(json.dumps(g).encode()), 8, 512)
+    assert e.value.record == "nodes[1] '0_5_0'" and "outside the atlas shape" in e.value.reason
+    del g["nodes"][1]["feature"]
+    g["nodes"][1]["feature"] = 5
+    with pytest.raises(GraphError, match="without a layer"):
+        to_rows(read_graph(json.dumps(g).encode()), 8, 512)
