@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import shutil
 import subprocess
+from datetime import datetime
 from pathlib import Path
 
 from bench.measure import measure, table
@@ -24,13 +26,21 @@ print(scale_lake.write_batches(wh, {batches}, seed={seed}))
 """
 
 BUILD = """
+import logging
 from circuitlake.build import build
 from circuitlake.settings import warehouse
 import duckdb
+logging.basicConfig(filename={log!r}, level=logging.INFO, format="%(asctime)s %(message)s")
 wh = warehouse({wh!r})
 build(wh, cluster=False)
 con = duckdb.connect(str(wh.duckdb), read_only=True)
 print(*con.sql("select (select count(*) from stg.edge_partials), (select count(*) from edges)").fetchone())
+"""
+
+DISTINCT = """
+import duckdb
+con = duckdb.connect({db!r}, read_only=True)
+print(con.sql("select approx_count_distinct(hash(src_layer, src_neuron, tgt_layer, tgt_neuron)) from stg.edge_partials").fetchone()[0])
 """
 
 LOOKUPS = """
@@ -66,6 +76,25 @@ print(tracemalloc.get_traced_memory()[0] / {n})
 LINKS_PER_BATCH = 728_000  # measured mean of scale_lake batches (256 graphs x ~2,850 kept links)
 
 
+STEP = re.compile(r'^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+) Evaluating (?:snapshot SnapshotId<"\w+"\."(\w+)"\."(\w+)"|plan stage)')
+
+
+def steps(log: Path, top: int = 3) -> str:
+    """The slowest models of a build from its SQLMesh log: seconds from one model's evaluation to the next
+    (its audits included)."""
+    marks = []
+    for line in log.read_text().splitlines():
+        if m := STEP.match(line):
+            at = datetime.strptime(m[1], "%Y-%m-%d %H:%M:%S,%f")
+            marks.append((at, f"{m[2]}.{m[3]}" if m[2] else None))
+    spent: dict[str, float] = {}
+    for (at, name), (nxt, _) in zip(marks, marks[1:]):
+        if name:
+            spent[name] = spent.get(name, 0) + (nxt - at).total_seconds()
+    slowest = sorted(spent.items(), key=lambda kv: -kv[1])[:top]
+    return ", ".join(f"{n.split('.')[-1]} {s:.0f}" for n, s in slowest)
+
+
 def du(path: Path) -> float:
     out = subprocess.run(["du", "-sbL", str(path)], capture_output=True, text=True).stdout.split()
     return int(out[0]) / 2**30 if out else 0.0
@@ -77,7 +106,7 @@ def run(work: Path) -> str:
     lake_wh = work / "lake-warehouse"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    rows, lookups, have, seed = [], [], 0, 1
+    rows, lookups, slowest, have, seed = [], [], [], 0, 1
     for tier in tiers:
         batches = math.ceil(tier * 1e6 / LINKS_PER_BATCH) - have
         grow = measure(GROW.format(repo=repo, lake_wh=str(lake_wh), labels=have == 0, batches=batches, seed=seed))
@@ -87,15 +116,16 @@ def run(work: Path) -> str:
         wh.mkdir()
         (wh / "lake").symlink_to(lake_wh / "lake")
         try:
-            full = measure(BUILD.format(wh=str(wh)))
+            full = measure(BUILD.format(wh=str(wh), log=str(work / f"{tier}M-full.log")))
         except RuntimeError as e:  # e.g. the disk filled up: the row says so, the tiers before it stand
-            rows.append([f"{tier}M", f"{links / 1e6:.0f}M", "-", "-", f"{du(lake_wh / 'lake'):.1f}",
+            rows.append([f"{tier}M", f"{links / 1e6:.0f}M", "-", "-", "-", f"{du(lake_wh / 'lake'):.1f}",
                          f"{du(wh):.1f}", f"{grow.seconds:.0f}", f"failed: {str(e).strip().splitlines()[-1][:120]}"]
                         + ["-"] * 5)
             shutil.rmtree(wh)
             break
         partials, edges = full.output.split()[-2:]
-        noop = measure(BUILD.format(wh=str(wh)))
+        distinct = int(measure(DISTINCT.format(db=str(wh / "circuitlake.duckdb"))).output.split()[-1])
+        noop = measure(BUILD.format(wh=str(wh), log=str(work / f"{tier}M-noop.log")))
         size_wh = du(wh / "circuitlake.duckdb")
         for line in measure(LOOKUPS.format(db=str(wh / "circuitlake.duckdb"))).output.strip().splitlines()[-4:]:
             name, median, p95 = line.split("\t")
@@ -103,8 +133,9 @@ def run(work: Path) -> str:
         more = max(1, round(have * 0.01))
         measure(GROW.format(repo=repo, lake_wh=str(lake_wh), labels=False, batches=more, seed=seed))
         have, seed = have + more, seed + 1
-        plus = measure(BUILD.format(wh=str(wh)))
-        rows.append([f"{tier}M", f"{links / 1e6:.0f}M", f"{int(partials) / 1e6:.1f}M", f"{int(edges) / 1e6:.2f}M",
+        plus = measure(BUILD.format(wh=str(wh), log=str(work / f"{tier}M-plus.log")))
+        slowest.append([f"{tier}M", steps(work / f"{tier}M-full.log"), steps(work / f"{tier}M-plus.log")])
+        rows.append([f"{tier}M", f"{links / 1e6:.0f}M", f"{int(partials) / 1e6:.1f}M", f"{distinct / 1e6:.1f}M", f"{int(edges) / 1e6:.2f}M",
                      f"{du(lake_wh / 'lake'):.1f}", f"{size_wh:.1f}", f"{grow.seconds:.0f}",
                      f"{full.seconds:.0f}", f"{full.peak_rss_mb / 1024:.2f}", f"{noop.seconds:.1f}",
                      f"{noop.peak_rss_mb / 1024:.2f}", f"{plus.seconds:.0f} ({plus.seconds / full.seconds:.1%})",
@@ -119,9 +150,11 @@ def run(work: Path) -> str:
             "(SQLMesh and DuckDB in one process). Each tier's lake is the previous tier's plus new batches; every "
             "full build starts from an empty warehouse. The +1% build adds 1% more batches to the tier and builds "
             "the same warehouse again; its share is of the full build.\n\n"
-            + table(["tier", "raw neuron links", "partial rows", "edges (count >= 3)", "lake GiB", "warehouse GiB",
+            + table(["tier", "raw neuron links", "partial rows", "distinct edges (approx.)", "edges (count >= 3)", "lake GiB", "warehouse GiB",
                      "lake written s", "full build s", "full peak GiB", "no-op s", "no-op peak GiB", "+1% build s",
                      "+1% peak GiB"], rows)
+            + "\n\nSlowest models per build (seconds, audits included, from the SQLMesh log):\n\n"
+            + table(["tier", "full build", "+1% build"], slowest)
             + "\n\nLookups (ms over 20 runs, read-only DuckDB connection to the warehouse file):\n\n"
             + table(["tier", "query", "median ms", "p95 ms"], lookups)
             + f"\n\nThe research way (a Python dict of [count, sum, abs, sq, min, max] per distinct edge) holds "

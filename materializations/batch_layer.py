@@ -11,8 +11,10 @@ These two kinds let a restatement do only the new work:
 * `upsert_keys`: the query returns the rows of the keys that changed; the rows with those keys are
   deleted and the new ones inserted, in one transaction, sorted by `order_by` so zone maps keep
   pruning lookups on those columns. When the table is empty (a first build, where every key
-  changes), the query runs once per hash bucket of the `bucket_by` columns (`buckets` of them), so
-  each run's aggregate fits the memory budget instead of spilling the whole merge to disk.
+  changes), the query runs once per hash bucket of the `bucket_by` columns, one bucket per
+  `$CIRCUITLAKE_MERGE_ROWS` rows (default: from the memory budget) of its input CTE `bucket_cte`, so each run's aggregate fits the memory
+  budget instead of spilling the whole merge to disk. The bucket filter goes into that CTE (DuckDB
+  does not push it through joins and aggregates); each bucket rescans the input, so buckets are few.
 
 A new physical table (first build, breaking model change) starts empty, so the same queries then
 rebuild everything from raw. Neither ever truncates: a restatement of an upstream model means
@@ -27,6 +29,8 @@ from sqlglot import exp
 from sqlmesh import CustomMaterialization
 from sqlmesh.core.model import Model
 
+from circuitlake.settings import budget
+
 
 def _columns(model: Model, prop: str) -> list[str]:
     value = model.kind.materialization_properties.get(prop)
@@ -36,13 +40,43 @@ def _columns(model: Model, prop: str) -> list[str]:
     return [i.name for i in items]
 
 
-def _int(model: Model, prop: str, default: int) -> int:
-    value = model.kind.materialization_properties.get(prop)
-    return int(value.name if isinstance(value, exp.Expr) else value) if value is not None else default
-
-
 def _rows(adapter, table: str) -> int:
     return adapter.fetchone(f"select count(*) from {table}")[0]
+
+
+def _buckets(adapter, query: exp.Query, model: Model) -> int:
+    """How many buckets a first build merges in: one per `budget().merge_rows` rows of the
+    `bucket_cte` input (counted), so small lakes merge in one go and big ones never aggregate more at
+    once. 1 for a model without `bucket_by`."""
+    if model.kind.materialization_properties.get("bucket_by") is None:
+        return 1
+    cte = _cte(query, model)
+    count = exp.select(exp.func("count", exp.Star())).from_(cte.alias)
+    count.set(cte.parent.arg_key, cte.parent.copy())  # the query's WITH clause
+    return max(1, -(-adapter.fetchone(count)[0] // budget().merge_rows))
+
+
+def _cte(query: exp.Query, model: Model) -> exp.CTE:
+    name = model.kind.materialization_properties.get("bucket_cte")
+    ctes = [c for c in query.find_all(exp.CTE) if name is not None and c.alias == name.name]
+    if not ctes:
+        raise ValueError(f"{model.name}: materialization property 'bucket_cte' must name a CTE of the query")
+    return ctes[0]
+
+
+def _bucket(query: exp.Query, model: Model, bucket: int, buckets: int) -> exp.Query:
+    """The query's rows whose `bucket_by` columns hash to `bucket`. The filter also goes into the CTE
+    named by `bucket_cte` (DuckDB does not push it down through joins and aggregates), so each
+    bucket's aggregate reads only its share of the input."""
+    def where(alias: str) -> exp.Expression:
+        hashed = exp.func("hash", *(exp.column(c, table=alias) for c in _columns(model, "bucket_by")))
+        return exp.EQ(this=exp.Mod(this=hashed, expression=exp.Literal.number(buckets)),
+                      expression=exp.Literal.number(bucket))
+
+    query = query.copy()
+    cte = _cte(query, model)
+    cte.set("this", exp.select("*").from_(cte.this.subquery("b")).where(where("b")))
+    return exp.select("*").from_(query.subquery("q")).where(where("q"))
 
 
 class AppendBatches(CustomMaterialization):
@@ -77,16 +111,13 @@ class UpsertKeys(CustomMaterialization):
         changed = exp.table_(f"{target.name}__changed", db=target.db, catalog=target.catalog)
         changed_sql = changed.sql(dialect=adapter.dialect, identify=True)
         adapter.drop_table(changed)  # left behind by an interrupted run
-        buckets = _int(model, "buckets", 1) if _rows(adapter, table_name) == 0 else 1
+        buckets = _buckets(adapter, query_or_df, model) if _rows(adapter, table_name) == 0 else 1
         if buckets == 1:
             adapter.ctas(changed, query_or_df, model.columns_to_types, exists=False)
         else:
-            hashed = exp.func("hash", *(exp.column(c, table="q") for c in _columns(model, "bucket_by")))
             adapter.ctas(changed, query_or_df.limit(0), model.columns_to_types, exists=False)
             for bucket in range(buckets):
-                part = exp.select("*").from_(query_or_df.subquery("q")).where(
-                    exp.EQ(this=exp.Mod(this=hashed, expression=exp.Literal.number(buckets)),
-                           expression=exp.Literal.number(bucket)))
+                part = _bucket(query_or_df, model, bucket, buckets)
                 adapter.insert_append(changed, part, target_columns_to_types=model.columns_to_types)
         try:
             matched = " and ".join(f"t.{k} = c.{k}" for k in key)  # key columns are never null

@@ -3,13 +3,14 @@ MODEL (
   name main.edges,
   kind CUSTOM (
     -- a build replaces only the rows of keys that new partials or new wiring touched, sorted by source;
-    -- a first build merges in 16 hash buckets of the source so no aggregate outgrows the memory budget
+    -- a first build merges in hash buckets of the source, one per $CIRCUITLAKE_MERGE_ROWS partial rows
+    -- (default 120M for the 5GB budget), so no aggregate outgrows the memory budget
     materialization 'upsert_keys',
     materialization_properties (
       key = (atlas, method, src_layer, src_neuron, tgt_layer, tgt_neuron),
       order_by = (atlas, src_layer, src_neuron, method, tgt_layer, tgt_neuron),
       bucket_by = (src_layer, src_neuron),
-      buckets = 16
+      bucket_cte = partials
     )
   ),
   grain (atlas, method, src_layer, src_neuron, tgt_layer, tgt_neuron),
