@@ -3,13 +3,12 @@
 TypedDicts validated by pydantic-core straight from JSON bytes (about 6x faster than model
 instances for thousands of links). Unknown fields are ignored; `layer` may be an int (raw output)
 or a string (viewer output, where embeddings are "E" and logits carry str(highest layer + 1)).
-Nodes are classified by `feature_type` / `isLogit` / id prefix, never by layer. `arrow_schema` is the
-same fields for pyarrow's columnar JSON reader, the fast path that makes no Python object per link.
+Nodes are classified by `feature_type` / `isLogit` / id prefix, never by layer. The ingest's fast path
+(ingest/graph_rows.py) reads the same fields and leaves to this model every file it cannot take exactly.
 """
 
 from __future__ import annotations
 
-import pyarrow as pa
 from pydantic import ConfigDict, TypeAdapter, with_config
 from typing_extensions import NotRequired, TypedDict
 
@@ -65,24 +64,3 @@ class GraphFile(TypedDict):
 
 GRAPH_FILE = TypeAdapter(GraphFile)
 
-
-def _arrow_struct(fields: dict[str, pa.DataType]) -> pa.StructType:
-    return pa.struct(list(fields.items()))
-
-
-def arrow_schema(layer: pa.DataType) -> pa.Schema:
-    """The same fields for pyarrow's columnar JSON reader (`layer` read as int64 or string: one file
-    uses one of the two). Arrow cannot tell a missing field from an explicit null; the reader's
-    caller checks the required ones."""
-    settings = _arrow_struct({"node_threshold": pa.float64(), "metric_value": pa.float64(),
-                              "target_position": pa.int64(), "nodes_exceeded": pa.bool_()})
-    metadata = _arrow_struct({"slug": pa.string(), "scan": pa.string(), "prompt": pa.string(),
-                              "prompt_tokens": pa.list_(pa.string()), "node_threshold": pa.float64(),
-                              "target_position": pa.int64(), "corpus_index": pa.int64(),
-                              "generation_settings": settings})
-    node = _arrow_struct({"node_id": pa.string(), "feature": pa.int64(), "layer": layer, "ctx_idx": pa.int64(),
-                          "feature_type": pa.string(), "influence": pa.float64(), "activation": pa.float64(),
-                          "isLogit": pa.bool_()})
-    link = _arrow_struct({"source": pa.string(), "target": pa.string(), "weight": pa.float64()})
-    return pa.schema([("metadata", metadata), ("nodes", pa.list_(node)), ("links", pa.list_(link)),
-                      ("nodes_exceeded", pa.bool_())])
