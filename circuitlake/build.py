@@ -10,7 +10,7 @@ from circuitlake.progress import console
 from circuitlake.settings import Warehouse
 
 AUTO_CLUSTER_SECONDS = 120  # a first clustering estimated longer than this is left to `circuitlake cluster`
-LAKE_TAG = "reads_lake"  # models that read new lake batches: restated to pick them up
+LAKE_SCHEMA = "lake"  # the views over the Delta tables
 CLUSTERS_TAG = "reads_clusters"  # models that read clustering runs: restated after one
 
 
@@ -33,6 +33,34 @@ def _record_built(wh: Warehouse, versions: dict[str, int]) -> None:
     tmp.replace(path)
 
 
+def _moved(versions: dict[str, int], built: dict | None) -> set[str]:
+    """Lake tables committed to since the last build. `ingest_batches` alone does not count: a batch
+    that lands rows moves its data tables too (a batch of rejects only changes no model's input)."""
+    if built is None:
+        return set(versions)
+    return {t for t, v in versions.items() if built.get(t) != v} - {"ingest_batches"}
+
+
+def _reading(ctx, tables: set[str]) -> set[str]:
+    """Models (outside the `lake` views) that read one of these lake tables, directly or through a
+    lake view; restating them restates what is built on them."""
+    def lake_tables(fqn: str, seen: set[str]) -> set[str]:
+        name = fqn.rsplit(".", 1)[-1].strip('"')
+        found = {name} & set(lake.TABLES)
+        for dep in ctx.models[fqn].depends_on if fqn in ctx.models else ():
+            if dep.split(".")[-2].strip('"') == LAKE_SCHEMA and dep not in seen:
+                seen.add(dep)
+                found |= lake_tables(dep, seen)
+        return found
+
+    return {m.fqn for m in ctx.models.values()
+            if m.schema_name != LAKE_SCHEMA and _direct_lake(m) and lake_tables(m.fqn, set()) & tables}
+
+
+def _direct_lake(model) -> bool:
+    return any(dep.split(".")[-2].strip('"') == LAKE_SCHEMA for dep in model.depends_on)
+
+
 def build(wh: Warehouse, cluster: bool = True) -> list[str]:
     """Apply model changes, bring new lake batches in, cluster atlases that need it; returns the
     models restated for new data.
@@ -41,12 +69,14 @@ def build(wh: Warehouse, cluster: bool = True) -> list[str]:
       sqlmesh plan --auto-apply --no-prompts                                # model changes
       sqlmesh plan --auto-apply --no-prompts --restate-model tag:reads_lake # new lake data
     SQLMesh compares code with state and never notices new lake rows, and an interval once run is not
-    run again; restating the `reads_lake` models re-evaluates them. Models the first plan just rebuilt
-    are not restated again.
+    run again; restating the `reads_lake` models re-evaluates them and everything built on them. This
+    function restates more precisely: only the models that read a lake table committed to since the
+    last build (so a build after a graph ingest leaves the labels alone). Models the first plan just
+    rebuilt are not restated again.
 
     The batch-driven models append partials for new batches only (`append_batches`) and `edges`
     replaces only the keys those touched (`upsert_keys`): a build's data work follows the new batches.
-    When no lake table moved since the last build (Delta versions compared), nothing is restated.
+    Which lake tables moved is told by their Delta versions against those of the last build.
 
     Clustering is expensive, so only atlases never clustered (or whose cluster settings changed) are
     clustered here, and only when Infomap is estimated to take under AUTO_CLUSTER_SECONDS; a longer
@@ -61,13 +91,12 @@ def build(wh: Warehouse, cluster: bool = True) -> list[str]:
         rebuilt = {s.name for s in plan.new_snapshots}
         console.print(f"build: {len(rebuilt)} model(s) new or changed")
         versions = lake.versions(wh)
-        unchanged = versions == _built_versions(wh)
-        stale = [] if unchanged else sorted(
-            m.fqn for m in ctx.models.values() if LAKE_TAG in m.tags and m.fqn not in rebuilt)
-        if unchanged:
+        moved = _moved(versions, _built_versions(wh))
+        stale = sorted(fqn for fqn in _reading(ctx, moved) if fqn not in rebuilt)
+        if not moved:
             console.print("build: no new lake data since the last build")
         elif stale:
-            with console.status(f"build: bringing new lake batches in (restating {len(stale)} reads_lake models)"):
+            with console.status(f"build: bringing new lake batches in (restating {len(stale)} model(s))"):
                 ctx.plan(restate_models=stale, auto_apply=True, no_prompts=True, no_diff=True)
             names = ", ".join(fqn.rsplit(".", 1)[-1].strip('"') for fqn in stale)
             console.print(f"build: new lake batches processed ({names})")
