@@ -9,7 +9,8 @@ pydantic instead, which accepts what it always accepted and rejects with the rec
 Node kinds come from `feature_type` / `isLogit` / the id's shape, never from the layer number.
 A link endpoint missing from `nodes` is kept when its id has a known shape (neuron
 "{layer}_{neuron}_{pos}", embedding "E_{tok}_{pos}", logit "L_{tok}_{pos}"), as the research
-aggregator did, and counted in `graphs.dangling_links`. A graph that breaks a rule is rejected
+aggregator did, and counted in `graphs.dangling_links`. Weights, influences and activations must be
+finite (Python's JSON reads NaN and Infinity). A graph that breaks a rule is rejected
 whole (a partial graph would skew appearance counts): GraphError names the record, and when a
 graph breaks several rules it is the first in file order.
 """
@@ -242,7 +243,9 @@ def _classify_nodes(nodes: pa.Table, shape: tuple[int, int]) -> _Endpoints:
     for name in ("layer", "feature", "pos"):
         ends.valid[name][fast] = True
     out_of_shape = fast & ~((ends.layer >= 0) & (ends.layer < shape[0]) & (ends.feature >= 0) & (ends.feature < shape[1]))
-    first_bad = int(np.argmax(out_of_shape)) if out_of_shape.any() else n
+    non_finite = {name: ~np.isfinite(nodes[name].fill_null(0.0).to_numpy(zero_copy_only=False))
+                  for name in ("influence", "activation")}
+    first_bad = _first_true(out_of_shape | non_finite["influence"] | non_finite["activation"], n)
     ids = nodes["node_id"]
     slow = np.flatnonzero(~fast)
     for i, row in zip(slow, nodes.take(pa.array(slow, pa.int64())).to_pylist()):
@@ -253,9 +256,16 @@ def _classify_nodes(nodes: pa.Table, shape: tuple[int, int]) -> _Endpoints:
             raise _shape_error(f"nodes[{i}] {row['node_id']!r}", ep.layer, ep.feature, shape)
         ends.set(int(i), ep)
     if first_bad < n:
-        raise _shape_error(f"nodes[{first_bad}] {ids[first_bad].as_py()!r}", int(ends.layer[first_bad]),
-                           int(ends.feature[first_bad]), shape)
+        record = f"nodes[{first_bad}] {ids[first_bad].as_py()!r}"
+        for name, bad in non_finite.items():
+            if bad[first_bad]:  # NaN and Infinity parse as JSON numbers in Python; a sum over them is lost
+                raise GraphError(record, f"{name} is not finite ({nodes[name][first_bad].as_py()})")
+        raise _shape_error(record, int(ends.layer[first_bad]), int(ends.feature[first_bad]), shape)
     return ends
+
+
+def _first_true(mask: np.ndarray, default: int) -> int:
+    return int(np.argmax(mask)) if mask.any() else default
 
 
 def _link_ends(links: pa.Table, ids: pa.Array, ends: _Endpoints, shape: tuple[int, int]) -> tuple[dict, int]:
@@ -297,12 +307,16 @@ def to_rows(graph: Graph, num_layers: int, neurons_per_layer: int) -> GraphRows:
     layer = columns[1].fill_null(-1).to_numpy(zero_copy_only=False)
     src, tgt = sides["source"], sides["target"]
     backwards = is_neuron[src] & is_neuron[tgt] & (layer[src] >= layer[tgt])
-    if backwards.any():
-        i = int(np.argmax(backwards))
+    weight = links["weight"].combine_chunks()
+    non_finite = ~np.isfinite(weight.to_numpy(zero_copy_only=False))
+    i = _first_true(backwards | non_finite, -1)
+    if i >= 0 and non_finite[i]:
+        raise GraphError(f"links[{i}]", f"weight is not finite ({weight[i].as_py()}): it would poison every sum of its edge")
+    if i >= 0:
         raise GraphError(f"links[{i}]", f"neuron link {links['source'][i].as_py()} -> {links['target'][i].as_py()} does not go to a later layer")
     link_columns = {f"{prefix}_{name}": col.take(pa.array(idx)) for prefix, idx in (("src", src), ("tgt", tgt))
                     for name, col in zip(("kind", "layer", "feature", "pos"), columns)}
-    link_columns["weight"] = links["weight"].combine_chunks()
+    link_columns["weight"] = weight
     node_columns = {name: col.slice(0, n_nodes) for name, col in zip(("kind", "layer", "feature", "position"), columns)}
     other = pa.array(ends.kind == KINDS.index("other"))
     node_columns["influence"] = nodes["influence"].combine_chunks()

@@ -78,3 +78,17 @@ def test_first_broken_rule_in_file_order_is_reported():
     g["nodes"][1]["feature"] = 5
     with pytest.raises(GraphError, match="without a layer"):
         to_rows(read_graph(json.dumps(g).encode()), 8, 512)
+
+
+@pytest.mark.parametrize("where, value, record", [("links", "NaN", "links[1]"), ("links", "Infinity", "links[1]"),
+                                                  ("nodes", "-Infinity", "nodes[2] '3_7_1'")])
+def test_non_finite_numbers_are_rejected_with_their_record(where, value, record):
+    g = tiny_graph()
+    if where == "links":
+        g["links"][1]["weight"] = 12345.5
+    else:
+        g["nodes"][2]["influence"] = 12345.5
+    data = json.dumps(g).replace("12345.5", value).encode()  # what Python's json writes for nan/inf
+    with pytest.raises(GraphError) as e:
+        to_rows(read_graph(data), 8, 512)
+    assert e.value.record == record and "not finite" in e.value.reason
