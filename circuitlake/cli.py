@@ -213,16 +213,14 @@ def audit(ctx: typer.Context, report: Optional[Path] = typer.Option(None, "--rep
 @app.command()
 @friendly
 def query(ctx: typer.Context, sql: str = typer.Argument(..., help="SQL over neurons, edges, clusters, metadata, neuron_graphs, lake.*")):
-    """Run read-only SQL against the warehouse and print the result."""
+    """Run one read-only SELECT against the warehouse and print the result (no other file is touched)."""
     import duckdb
 
     from circuitlake import duck
 
-    duck.bootstrap_delta()
-    con = duck.connect(ctx.obj, read_only=True)
+    con = duck.connect_for_users(ctx.obj)
     try:
-        con.execute("LOAD delta")
-        con.sql(sql).show(max_width=200)
+        con.sql(duck.one_read_statement(con, sql)).show(max_width=200)
     except duckdb.Error as e:
         raise UserError(str(e).splitlines()[0]) from None
     finally:

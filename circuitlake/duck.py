@@ -53,3 +53,34 @@ def connect(wh: Warehouse, read_only: bool = True) -> duckdb.DuckDBPyConnection:
         if "lock" in str(e).lower():
             raise WarehouseBusy(f"{wh.duckdb} is open in another process: close it first, then retry") from None
         raise
+
+
+READ_STATEMENTS = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
+
+
+def _quoted(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "/'"
+
+
+def connect_for_users(wh: Warehouse) -> duckdb.DuckDBPyConnection:
+    """A read-only connection for SQL a user typed: the lake and the spill folder are the only files it
+    may touch (no other file read or written, no ATTACH, INSTALL or LOAD), and its settings are locked."""
+    bootstrap_delta()
+    con = connect(wh, read_only=True)
+    con.execute("LOAD delta")
+    con.execute(f"SET allowed_directories = [{_quoted(wh.lake)}, {_quoted(wh.spill)}]")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+    return con
+
+
+def one_read_statement(con: duckdb.DuckDBPyConnection, sql: str) -> str:
+    """`sql` when it is exactly one SELECT (or EXPLAIN); UserError otherwise."""
+    from circuitlake.errors import UserError
+
+    statements = con.extract_statements(sql)
+    if len(statements) != 1:
+        raise UserError(f"query runs exactly one statement; this SQL has {len(statements)}")
+    if statements[0].type not in READ_STATEMENTS:
+        raise UserError(f"query is read-only: only SELECT or EXPLAIN runs, not {statements[0].type.name}")
+    return sql

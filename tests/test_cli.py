@@ -63,6 +63,14 @@ def test_ingest_exit_codes_query_and_busy_warehouse(tmp_path):
     assert q.returncode == 0 and "2" in q.stdout
     write = run("query", "create table x (a int)", wh=wh)
     assert write.returncode == 2 and "read-only" in write.stderr
+    # no escape: one statement, no file outside the lake read or written, settings locked
+    escape = tmp_path / "escape.csv"
+    for sql, says in ((f"copy (select 42) to '{escape}'", "read-only"), ("select * from read_text('/etc/hostname')", "disabled"),
+                      ("select 1; select 2", "exactly one statement"), ("set enable_external_access = true", "read-only"),
+                      (f"select * from read_csv('{tmp_path / 'good' / 'g.json'}')", "disabled")):
+        done = run("query", sql, wh=wh)
+        assert done.returncode == 2 and says in done.stderr and len(done.stderr.strip().splitlines()) == 1, (sql, done.stderr)
+    assert not escape.exists()
 
     holder = subprocess.Popen([sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(wh / 'circuitlake.duckdb')!r}); print('open', flush=True); time.sleep(60)"],
                               stdout=subprocess.PIPE, text=True)
