@@ -19,7 +19,7 @@ from pathlib import Path
 import pyarrow as pa
 from pydantic import ValidationError
 
-from circuitlake import lake, registry
+from circuitlake import lake, locks, registry
 from circuitlake.progress import bar
 from circuitlake.settings import Warehouse
 from ingest import sources
@@ -94,6 +94,7 @@ def landed_graph_ids(wh: Warehouse, atlas: str) -> frozenset[str]:
     return frozenset(g for g, b in zip(t["graph_id"].to_pylist(), t["batch"].to_pylist()) if b in committed)
 
 
+@locks.writes_atlas("ingest graphs")
 def ingest_graphs(wh: Warehouse, atlas_name: str, paths: list[str], *, workers: int | None = None,
                   batch_graphs: int = 256, batch_links: int = 1_000_000, show_progress: bool = True) -> IngestReport:
     """Land the graphs found under `paths` in the atlas. Re-running with the same files adds nothing."""
@@ -102,7 +103,6 @@ def ingest_graphs(wh: Warehouse, atlas_name: str, paths: list[str], *, workers: 
     report = IngestReport()
     if not files:
         return report
-    lake.discard_uncommitted(wh, atlas.atlas)
     known = landed_graph_ids(wh, atlas.atlas)
     seen_rejects = known_reject_keys(wh, atlas.atlas)
     seen: set[str] = set(known)

@@ -20,7 +20,7 @@ import ijson
 import pyarrow as pa
 from pydantic import BaseModel, ValidationError
 
-from circuitlake import lake, registry
+from circuitlake import lake, locks, registry
 from circuitlake.errors import UserError
 from circuitlake.formats.labels_activation import NeuronProfile
 from circuitlake.formats.labels_autointerp import AutointerpLine
@@ -167,6 +167,7 @@ def latest_source_hash(wh: Warehouse, atlas: str, source: str) -> str | None:
     return rows[-1][1] if rows else None
 
 
+@locks.writes_atlas("ingest labels")
 def ingest_labels(wh: Warehouse, atlas_name: str, path: str | Path, *, source: str | None = None, fmt: str = "auto",
                   labeler_model: str | None = None, chunk_rows: int = 50_000, show_progress: bool = True) -> IngestReport:
     """Land one label file as the current labels of its source. Idempotent per file content."""
@@ -181,7 +182,6 @@ def ingest_labels(wh: Warehouse, atlas_name: str, path: str | Path, *, source: s
     if fmt not in READERS:
         raise UserError(f"--format {fmt!r}: one of auto, {', '.join(FORMATS)}")
     report = IngestReport()
-    lake.discard_uncommitted(wh, atlas.atlas)
     sha = sources.file_sha256(path)
     if latest_source_hash(wh, atlas.atlas, source) == content_hash([sha]):
         report.skipped = 1

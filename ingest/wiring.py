@@ -17,7 +17,7 @@ import ijson
 import pyarrow as pa
 from pydantic import ValidationError
 
-from circuitlake import lake, registry
+from circuitlake import lake, locks, registry
 from circuitlake.errors import UserError
 from circuitlake.formats.wiring_cache import NeuronWiring
 from circuitlake.progress import bar
@@ -102,6 +102,7 @@ def _entries(path: Path, layer: int):
             yield f"byte {raw.tell()}", (layer, -1), None, f"unreadable from here on ({e}); entries before it landed"
 
 
+@locks.writes_atlas("ingest wiring")
 def ingest_wiring(wh: Warehouse, atlas_name: str, folder: str | Path, *, source: str | None = None,
                   show_progress: bool = True) -> IngestReport:
     """Land every `layer_{i}.json` of a wiring cache folder, one layer at a time. Idempotent per layer file."""
@@ -111,7 +112,6 @@ def ingest_wiring(wh: Warehouse, atlas_name: str, folder: str | Path, *, source:
     if not files:
         raise UserError(f"{folder}: no layer_<i>.json files (a wiring cache folder)")
     source = source or f"cache:{folder.name}"
-    lake.discard_uncommitted(wh, atlas.atlas)
     done = committed_layer_hashes(wh, atlas.atlas)
     report = IngestReport()
     with bar(show_progress) as progress:

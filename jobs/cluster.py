@@ -16,7 +16,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from circuitlake import duck, lake, registry
+from circuitlake import duck, lake, locks, registry
 from circuitlake.progress import console
 from circuitlake.settings import Warehouse
 from ingest.batch import Batch
@@ -107,6 +107,7 @@ def run_infomap(links: pa.Table, settings: registry.ClusterSettings):
     return result, result.to_dataframe(columns=["node_id", "path", "flow"])
 
 
+@locks.writes_atlas("cluster")
 def cluster(wh: Warehouse, atlas_name: str, force: bool = False) -> dict | None:
     """Run Infomap for the atlas and land the result; returns the run row, or None when nothing was done."""
     import infomap

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from safetensors import safe_open
 
-from circuitlake import lake, registry
+from circuitlake import lake, locks, registry
 from circuitlake.errors import UserError
 from circuitlake.formats.wiring_cache import Connection, Lists, NeuronWiring, Projections, Token
 from circuitlake.progress import bar
@@ -188,6 +188,7 @@ def load_tokens(folder: Path) -> dict[int, str] | None:
     return {i: tok.decode([i]) for i in range(len(tok))}
 
 
+@locks.writes_atlas("wiring compute")
 def compute_wiring(wh: Warehouse, atlas_name: str, model_dir: str | Path, *, top_k: int = 10, device: str = "cpu",
                    dtype: str = "float32", block_rows: int = 2048, show_progress: bool = True) -> IngestReport:
     """Compute and land the wiring of every layer not yet landed for this checkpoint and settings."""
@@ -205,7 +206,6 @@ def compute_wiring(wh: Warehouse, atlas_name: str, model_dir: str | Path, *, top
     digest = ckpt.content_hash()
     source = f"weights:{digest[:16]}"
     tokens = load_tokens(folder)
-    lake.discard_uncommitted(wh, atlas.atlas)
     done = committed_layer_hashes(wh, atlas.atlas)
     report = IngestReport()
     with bar(show_progress) as progress:

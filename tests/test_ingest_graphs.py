@@ -185,3 +185,40 @@ def test_killed_ingest_process_leaves_lake_consistent(wh, atlas, small_corpus):
     for table in ("graphs", "graph_nodes", "graph_links"):
         assert set(pc.unique(lake.read(wh, table)["batch"]).to_pylist()) <= committed
     assert len(set(lake.read(wh, "graphs")["graph_id"].to_pylist())) == lake.read(wh, "graphs").num_rows == 24
+
+
+def test_a_second_writer_fails_fast_naming_the_holder_and_a_killed_holder_leaves_no_lock(wh, atlas, small_corpus):
+    import subprocess
+    import sys
+
+    from circuitlake.locks import AtlasBusy, atlas_lock
+
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from circuitlake.locks import atlas_lock; from circuitlake.settings import warehouse\n"
+        f"with atlas_lock(warehouse({str(wh.root)!r}), {atlas!r}, 'ingest graphs'):\n"
+        "    print('held', flush=True); time.sleep(60)")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(AtlasBusy, match=rf"being written by `ingest graphs` \(pid {holder.pid} "):
+            ingest_graphs(wh, atlas, [str(small_corpus)], show_progress=False)
+        assert counts(wh)["graphs"] == 0
+    finally:
+        holder.kill()  # SIGKILL: no cleanup runs
+        holder.wait()
+    with atlas_lock(wh, atlas, "test"):  # the OS dropped the dead holder's lock
+        pass
+    assert ingest_graphs(wh, atlas, [str(small_corpus)], show_progress=False).landed == len(list(small_corpus.iterdir()))
+
+
+def test_concurrent_ingests_of_the_same_files_land_every_graph_once(wh, atlas, small_corpus):
+    import subprocess
+    import sys
+
+    code = ("from circuitlake.settings import warehouse; from circuitlake.errors import UserError; from ingest.graphs import ingest_graphs\n"
+            "try:\n"
+            f"    print(ingest_graphs(warehouse({str(wh.root)!r}), {atlas!r}, [{str(small_corpus)!r}], batch_graphs=3, show_progress=False).landed)\n"
+            "except UserError as e:\n    print('busy', e)")
+    runs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [r.communicate(timeout=300)[0] for r in runs]
+    graphs = lake.read(wh, "graphs", ["graph_id"])["graph_id"].to_pylist()
+    assert len(graphs) == len(set(graphs)) == len(list(small_corpus.iterdir())), outputs
