@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 from bench.measure import measure, table
-from circuitlake.sample import SampleSpec, write_graphs
+from app.sample import SampleSpec, write_graphs
 from ingest import sources
 
 BASELINE = """
@@ -40,7 +40,7 @@ print(ingest_graphs(wh, "bench", [{corpus!r}], show_progress=False).landed)
 """
 
 BUILD = """
-from circuitlake.build import build
+from app.build import build
 from circuitlake.settings import warehouse
 import duckdb
 wh = warehouse({warehouse!r})

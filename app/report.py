@@ -11,8 +11,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 
+from app.build import ensure_free
 from circuitlake import project
-from circuitlake.build import ensure_free
 from circuitlake.settings import Warehouse
 
 COUNTED_TABLES = ["main.neurons", "main.edges", "main.edges_by_target", "main.clusters", "main.neuron_graphs", "main.metadata",
