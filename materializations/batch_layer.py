@@ -7,7 +7,9 @@ These two kinds let a restatement do only the new work:
   itself) and aggregates them; the query is inserted, never replacing rows. It runs again until a
   pass inserts nothing, so a query that takes `n` batches per pass (LIMIT) keeps each pass's
   aggregate small, whatever the backlog. Re-running adds nothing; an interrupted run leaves whole
-  passes behind, and the next run goes on from there.
+  passes behind, and the next run goes on from there. The CTE that reads the table itself is
+  answered from a ledger, `<table>__batches`: the distinct rows of that CTE, kept in the same
+  transaction as each pass, so finding the new batches never rescans the (large) table.
 * `upsert_keys`: the query returns the rows of the keys that changed; the rows with those keys are
   deleted and the new ones inserted, in one transaction, sorted by `order_by` so zone maps keep
   pruning lookups on those columns. When the table is empty (a first build, where every key
@@ -87,13 +89,33 @@ class AppendBatches(CustomMaterialization):
     def insert(self, table_name: str, query_or_df: t.Any, model: Model, is_first_insert: bool,
                render_kwargs: dict, **kwargs: t.Any) -> None:
         adapter = self.adapter
+        target = exp.to_table(table_name)
+        own = _reading_itself(query_or_df, target)
+        ledger = exp.table_(f"{target.name}__batches", db=target.db, catalog=target.catalog)
+        ledger_sql = ledger.sql(dialect=adapter.dialect, identify=True)
+        if own is not None:
+            keys = ", ".join(own.this.named_selects)
+            if not adapter.table_exists(ledger):  # once per physical table (or after an upgrade)
+                adapter.execute(f"create table {ledger_sql} as select distinct {keys} from {table_name}")
+            own.set("this", exp.select(*own.this.named_selects).from_(ledger))
         before = _rows(adapter, table_name)
         while True:
-            adapter.insert_append(table_name, query_or_df, target_columns_to_types=model.columns_to_types)
-            after = _rows(adapter, table_name)
+            with adapter.transaction():
+                adapter.insert_append(table_name, query_or_df, target_columns_to_types=model.columns_to_types)
+                after = _rows(adapter, table_name)
+                if own is not None and after > before:  # the pass's keys; rowids of an append-only table run on
+                    adapter.execute(f"insert into {ledger_sql} select distinct {keys} from {table_name} where rowid >= {before}")
             if after == before:
                 return
             before = after
+
+
+def _reading_itself(query: exp.Query, target: exp.Table) -> exp.CTE | None:
+    """The CTE that reads the model's own table (`previous`), when the query has one."""
+    for cte in query.find_all(exp.CTE):
+        if any(tbl.name == target.name and tbl.db == target.db for tbl in cte.this.find_all(exp.Table)):
+            return cte
+    return None
 
 
 class UpsertKeys(CustomMaterialization):

@@ -48,6 +48,18 @@ def test_incremental_equals_from_scratch_and_noop_does_nothing(wh, tmp_path, mon
     incremental = snapshot(wh)
     assert len(incremental["edges"]) > 0 and len(incremental["edges_by_target"]) == len(incremental["edges"]) and len({r[1] for r in incremental["neuron_graphs"]}) == 70 + 3 + 1
 
+    # the ledgers of the append models hold exactly the (atlas, batch, pass) rows of their tables
+    con = duckdb.connect(str(wh.duckdb), read_only=True)
+    try:
+        for model in ("stg.edge_partials", "neuron_graphs"):
+            ledger = con.execute("select table_schema || '.' || table_name from information_schema.tables "
+                                 f"where table_name like '%{model.split('.')[-1]}\\_\\_%\\_\\_batches' escape '\\'").fetchone()[0]
+            held = con.execute(f"select atlas, batch, seq from {ledger} order by all").fetchall()
+            assert held == con.execute(f"select distinct atlas, batch, seq from {model} order by all").fetchall()
+            assert len(held) > 64  # more than one pass
+    finally:
+        con.close()
+
     # a build with nothing new restates no model and changes no row
     assert build(wh, cluster=False) == []
     assert snapshot(wh) == incremental
