@@ -88,7 +88,7 @@ class Report:
 
     def to_markdown(self) -> str:
         failed = [a for a in self.audits if not a.passed]
-        out = [f"# circuitlake audit report", "",
+        out = ["# circuitlake audit report", "",
                f"Warehouse `{self.warehouse}`, {self.generated_at}: "
                f"**{len(self.audits) - len(failed)} of {len(self.audits)} audits passed**" + (f", {len(failed)} FAILED" if failed else ""), "",
                "## Audits", "", "| audit | model | result | failing rows | blocking |", "|---|---|---|---|---|"]
