@@ -27,7 +27,7 @@ print(scale_lake.write_batches(wh, {batches}, seed={seed}))
 
 BUILD = """
 import logging
-from circuitlake.build import build
+from app.build import build
 from circuitlake.settings import warehouse
 import duckdb
 logging.basicConfig(filename={log!r}, level=logging.INFO, format="%(asctime)s %(message)s")

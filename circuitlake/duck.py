@@ -7,7 +7,7 @@ from pathlib import Path
 
 import duckdb
 
-from circuitlake.errors import WarehouseBusy
+from circuitlake.errors import UserError, WarehouseBusy
 from circuitlake.settings import Warehouse, budget
 
 _READY = False
@@ -44,8 +44,6 @@ def bootstrap_delta() -> None:
 def connect(wh: Warehouse, read_only: bool = True) -> duckdb.DuckDBPyConnection:
     """Open the warehouse DuckDB file; a file held by another process gives WarehouseBusy."""
     if read_only and not wh.duckdb.exists():
-        from circuitlake.errors import UserError
-
         raise UserError(f"{wh.duckdb} does not exist yet: run `circuitlake build` first")
     try:
         return duckdb.connect(str(wh.duckdb), read_only=read_only, config=budget().duckdb_config(wh))
@@ -76,8 +74,6 @@ def connect_for_users(wh: Warehouse) -> duckdb.DuckDBPyConnection:
 
 def one_read_statement(con: duckdb.DuckDBPyConnection, sql: str) -> str:
     """`sql` when it is exactly one SELECT (or EXPLAIN); UserError otherwise."""
-    from circuitlake.errors import UserError
-
     statements = con.extract_statements(sql)
     if len(statements) != 1:
         raise UserError(f"query runs exactly one statement; this SQL has {len(statements)}")

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from safetensors import safe_open
 
-from circuitlake import lake, locks, registry
+from circuitlake import locks, registry
 from circuitlake.errors import UserError
 from circuitlake.formats.wiring_cache import Connection, Lists, NeuronWiring, Projections, Token
 from circuitlake.progress import bar

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from app.sample import SampleSpec, write_graphs
 from circuitlake import lake, registry
-from circuitlake.sample import SampleSpec, write_graphs
 from circuitlake.settings import warehouse
 
 SMALL = SampleSpec(graphs=24, min_nodes=60, max_nodes=120, seed=3)

@@ -10,10 +10,10 @@ from collections import Counter
 import duckdb
 import pytest
 
+from app.build import build
+from app.report import run_audits
+from app.sample import SampleSpec, planted_groups, write_graphs
 from circuitlake import lake, registry
-from circuitlake.build import build
-from circuitlake.report import run_audits
-from circuitlake.sample import SampleSpec, planted_groups, write_graphs
 from circuitlake.settings import warehouse
 from ingest.graphs import ingest_graphs
 from jobs.cluster import cluster, latest_run
@@ -104,7 +104,7 @@ def test_new_graphs_flag_clusters_stale_until_reclustered_explicitly(clustered):
     assert latest_run(wh, "planted")["batch"] == before  # builds do not re-cluster after new data
     assert query(wh, "select value from metadata where atlas = 'planted' and key = 'clusters_stale'") == [("true",)]
     assert cluster(wh, "planted") is not None
-    from circuitlake.build import refresh_clusters
+    from app.build import refresh_clusters
 
     refresh_clusters(wh)
     assert query(wh, "select value from metadata where atlas = 'planted' and key = 'clusters_stale'") == [("false",)]
@@ -126,7 +126,7 @@ def test_settings_change_makes_build_recluster(clustered):
 
 
 def test_build_announces_a_long_first_clustering_instead_of_running_it(wh, tmp_path, monkeypatch, capsys):
-    from circuitlake import build as build_module
+    from app import build as build_module
     from jobs.cluster import estimate
 
     registry.add(wh, registry.Atlas(atlas="big", model_id="test/8x512", num_layers=8, neurons_per_layer=512))

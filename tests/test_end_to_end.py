@@ -15,10 +15,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from app.build import build
+from app.report import run_audits
+from app.sample import SampleSpec, write_graphs
 from circuitlake import registry
-from circuitlake.build import build
-from circuitlake.report import run_audits
-from circuitlake.sample import SampleSpec, write_graphs
 from circuitlake.settings import REPO_ROOT
 from ingest.graphs import ingest_graphs
 

@@ -8,9 +8,9 @@ import shutil
 import duckdb
 import pytest
 
+from app.build import build
+from app.sample import SampleSpec, write_graphs
 from circuitlake import registry
-from circuitlake.build import build
-from circuitlake.sample import SampleSpec, write_graphs
 from circuitlake.settings import warehouse
 from ingest.graphs import ingest_graphs
 

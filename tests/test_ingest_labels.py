@@ -9,9 +9,9 @@ import duckdb
 import pytest
 from deltalake import DeltaTable
 
+from app.build import build
+from app.report import run_audits
 from circuitlake import lake, registry
-from circuitlake.build import build
-from circuitlake.report import run_audits
 from ingest.labels import detect_format, ingest_labels, neuron_of
 
 

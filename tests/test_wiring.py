@@ -9,9 +9,9 @@ import duckdb
 import pytest
 import torch
 
+from app.build import build
+from app.report import run_audits
 from circuitlake import lake, registry
-from circuitlake.build import build
-from circuitlake.report import run_audits
 from ingest.wiring import ingest_wiring
 from jobs.wiring import Checkpoint, compute_layer, compute_wiring, tiny_model, write_cache
 

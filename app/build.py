@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 from circuitlake import duck, lake, project, registry
-from jobs import cluster as jobs_cluster
 from circuitlake.progress import console
 from circuitlake.settings import Warehouse
+from jobs import cluster as jobs_cluster
 
 AUTO_CLUSTER_SECONDS = 120  # a first clustering estimated longer than this is left to `circuitlake cluster`
 LAKE_SCHEMA = "lake"  # the views over the Delta tables

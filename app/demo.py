@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from app.build import build
+from app.report import run_audits
+from app.sample import SAMPLE_ATLAS, SampleSpec, write_corpus
 from circuitlake import duck, registry
-from circuitlake.build import build
 from circuitlake.progress import console
-from circuitlake.report import run_audits
-from circuitlake.sample import SAMPLE_ATLAS, SampleSpec, write_corpus
+from circuitlake.settings import Warehouse
+from ingest.graphs import ingest_graphs
+from ingest.labels import ingest_labels
+from ingest.wiring import ingest_wiring
 
 SAMPLE_MIN_LABEL_COVERAGE = 0.95
-from circuitlake.settings import Warehouse
 
 # ARTIFACTS.md's example queries, with `atlas = ...` added and the circuit picked from the data
 EXAMPLE_QUERIES = {
@@ -73,20 +76,14 @@ def run_demo(wh: Warehouse, corpus: Path, report_path: Path) -> int:
     registry.add(wh, registry.Atlas(atlas=SAMPLE_ATLAS, model_id="circuitlake/sample-8x512", num_layers=spec.layers,
                                     neurons_per_layer=spec.neurons_per_layer, min_label_coverage=SAMPLE_MIN_LABEL_COVERAGE))
     console.rule("2. ingest")
-    from ingest.graphs import ingest_graphs
-
-    from ingest.labels import ingest_labels
-
     r = ingest_graphs(wh, SAMPLE_ATLAS, [str(corpus / "graphs")])
     console.print(f"graphs: {r.landed} landed, {r.skipped} already in the lake, {r.rejected} rejected")
     for label_file in sorted((corpus / "labels").iterdir()):  # the sample has a few bad records on purpose
         r = ingest_labels(wh, SAMPLE_ATLAS, label_file)
         console.print(f"labels {label_file.name}: {r.rows.get('labels', 0)} rows, {r.rejected} rejected, {r.skipped} file already in the lake")
-    from ingest.wiring import ingest_wiring
-
     r = ingest_wiring(wh, SAMPLE_ATLAS, corpus / "wiring_cache")
     console.print(f"wiring cache: {r.landed} layers landed, {r.skipped} already in the lake, {r.rejected} rejected")
-    console.rule("3. build (sqlmesh plan, then restate the reads_lake models for the new batches)")
+    console.rule("3. build (sqlmesh plan, then restate the models whose lake tables moved)")
     build(wh)
     console.rule("4. audits")
     report = run_audits(wh)

@@ -6,18 +6,28 @@ audit failed; 2 nothing was done (bad usage, unknown atlas, missing input, wareh
 
 from __future__ import annotations
 
-import os
-
 import functools
+import os
 from pathlib import Path
 from typing import Optional
 
+import duckdb
 import typer
+from sqlmesh.utils.errors import SQLMeshError
 
-from circuitlake import registry
+from app.build import build as run_build
+from app.build import ensure_free, refresh_clusters
+from app.demo import run_demo
+from app.report import run_audits
+from app.sample import SampleSpec, write_corpus
+from circuitlake import duck, lake, registry
 from circuitlake.errors import UserError
 from circuitlake.progress import console
 from circuitlake.settings import Warehouse, warehouse
+from ingest.graphs import ingest_graphs
+from ingest.labels import ingest_labels
+from ingest.wiring import ingest_wiring
+from jobs.cluster import cluster
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 atlas_app = typer.Typer(help="Register and list atlases.", no_args_is_help=True)
@@ -36,8 +46,6 @@ def main(ctx: typer.Context,
 
 def friendly(fn):
     """Turn UserError into one short red line and exit code 2."""
-    from sqlmesh.utils.errors import SQLMeshError
-
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
@@ -52,8 +60,6 @@ def friendly(fn):
 
 
 def _wh(ctx: typer.Context) -> Warehouse:
-    from circuitlake import lake
-
     lake.ensure(ctx.obj)
     return ctx.obj
 
@@ -109,8 +115,6 @@ def ingest_graphs_cmd(ctx: typer.Context, paths: list[str] = typer.Argument(...,
                       workers: Optional[int] = typer.Option(None, "--workers", help="Parser processes (default: all cores)."),
                       batch_graphs: int = typer.Option(256, "--batch-graphs", help="Graphs per batch (one Delta commit per table).")):
     """Land attribution graphs; re-running with the same files adds nothing."""
-    from ingest.graphs import ingest_graphs
-
     report = ingest_graphs(_wh(ctx), atlas, paths, workers=workers, batch_graphs=batch_graphs)
     console.print(f"graphs: {report.landed} landed, {report.skipped} already in the lake, {report.rejected} rejected "
                   f"({report.batches} batches)")
@@ -127,8 +131,6 @@ def ingest_labels_cmd(ctx: typer.Context, path: Path = typer.Argument(..., help=
                       fmt: str = typer.Option("auto", "--format", help="auto | autointerp-jsonl | enriched | function-db | activation-descriptions"),
                       labeler_model: Optional[str] = typer.Option(None, "--labeler-model", help="LLM that wrote the labels, recorded as provenance.")):
     """Land a label file as the current labels of its source; re-ingesting the same file is a no-op."""
-    from ingest.labels import ingest_labels
-
     report = ingest_labels(_wh(ctx), atlas, path, source=source, fmt=fmt, labeler_model=labeler_model)
     if report.skipped:
         console.print(f"labels: {path} is already the current version of its source; nothing to do")
@@ -143,8 +145,6 @@ def ingest_wiring_cmd(ctx: typer.Context, folder: Path = typer.Argument(..., hel
                       atlas: str = typer.Option(..., "--atlas", help="Registered atlas."),
                       source: Optional[str] = typer.Option(None, "--source", help="Source name (default cache:<folder name>).")):
     """Land a wiring cache, one layer file at a time; layers already landed are skipped."""
-    from ingest.wiring import ingest_wiring
-
     report = ingest_wiring(_wh(ctx), atlas, folder, source=source)
     console.print(f"wiring: {report.landed} layers landed, {report.skipped} already in the lake, {report.rejected} entries rejected")
     raise typer.Exit(report.exit_code)
@@ -175,8 +175,6 @@ def wiring_compute_cmd(ctx: typer.Context, model_dir: Path = typer.Argument(...,
 @friendly
 def build(ctx: typer.Context):
     """Apply model changes and process new lake batches (sqlmesh plan --auto-apply --no-prompts --run --ignore-cron)."""
-    from circuitlake.build import build as run_build
-
     run_build(_wh(ctx))
 
 
@@ -185,9 +183,6 @@ def build(ctx: typer.Context):
 def cluster_cmd(ctx: typer.Context, atlas: str = typer.Option(..., "--atlas", help="Registered atlas."),
                 force: bool = typer.Option(False, "--force", help="Run even when edges and settings are unchanged.")):
     """Run Infomap over the atlas's published edges (settings from the registry) and refresh neurons/clusters."""
-    from circuitlake.build import ensure_free, refresh_clusters
-    from jobs.cluster import cluster
-
     ensure_free(_wh(ctx))
     if cluster(ctx.obj, atlas, force=force):
         refresh_clusters(ctx.obj)
@@ -198,8 +193,6 @@ def cluster_cmd(ctx: typer.Context, atlas: str = typer.Option(..., "--atlas", he
 def audit(ctx: typer.Context, report: Optional[Path] = typer.Option(None, "--report", help="Write the Markdown report here."),
           json_path: Optional[Path] = typer.Option(None, "--json", help="Write the JSON report here.")):
     """Run every audit; print the report; exit 1 when any audit fails."""
-    from circuitlake.report import run_audits
-
     result = run_audits(_wh(ctx))
     markdown = result.to_markdown()
     typer.echo(markdown)
@@ -214,10 +207,6 @@ def audit(ctx: typer.Context, report: Optional[Path] = typer.Option(None, "--rep
 @friendly
 def query(ctx: typer.Context, sql: str = typer.Argument(..., help="SQL over neurons, edges, clusters, metadata, neuron_graphs, lake.*")):
     """Run one read-only SELECT against the warehouse and print the result (no other file is touched)."""
-    import duckdb
-
-    from circuitlake import duck
-
     con = duck.connect_for_users(ctx.obj)
     try:
         con.sql(duck.one_read_statement(con, sql)).show(max_width=200)
@@ -232,8 +221,6 @@ def query(ctx: typer.Context, sql: str = typer.Argument(..., help="SQL over neur
 def sample(out: Path = typer.Argument(..., help="Folder to write the sample corpus into."),
            seed: int = typer.Option(0, "--seed"), graphs: int = typer.Option(300, "--graphs", help="Number of graphs.")):
     """Write a deterministic sample atlas corpus: graphs, label files, a tiny model and its wiring cache."""
-    from circuitlake.sample import SampleSpec, write_corpus
-
     written = write_corpus(SampleSpec(graphs=graphs, seed=seed), out)
     console.print(f"sample corpus written to {out} ({written} files)")
 
@@ -243,6 +230,4 @@ def sample(out: Path = typer.Argument(..., help="Folder to write the sample corp
 def demo(ctx: typer.Context, corpus: Path = typer.Option(Path("sample"), "--corpus", help="Where to write the sample corpus."),
          report: Path = typer.Option(Path("audit_report.md"), "--report", help="Where to write the audit report.")):
     """Sample corpus -> ingest -> build -> audit report -> the example queries, on the sample atlas."""
-    from circuitlake.demo import run_demo
-
     raise typer.Exit(run_demo(_wh(ctx), corpus, report))

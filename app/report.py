@@ -11,8 +11,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 
+from app.build import ensure_free
 from circuitlake import project
-from circuitlake.build import ensure_free
 from circuitlake.settings import Warehouse
 
 COUNTED_TABLES = ["main.neurons", "main.edges", "main.edges_by_target", "main.clusters", "main.neuron_graphs", "main.metadata",
@@ -88,7 +88,7 @@ class Report:
 
     def to_markdown(self) -> str:
         failed = [a for a in self.audits if not a.passed]
-        out = [f"# circuitlake audit report", "",
+        out = ["# circuitlake audit report", "",
                f"Warehouse `{self.warehouse}`, {self.generated_at}: "
                f"**{len(self.audits) - len(failed)} of {len(self.audits)} audits passed**" + (f", {len(failed)} FAILED" if failed else ""), "",
                "## Audits", "", "| audit | model | result | failing rows | blocking |", "|---|---|---|---|---|"]

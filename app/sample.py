@@ -222,9 +222,9 @@ def write_labels(spec: SampleSpec, out: Path) -> list[Path]:
 def write_wiring(spec: SampleSpec, out: Path) -> list[Path]:
     """A tiny random Llama-shaped checkpoint of the sample's shape under `out/model/`, and its wiring
     cache under `out/wiring_cache/`, written from the computed result (needs the `wiring` extra)."""
-    from jobs.wiring import Checkpoint, compute_layer, tiny_model, write_cache
+    import torch  # the optional `wiring` extra: imported only when a wiring cache is wanted
 
-    import torch
+    from jobs.wiring import Checkpoint, compute_layer, tiny_model, write_cache
 
     model = tiny_model("llama", spec.layers, spec.neurons_per_layer, seed=spec.seed)
     model.save_pretrained(out / "model")
