@@ -10,15 +10,10 @@ from bench.measure import measure, table
 from app.sample import SampleSpec, write_graphs
 from ingest import sources
 
-BASELINE = """
-import gzip, json, re, sys
-from pathlib import Path
-NEURON = re.compile(r"^(\\d+)_(\\d+)_\\d+$")
-edges = {{}}
-for f in sorted(Path(sys.argv[1] if len(sys.argv) > 1 else {corpus!r}).iterdir()):
-    raw = f.read_bytes()
-    g = json.loads(gzip.decompress(raw) if f.suffix == ".gz" else raw)
-    for l in g["links"]:
+AGGREGATE = r"""
+NEURON = re.compile(r"^(\d+)_(\d+)_\d+$")
+def aggregate(edges, links):
+    for l in links:
         s, t = NEURON.match(l["source"]), NEURON.match(l["target"])
         if s and t:
             k = (int(s[1]), int(s[2]), int(t[1]), int(t[2])); w = l["weight"]
@@ -27,6 +22,16 @@ for f in sorted(Path(sys.argv[1] if len(sys.argv) > 1 else {corpus!r}).iterdir()
                 edges[k] = [1, w, abs(w), w * w, w, w]
             else:
                 e[0] += 1; e[1] += w; e[2] += abs(w); e[3] += w * w; e[4] = min(e[4], w); e[5] = max(e[5], w)
+"""  # the research aggregator's per-link work, shared by the baseline and the profile
+
+BASELINE = """
+import gzip, json, re, sys
+from pathlib import Path
+{aggregate}
+edges = {{}}
+for f in sorted(Path(sys.argv[1] if len(sys.argv) > 1 else {corpus!r}).iterdir()):
+    raw = f.read_bytes()
+    aggregate(edges, json.loads(gzip.decompress(raw) if f.suffix == ".gz" else raw)["links"])
 print("edges with count >= 3:", sum(1 for e in edges.values() if e[0] >= 3))
 """
 
@@ -64,7 +69,7 @@ spent = dict.fromkeys(["read file", "sha256", "parse (orjson, typed columns)", "
                        "to the main process (pickle both ways)", "Delta write (main process)",
                        "research: json.loads", "research: regex + dict update per link"], 0.0)
 results = []
-NEURON = re.compile(r"^(\\d+)_(\\d+)_\\d+$")
+{aggregate}
 for f in files:
     t = time.perf_counter(); data = sources.read_bytes(f); spent["read file"] += time.perf_counter() - t
     t = time.perf_counter(); sources.sha256(data); spent["sha256"] += time.perf_counter() - t
@@ -74,17 +79,7 @@ for f in files:
     t = time.perf_counter(); pickle.loads(pickle.dumps(r)); spent["to the main process (pickle both ways)"] += time.perf_counter() - t
     results.append(r)
     t = time.perf_counter(); doc = json.loads(data); spent["research: json.loads"] += time.perf_counter() - t
-    edges = {{}}
-    t = time.perf_counter()
-    for l in doc["links"]:
-        s, u = NEURON.match(l["source"]), NEURON.match(l["target"])
-        if s and u:
-            k = (int(s[1]), int(s[2]), int(u[1]), int(u[2])); w = l["weight"]
-            e = edges.get(k)
-            if e is None:
-                edges[k] = [1, w, abs(w), w * w, w, w]
-            else:
-                e[0] += 1; e[1] += w; e[2] += abs(w); e[3] += w * w; e[4] = min(e[4], w); e[5] = max(e[5], w)
+    t = time.perf_counter(); aggregate({{}}, doc["links"])
     spent["research: regex + dict update per link"] += time.perf_counter() - t
 tmp = Path(tempfile.mkdtemp()); wh = warehouse(tmp); lake.ensure(wh)
 links = pa.concat_tables([r[5] for r in results if r[0] == "ok"])
@@ -113,10 +108,10 @@ def run(work: Path, spec: SampleSpec = SPEC) -> str:
     size_mb = sum(f.stat().st_size for f in files) / 2**20
     mean_mb = sum(len(sources.read_bytes(f)) for f in files) / len(files) / 1e6
     shutil.rmtree(work / "warehouse", ignore_errors=True)
-    base = measure(BASELINE.format(corpus=str(corpus / "graphs")))
+    base = measure(BASELINE.format(corpus=str(corpus / "graphs"), aggregate=AGGREGATE))
     ingest = measure(INGEST.format(corpus=str(corpus / "graphs"), warehouse=str(work / "warehouse")))
     ours = measure(BUILD.format(warehouse=str(work / "warehouse")))
-    profile = [line.split("\t") for line in measure(PROFILE.format(corpus=str(corpus / "graphs"))).output.strip().splitlines()[-8:]]
+    profile = [line.split("\t") for line in measure(PROFILE.format(corpus=str(corpus / "graphs"), aggregate=AGGREGATE)).output.strip().splitlines()[-8:]]
     assert base.output.strip().splitlines()[-1] == ours.output.strip().splitlines()[-1], (base.output, ours.output)
     total = ingest.seconds + ours.seconds
     rows = [
