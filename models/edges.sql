@@ -36,7 +36,8 @@ MODEL (
     edges_below_threshold,
     edges_layer_order,
     edges_mean_within_range,
-    edges_mean_abs_bounds
+    edges_mean_abs_bounds,
+    edges_statistics_are_finite
   ),
   column_descriptions (
     atlas = 'Atlas',

@@ -104,7 +104,7 @@ def test_ingest_build_matches_research_aggregation_incrementally(wh, tmp_path):
     assert report.passed, [a for a in report.audits if not a.passed]
     names = {a.name for a in report.audits}
     assert {"edges_unique_key", "edges_below_threshold", "edges_layer_order", "edges_mean_within_range",
-            "edges_mean_abs_bounds", "edges_endpoints_are_neurons", "neurons_unique_key", "neurons_inside_shape",
+            "edges_mean_abs_bounds", "edges_statistics_are_finite", "edges_endpoints_are_neurons", "neurons_unique_key", "neurons_inside_shape",
             "neurons_feature_id_formula", "metadata_has_keys"} <= names
     figures = {(f["atlas"], f["figure"]): f["value"] for f in report.figures}
     assert figures[("e2e", "graphs")] == 40
@@ -123,9 +123,12 @@ def test_ingest_build_matches_research_aggregation_incrementally(wh, tmp_path):
     con = duckdb.connect(str(wh.duckdb))
     table = con.execute("select table_schema || '.' || table_name from information_schema.tables where regexp_matches(table_name, '^main__edges__[0-9]+$')").fetchone()[0]
     con.execute(f"insert into {table} select atlas, 0, 0, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 'relp', null from {table} limit 1")
+    # and so does an edge whose sums a NaN weight poisoned
+    con.execute(f"insert into {table} select atlas, 0, 1, 1, 2, 5, 'nan'::double, 1, 1, 1, 1, 'nan'::double, 1, 'relp', null from {table} limit 1")
     con.close()
     failing = {a.name: a for a in run_audits(wh).audits}
     assert not failing["edges_below_threshold"].passed and failing["edges_below_threshold"].failing_rows == 1
+    assert not failing["edges_statistics_are_finite"].passed and failing["edges_statistics_are_finite"].failing_rows == 1
 
 
 def test_new_batches_never_reread_old_raw_links(wh, tmp_path):
