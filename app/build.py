@@ -41,24 +41,23 @@ def _moved(versions: dict[str, int], built: dict | None) -> set[str]:
     return {t for t, v in versions.items() if built.get(t) != v} - {"ingest_batches"}
 
 
+def _schema(fqn: str) -> str:
+    return fqn.split(".")[-2].strip('"')
+
+
 def _reading(ctx, tables: set[str]) -> set[str]:
     """Models (outside the `lake` views) that read one of these lake tables, directly or through a
     lake view; restating them restates what is built on them."""
-    def lake_tables(fqn: str, seen: set[str]) -> set[str]:
-        name = fqn.rsplit(".", 1)[-1].strip('"')
-        found = {name} & set(lake.TABLES)
-        for dep in ctx.models[fqn].depends_on if fqn in ctx.models else ():
-            if dep.split(".")[-2].strip('"') == LAKE_SCHEMA and dep not in seen:
+    def lake_tables(view: str, seen: set[str]) -> set[str]:
+        found = {view.rsplit(".", 1)[-1].strip('"')} & set(lake.TABLES)
+        for dep in ctx.models[view].depends_on if view in ctx.models else ():
+            if _schema(dep) == LAKE_SCHEMA and dep not in seen:
                 seen.add(dep)
                 found |= lake_tables(dep, seen)
         return found
 
-    return {m.fqn for m in ctx.models.values()
-            if m.schema_name != LAKE_SCHEMA and _direct_lake(m) and lake_tables(m.fqn, set()) & tables}
-
-
-def _direct_lake(model) -> bool:
-    return any(dep.split(".")[-2].strip('"') == LAKE_SCHEMA for dep in model.depends_on)
+    return {m.fqn for m in ctx.models.values() if _schema(m.fqn) != LAKE_SCHEMA
+            and any(lake_tables(dep, set()) & tables for dep in m.depends_on if _schema(dep) == LAKE_SCHEMA)}
 
 
 def build(wh: Warehouse, cluster: bool = True) -> list[str]:

@@ -117,6 +117,7 @@ def classify(node: dict) -> Endpoint:
 
 
 _NONE = type(None)
+_REQUIRED = object()  # `_column` default: the key must be present
 _NODE_TYPES = {  # what the pydantic format accepts without converting, per node field
     "feature": {int, _NONE}, "ctx_idx": {int, _NONE}, "layer": {int, str, _NONE}, "feature_type": {str, _NONE},
     "influence": {float, int, _NONE}, "activation": {float, int, _NONE},
@@ -137,8 +138,6 @@ def _column(items: list, key: str, types: set, arrow: pa.DataType, default=None)
         values = [str(v) if type(v) is int else v for v in values]
     return pa.array(values, arrow)
 
-
-_REQUIRED = object()
 
 
 def _read_columnar(data: bytes) -> Graph | None:
