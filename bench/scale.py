@@ -43,6 +43,16 @@ con = duckdb.connect({db!r}, read_only=True)
 print(con.sql("select approx_count_distinct(hash(src_layer, src_neuron, tgt_layer, tgt_neuron)) from stg.edge_partials").fetchone()[0])
 """
 
+CLUSTER = """
+from app.build import refresh_clusters
+from circuitlake.settings import warehouse
+from jobs.cluster import cluster
+wh = warehouse({wh!r})
+run = cluster(wh, "qwen-bench", force=True)
+refresh_clusters(wh)
+print(run["edges"], run["neurons"], run["top_modules"], f"{{run['seconds']:.0f}}")
+"""
+
 LOOKUPS = """
 import statistics, time, duckdb
 con = duckdb.connect({db!r}, read_only=True)
@@ -55,6 +65,21 @@ queries = {{
     "strongest edges of a layer": f"select * from edges where atlas = '{{a}}' and src_layer = 31 order by mean_abs_weight desc limit 20",
     "label search (ILIKE '%aspirin%')": "select layer, neuron, label, top_cluster from neurons where label ilike '%aspirin%'",
 }}
+# the ARTIFACTS.md example queries (list(... limit 3) written as the slice [1:3], which DuckDB 1.5 parses), on the circuit (top_cluster, sub_module) with the most neurons
+top, sub = con.sql("select top_cluster, sub_module from neurons where sub_module is not null group by all order by count(*) desc limit 1").fetchone()
+queries.update({{
+    "ARTIFACTS: neurons in a circuit": f"select layer, neuron, label from neurons where top_cluster = {{top}} and sub_module = {{sub}}",
+    "ARTIFACTS: top clusters by size with sample labels": '''
+        select top_cluster, count(*) as n, list(label order by max_activation desc nulls last)[1:3]
+        from neurons where top_cluster is not null group by top_cluster order by n desc limit 20''',
+    "ARTIFACTS: edges within a circuit": f'''
+        select e.src_layer, e.src_neuron, e.tgt_layer, e.tgt_neuron, e.mean_weight, n1.label as src_label, n2.label as tgt_label
+        from edges e
+        join neurons n1 on e.src_layer = n1.layer and e.src_neuron = n1.neuron
+        join neurons n2 on e.tgt_layer = n2.layer and e.tgt_neuron = n2.neuron
+        where n1.top_cluster = {{top}} and n1.sub_module = {{sub}} and n2.top_cluster = {{top}} and n2.sub_module = {{sub}}
+        order by e.mean_abs_weight desc''',
+}})
 for name, sql in queries.items():
     times = []
     for _ in range(20):
@@ -106,7 +131,7 @@ def run(work: Path) -> str:
     lake_wh = work / "lake-warehouse"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    rows, lookups, slowest, have, seed = [], [], [], 0, 1
+    rows, lookups, slowest, clusters, have, seed = [], [], [], [], 0, 1
     for tier in tiers:
         batches = math.ceil(tier * 1e6 / LINKS_PER_BATCH) - have
         grow = measure(GROW.format(repo=repo, lake_wh=str(lake_wh), labels=have == 0, batches=batches, seed=seed))
@@ -127,7 +152,11 @@ def run(work: Path) -> str:
         distinct = int(measure(DISTINCT.format(db=str(wh / "circuitlake.duckdb"))).output.split()[-1])
         noop = measure(BUILD.format(wh=str(wh), log=str(work / f"{tier}M-noop.log")))
         size_wh = du(wh / "circuitlake.duckdb")
-        for line in measure(LOOKUPS.format(db=str(wh / "circuitlake.duckdb"))).output.strip().splitlines()[-4:]:
+        clustered = measure(CLUSTER.format(wh=str(wh)))
+        cluster_links, cluster_neurons, modules, infomap_s = clustered.output.split()[-4:]
+        clusters.append([f"{tier}M", f"{int(cluster_links) / 1e6:.2f}M", f"{int(cluster_neurons):,}", modules, infomap_s,
+                         f"{clustered.seconds:.0f}", f"{clustered.peak_rss_mb / 1024:.2f}"])
+        for line in measure(LOOKUPS.format(db=str(wh / "circuitlake.duckdb"))).output.strip().splitlines()[-7:]:
             name, median, p95 = line.split("\t")
             lookups.append([f"{tier}M", name, median, p95])
         more = max(1, round(have * 0.01))
@@ -155,6 +184,10 @@ def run(work: Path) -> str:
                      "+1% peak GiB"], rows)
             + "\n\nSlowest models per build (seconds, audits included, from the SQLMesh log):\n\n"
             + table(["tier", "full build", "+1% build"], slowest)
+            + "\n\nOne Infomap trial per tier (`circuitlake cluster` with trials = 1, "
+            f"{os.cpu_count()} threads, RelP edges with count >= 5 between neurons with more than one such edge), "
+            "then the restatement that brings it into neurons and clusters; total s and peak cover both:\n\n"
+            + table(["tier", "links", "neurons", "top modules", "Infomap s", "total s", "peak GiB"], clusters)
             + "\n\nLookups (ms over 20 runs, read-only DuckDB connection to the warehouse file):\n\n"
             + table(["tier", "query", "median ms", "p95 ms"], lookups)
             + f"\n\nThe research way (a Python dict of [count, sum, abs, sq, min, max] per distinct edge) holds "

@@ -25,7 +25,10 @@ ATLAS = "qwen-bench"
 
 def register(wh: Warehouse) -> None:
     lake.ensure(wh)
-    registry.add(wh, registry.Atlas(atlas=ATLAS, model_id="Qwen/Qwen3-32B", num_layers=LAYERS, neurons_per_layer=NPL))
+    # one Infomap trial: the bench measures a trial at each tier (the research default is 20)
+    settings = registry.AtlasSettings(cluster=registry.ClusterSettings(trials=1))
+    registry.add(wh, registry.Atlas(atlas=ATLAS, model_id="Qwen/Qwen3-32B", num_layers=LAYERS, neurons_per_layer=NPL,
+                                    settings=settings))
 
 
 def _batch(rng: np.random.Generator, atlas: str, batch: str, key0: int) -> dict[str, pa.Table]:
