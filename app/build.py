@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from circuitlake import duck, lake, project, registry
+from circuitlake import batch_tables, duck, lake, project, registry
 from circuitlake.progress import console
 from circuitlake.settings import Warehouse
 from jobs import cluster as jobs_cluster
@@ -12,6 +12,8 @@ from jobs import cluster as jobs_cluster
 AUTO_CLUSTER_SECONDS = 120  # a first clustering estimated longer than this is left to `circuitlake cluster`
 LAKE_SCHEMA = "lake"  # the views over the Delta tables
 CLUSTERS_TAG = "reads_clusters"  # models that read clustering runs: restated after one
+BATCH_LAYER = ("append_batches", "upsert_keys")  # materializations whose tables only ever add what is new
+BUILT = "built_lake.json"  # the lake the warehouse was last built from
 
 
 def ensure_free(wh: Warehouse) -> None:
@@ -20,17 +22,37 @@ def ensure_free(wh: Warehouse) -> None:
         duck.connect(wh, read_only=False).close()
 
 
-def _built_versions(wh: Warehouse) -> dict | None:
-    path = wh.root / "built_lake_versions.json"
-    return json.loads(path.read_text()) if path.exists() else None
+def _built(wh: Warehouse) -> dict | None:
+    """{"versions": {table: Delta version}, "retractions": [ids handled]} of the last build, or None."""
+    path = wh.root / BUILT
+    built = json.loads(path.read_text()) if path.exists() else {}
+    return built if "versions" in built else None
 
 
-def _record_built(wh: Warehouse, versions: dict[str, int]) -> None:
+def _record_built(wh: Warehouse, versions: dict[str, int], retractions: list[str]) -> None:
     """Remember the lake the warehouse was last built from (written after a successful build only)."""
-    path = wh.root / "built_lake_versions.json"
+    path = wh.root / BUILT
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(versions, sort_keys=True))
+    tmp.write_text(json.dumps({"versions": versions, "retractions": retractions}, sort_keys=True))
     tmp.replace(path)
+
+
+def _retractions(wh: Warehouse) -> dict[str, str]:
+    """Every retraction in the lake: id -> atlas."""
+    rows = lake.read(wh, "retractions", ["retraction", "atlas"])
+    return dict(zip(rows["retraction"].to_pylist(), rows["atlas"].to_pylist()))
+
+
+def _forget_retracted(ctx, atlases: set[str], rebuilt: set[str]) -> list[str]:
+    """Delete the atlases' rows from the batch-layer tables the first plan did not just rebuild (an
+    append never removes rows, so retracted batches would stay); returns those models, which the
+    build then restates to derive the rows again from the remaining batches."""
+    models = sorted(m.fqn for m in ctx.models.values() if m.kind.is_custom and m.fqn not in rebuilt
+                    and m.kind.materialization in BATCH_LAYER)
+    tables = [ctx.table_name(fqn, prod=True) for fqn in models]
+    batch_tables.forget_atlases(ctx.engine_adapter, tables, sorted(atlases))
+    console.print(f"build: batches were retracted from {', '.join(sorted(atlases))}: their batch layer is derived again")
+    return models
 
 
 def _moved(versions: dict[str, int], built: dict | None) -> set[str]:
@@ -75,7 +97,9 @@ def build(wh: Warehouse, cluster: bool = True) -> list[str]:
 
     The batch-driven models append partials for new batches only (`append_batches`) and `edges`
     replaces only the keys those touched (`upsert_keys`): a build's data work follows the new batches.
-    Which lake tables moved is told by their Delta versions against those of the last build.
+    Which lake tables moved is told by their Delta versions against those of the last build. After a
+    retraction (`circuitlake retract`), the retracting atlases' rows are deleted from those tables and
+    derived again from the remaining batches: a retraction costs that atlas's share of a full build.
 
     Clustering is expensive, so only atlases never clustered (or whose cluster settings changed) are
     clustered here, and only when Infomap is estimated to take under AUTO_CLUSTER_SECONDS; a longer
@@ -89,9 +113,13 @@ def build(wh: Warehouse, cluster: bool = True) -> list[str]:
             plan = ctx.plan(auto_apply=True, no_prompts=True, no_diff=True)
         rebuilt = {s.name for s in plan.new_snapshots}
         console.print(f"build: {len(rebuilt)} model(s) new or changed")
-        versions = lake.versions(wh)
-        moved = _moved(versions, _built_versions(wh))
-        stale = sorted(fqn for fqn in _reading(ctx, moved) if fqn not in rebuilt)
+        versions, built, retractions = lake.versions(wh), _built(wh), _retractions(wh)
+        moved = _moved(versions, built and built["versions"])
+        stale = {fqn for fqn in _reading(ctx, moved) if fqn not in rebuilt}
+        retracted = {atlas for r, atlas in retractions.items() if built and r not in built["retractions"]}
+        if retracted:
+            stale |= set(_forget_retracted(ctx, retracted, rebuilt))
+        stale = sorted(stale)
         if not moved:
             console.print("build: no new lake data since the last build")
         elif stale:
@@ -99,7 +127,7 @@ def build(wh: Warehouse, cluster: bool = True) -> list[str]:
                 ctx.plan(restate_models=stale, auto_apply=True, no_prompts=True, no_diff=True)
             names = ", ".join(fqn.rsplit(".", 1)[-1].strip('"') for fqn in stale)
             console.print(f"build: new lake batches processed ({names})")
-        _record_built(wh, versions)
+        _record_built(wh, versions, sorted(retractions))
     finally:
         ctx.close()
     if cluster and [a for a in registry.all_atlases(wh) if _cluster_if_quick(wh, a)]:

@@ -22,12 +22,14 @@ from app.report import run_audits
 from app.sample import SampleSpec, write_corpus
 from circuitlake import duck, lake, registry
 from circuitlake.errors import UserError
-from circuitlake.progress import console
+from circuitlake.progress import console, out
+from rich.table import Table
 from circuitlake.settings import Warehouse, warehouse
 from ingest.graphs import ingest_graphs
 from ingest.labels import ingest_labels
 from ingest.wiring import ingest_wiring
 from jobs.cluster import cluster
+from jobs.retract import retract, select
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 atlas_app = typer.Typer(help="Register and list atlases.", no_args_is_help=True)
@@ -186,6 +188,31 @@ def cluster_cmd(ctx: typer.Context, atlas: str = typer.Option(..., "--atlas", he
     ensure_free(_wh(ctx))
     if cluster(ctx.obj, atlas, force=force):
         refresh_clusters(ctx.obj)
+
+
+@app.command("retract")
+@friendly
+def retract_cmd(ctx: typer.Context, atlas: str = typer.Option(..., "--atlas", help="Registered atlas."),
+                batch: list[str] = typer.Option([], "--batch", help="A batch id to take out (repeatable)."),
+                source: Optional[str] = typer.Option(None, "--source", help="Take out every batch of this label/wiring source."),
+                files: list[str] = typer.Option([], "--files", help="Take out the data landed from this file (repeatable); "
+                                                "the other graphs of its batch are kept in a new batch."),
+                everything: bool = typer.Option(False, "--all", help="Take out every batch of the atlas (it stays registered)."),
+                dry_run: bool = typer.Option(False, "--dry-run", help="List what would go; change nothing."),
+                yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation.")):
+    """Remove batches from the lake (one Delta commit per table; time travel keeps them until vacuum).
+    The next `circuitlake build` then equals a build that never saw them."""
+    selection = select(_wh(ctx), atlas, batches=batch, source=source, files=files, everything=everything)
+    shown = Table("batch", "job", "source", "landed", "kept in a new batch", title=f"retract from {atlas}: {selection.what}")
+    for row in selection.summary():
+        shown.add_row(*map(str, row))
+    out.print(shown)
+    if dry_run:
+        return
+    if not yes and not typer.confirm(f"take these {len(selection.batches)} batch(es) out of atlas {atlas}?"):
+        raise typer.Exit(EXIT_NOTHING)
+    retraction = retract(ctx.obj, atlas, selection)
+    console.print(f"retract: {len(selection.batches)} batch(es) taken out ({retraction}); run `circuitlake build` to rebuild the atlas without them")
 
 
 @app.command()

@@ -231,6 +231,19 @@ TABLES: dict[str, LakeTable] = {
             partition_by=("atlas",),
         ),
         LakeTable(
+            "retractions",
+            _schema(
+                ("atlas", pa.string()),
+                ("retraction", pa.string()),  # id, sortable by time ('retract-<UTC time>-<random>')
+                ("what", pa.string()),  # the request: batch ... | source NAME | files ... | all
+                ("batches", pa.list_(pa.string())),  # the batches taken out
+                ("jobs", pa.list_(pa.string())),  # their jobs: graphs | labels | wiring | cluster
+                ("relanded", pa.list_(pa.string())),  # new batches holding the other graphs of retracted files' batches
+                ("retracted_at", _TS),
+            ),
+            partition_by=("atlas",),
+        ),
+        LakeTable(
             "rejects",
             _schema(
                 *_BATCH,

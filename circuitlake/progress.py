@@ -6,6 +6,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 console = Console(stderr=True, highlight=False)
+out = Console(highlight=False)  # results a command prints (tables): stdout, so they pipe
 
 
 def bar(enabled: bool = True) -> Progress:

@@ -31,6 +31,7 @@ from sqlglot import exp
 from sqlmesh import CustomMaterialization
 from sqlmesh.core.model import Model
 
+from circuitlake.batch_tables import ledger_of
 from circuitlake.settings import budget
 
 
@@ -91,7 +92,7 @@ class AppendBatches(CustomMaterialization):
         adapter = self.adapter
         target = exp.to_table(table_name)
         own = _reading_itself(query_or_df, target)
-        ledger = exp.table_(f"{target.name}__batches", db=target.db, catalog=target.catalog)
+        ledger = ledger_of(table_name)
         ledger_sql = ledger.sql(dialect=adapter.dialect, identify=True)
         if own is not None:
             keys = ", ".join(own.this.named_selects)

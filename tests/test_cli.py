@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from circuitlake import lake
+from circuitlake.settings import warehouse
 from conftest import tiny_graph, write_graph
 
 CLI = str(Path(sys.executable).parent / "circuitlake")
@@ -19,7 +21,7 @@ def run(*args, wh=None, **kw):
     return subprocess.run([CLI, *args], capture_output=True, text=True, env=env, **kw)
 
 
-@pytest.mark.parametrize("command", [[], ["atlas", "add"], ["atlas", "list"], ["ingest", "graphs"], ["ingest", "labels"], ["ingest", "wiring"], ["wiring", "compute"], ["cluster"], ["build"], ["audit"],
+@pytest.mark.parametrize("command", [[], ["atlas", "add"], ["atlas", "list"], ["ingest", "graphs"], ["ingest", "labels"], ["ingest", "wiring"], ["wiring", "compute"], ["cluster"], ["build"], ["audit"], ["retract"],
                                      ["query"], ["sample"], ["demo"]])
 def test_every_command_has_help(command):
     done = run(*command, "--help")
@@ -80,3 +82,24 @@ def test_ingest_exit_codes_query_and_busy_warehouse(tmp_path):
         assert len(busy.stderr.strip().splitlines()) == 1
     finally:
         holder.kill()
+
+
+def test_retract_dry_run_confirmation_and_yes(tmp_path):
+    wh = tmp_path / "wh"
+    assert run("atlas", "add", "t", "--model", "m", "--layers", "4", "--neurons-per-layer", "16", wh=wh).returncode == 0
+    one, two = tmp_path / "one.json", tmp_path / "two.json"
+    write_graph(one, tiny_graph())
+    write_graph(two, tiny_graph(prompt="other"))
+    assert run("ingest", "graphs", str(one), str(two), "--atlas", "t", wh=wh).returncode == 0
+
+    def graphs() -> str:
+        return ",".join(lake.read(warehouse(wh), "graphs", ["source_path"])["source_path"].to_pylist())
+
+    dry = run("retract", "--atlas", "t", "--files", str(one), "--dry-run", wh=wh)
+    assert dry.returncode == 0 and "retract from t" in dry.stdout and "one.json" in graphs()
+    refused = run("retract", "--atlas", "t", "--files", str(one), input="n\n", wh=wh)
+    assert refused.returncode == 2 and "one.json" in graphs()
+    assert run("retract", "--atlas", "t", "--source", "nothing-like-it", "--yes", wh=wh).returncode == 2
+    done = run("retract", "--atlas", "t", "--files", str(one), "--yes", wh=wh)
+    assert done.returncode == 0 and "circuitlake build" in done.stderr
+    assert "one.json" not in graphs() and "two.json" in graphs()
