@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+from datetime import datetime, timezone
 
 from circuitlake import batch_tables, duck, lake, project, registry
 from circuitlake.progress import console
@@ -22,18 +24,25 @@ def ensure_free(wh: Warehouse) -> None:
         duck.connect(wh, read_only=False).close()
 
 
-def _built(wh: Warehouse) -> dict | None:
-    """{"versions": {table: Delta version}, "retractions": [ids handled]} of the last build, or None."""
+def last_build(wh: Warehouse) -> dict | None:
+    """The last successful build: {"versions": {lake table: Delta version}, "retractions": [ids handled],
+    "batches": ["atlas/batch" committed then], "finished_at": ISO time, "seconds": duration}, or None
+    before the first."""
     path = wh.root / BUILT
     built = json.loads(path.read_text()) if path.exists() else {}
     return built if "versions" in built else None
 
 
-def _record_built(wh: Warehouse, versions: dict[str, int], retractions: list[str]) -> None:
-    """Remember the lake the warehouse was last built from (written after a successful build only)."""
+def _record_built(wh: Warehouse, versions: dict[str, int], retractions: list[str], started: float) -> None:
+    """Remember the lake the warehouse was last built from (written after a successful build only),
+    with the batches committed in it."""
     path = wh.root / BUILT
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"versions": versions, "retractions": retractions}, sort_keys=True))
+    markers = lake.read(wh, "ingest_batches", ["atlas", "batch"], version=versions["ingest_batches"])
+    batches = sorted(f"{a}/{b}" for a, b in zip(markers["atlas"].to_pylist(), markers["batch"].to_pylist()))
+    tmp.write_text(json.dumps({"versions": versions, "retractions": retractions, "batches": batches,
+                               "seconds": round(time.monotonic() - started, 1),
+                               "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}, sort_keys=True))
     tmp.replace(path)
 
 
@@ -55,12 +64,13 @@ def _forget_retracted(ctx, atlases: set[str], rebuilt: set[str]) -> list[str]:
     return models
 
 
-def _moved(versions: dict[str, int], built: dict | None) -> set[str]:
-    """Lake tables committed to since the last build. `ingest_batches` alone does not count: a batch
-    that lands rows moves its data tables too (a batch of rejects only changes no model's input)."""
+def _moved(wh: Warehouse, versions: dict[str, int], built: dict | None) -> set[str]:
+    """Lake tables whose rows changed since the last build. `ingest_batches` alone does not count: a
+    batch that lands rows moves its data tables too (a batch of rejects only changes no model's input);
+    nor do maintenance commits (compaction, vacuum)."""
     if built is None:
         return set(versions)
-    return {t for t, v in versions.items() if built.get(t) != v} - {"ingest_batches"}
+    return {t for t, v in versions.items() if t not in built or (built[t] != v and lake.data_changed(wh, t, built[t]))} - {"ingest_batches"}
 
 
 def _schema(fqn: str) -> str:
@@ -106,6 +116,7 @@ def build(wh: Warehouse, cluster: bool = True) -> list[str]:
     one is announced with its estimate and left to `circuitlake cluster`, as is re-clustering after
     new data.
     """
+    started = time.monotonic()
     ensure_free(wh)
     ctx = project.context(wh)
     try:
@@ -113,8 +124,8 @@ def build(wh: Warehouse, cluster: bool = True) -> list[str]:
             plan = ctx.plan(auto_apply=True, no_prompts=True, no_diff=True)
         rebuilt = {s.name for s in plan.new_snapshots}
         console.print(f"build: {len(rebuilt)} model(s) new or changed")
-        versions, built, retractions = lake.versions(wh), _built(wh), _retractions(wh)
-        moved = _moved(versions, built and built["versions"])
+        versions, built, retractions = lake.versions(wh), last_build(wh), _retractions(wh)
+        moved = _moved(wh, versions, built and built["versions"])
         stale = {fqn for fqn in _reading(ctx, moved) if fqn not in rebuilt}
         retracted = {atlas for r, atlas in retractions.items() if built and r not in built["retractions"]}
         if retracted:
@@ -127,7 +138,7 @@ def build(wh: Warehouse, cluster: bool = True) -> list[str]:
                 ctx.plan(restate_models=stale, auto_apply=True, no_prompts=True, no_diff=True)
             names = ", ".join(fqn.rsplit(".", 1)[-1].strip('"') for fqn in stale)
             console.print(f"build: new lake batches processed ({names})")
-        _record_built(wh, versions, sorted(retractions))
+        _record_built(wh, versions, sorted(retractions), started)
     finally:
         ctx.close()
     if cluster and [a for a in registry.all_atlases(wh) if _cluster_if_quick(wh, a)]:

@@ -7,6 +7,7 @@ audit failed; 2 nothing was done (bad usage, unknown atlas, missing input, wareh
 from __future__ import annotations
 
 import functools
+import json
 import os
 from pathlib import Path
 from typing import Optional
@@ -19,7 +20,9 @@ from app.build import build as run_build
 from app.build import ensure_free, refresh_clusters
 from app.demo import run_demo
 from app.report import run_audits
+from app.maintain import maintain as run_maintain
 from app.sample import SampleSpec, write_corpus
+from app.status import warehouse_status
 from circuitlake import duck, lake, registry
 from circuitlake.errors import UserError
 from circuitlake.progress import console, out
@@ -29,6 +32,7 @@ from ingest.graphs import ingest_graphs
 from ingest.labels import ingest_labels
 from ingest.wiring import ingest_wiring
 from jobs.cluster import cluster
+from jobs.maintain import DEFAULT_RETAIN_HOURS
 from jobs.retract import retract, select
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -188,6 +192,67 @@ def cluster_cmd(ctx: typer.Context, atlas: str = typer.Option(..., "--atlas", he
     ensure_free(_wh(ctx))
     if cluster(ctx.obj, atlas, force=force):
         refresh_clusters(ctx.obj)
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**30:.2f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
+
+
+def show_status(status: dict) -> None:
+    """The status as tables on stdout: the warehouse, then one row per atlas, then what needs attention."""
+    build, audit = status["last_build"], status["last_audit"]
+    out.print(f"warehouse {status['warehouse']}: lake {_size(status['lake_bytes'])}, warehouse file {_size(status['warehouse_bytes'])}; "
+              f"last build {build['finished_at'] + ' (' + str(build['seconds']) + ' s)' if build else 'never'}; "
+              f"last audit {audit['generated_at'] + ' (' + str(audit['audits'] - len(audit['failed'])) + '/' + str(audit['audits']) + ' passed)' if audit else 'never'}")
+    shown = Table("", *(a["atlas"] for a in status["atlases"]))  # one column per atlas: fits a narrow terminal
+
+    def row(name: str, cell) -> None:
+        shown.add_row(name, *(cell(a) for a in status["atlases"]))
+
+    row("graphs (batches)", lambda a: f"{a['graphs']:,} ({a['graph_batches']})")
+    row("not built (batches, retractions)", lambda a: f"{a['batches_not_built']}, {a['retractions_not_built']}")
+    row("label sources", lambda a: ", ".join(s["source"] for s in a["label_sources"]) or "-")
+    row("label coverage", lambda a: "-" if a["label_coverage"] is None else f"{a['label_coverage']:.1%}")
+    row("wiring sources", lambda a: ", ".join(w["source"] for w in a["wiring_sources"]) or "-")
+    row("relp edges", lambda a: "-" if a["relp_edges"] is None else f"{a['relp_edges']:,}")
+    row("clusters", lambda a: "-" if not a["latest_cluster_run"] else
+        "stale" if a["clusters_stale"] else f"{a['latest_cluster_run']['top_modules']} top modules")
+    row("rejected records", lambda a: str(a["rejects"]))
+    row("lake size", lambda a: _size(a["lake_bytes"]))
+    out.print(shown)
+    for line in status["attention"]:
+        out.print(f"needs attention: {line}", markup=False)
+
+
+@app.command()
+@friendly
+def status(ctx: typer.Context, atlas: Optional[str] = typer.Option(None, "--atlas", help="Only this atlas."),
+           as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables.")):
+    """What the lake holds and the warehouse has built. Exit 0: all built and fine; 1: something needs
+    attention (batches or a retraction not built, stale or missing clusters, failed audits)."""
+    result = warehouse_status(_wh(ctx), atlas)
+    if as_json:
+        typer.echo(json.dumps(result, indent=2, default=str))
+    else:
+        show_status(result)
+    raise typer.Exit(1 if result["attention"] else 0)
+
+
+@app.command()
+@friendly
+def maintain(ctx: typer.Context, atlas: Optional[str] = typer.Option(None, "--atlas", help="Compact only this atlas's partitions."),
+             retain_hours: int = typer.Option(DEFAULT_RETAIN_HOURS, "--retain-hours", help="Time travel kept (hours); older files are vacuumed.")):
+    """Compact, checkpoint and vacuum the lake; drop expired SQLMesh snapshots. Exit 0 when done, 2 when busy."""
+    if retain_hours < 0:
+        raise UserError("--retain-hours is 0 or more")
+    report = run_maintain(_wh(ctx), atlas, retain_hours)
+    shown = Table("lake table", "files before", "files after", "compacted", "vacuumed")
+    for t in report.tables:
+        shown.add_row(t.table, str(t.files_before), str(t.files_after), str(t.compacted), str(t.vacuumed))
+    out.print(shown)
+    out.print(f"lake {_size(report.lake_before)} -> {_size(report.lake_after)}; warehouse file {_size(report.warehouse_before)} -> "
+              f"{_size(report.warehouse_after)} ({_size(report.warehouse_free_after)} free for reuse); "
+              f"{report.dropped_ledgers} orphan ledger(s) dropped")
 
 
 @app.command("retract")

@@ -15,6 +15,8 @@ from app.build import ensure_free
 from circuitlake import project
 from circuitlake.settings import Warehouse
 
+LAST_AUDIT = "last_audit.json"  # the latest report, beside the warehouse file: `circuitlake status` reads it
+
 COUNTED_TABLES = ["main.neurons", "main.edges", "main.edges_by_target", "main.clusters", "main.neuron_graphs", "main.metadata",
                   "lake.graphs", "lake.graph_nodes", "lake.graph_links", "lake.labels", "lake.wiring",
                   "lake.projections", "lake.rejects"]
@@ -101,7 +103,8 @@ class Report:
 
 
 def run_audits(wh: Warehouse) -> Report:
-    """Evaluate every audit of every model (and the standalone ones) on the current tables."""
+    """Evaluate every audit of every model (and the standalone ones) on the current tables; the report
+    is also kept as `<warehouse>/last_audit.json`."""
     ensure_free(wh)
     ctx = project.context(wh)
     try:
@@ -122,6 +125,7 @@ def run_audits(wh: Warehouse) -> Report:
             for atlas, figure, value in fetch(sql):
                 report.figures.append({"atlas": atlas, "figure": figure, "value": value})
         report.figures.sort(key=lambda f: f["atlas"])
+        (wh.root / LAST_AUDIT).write_text(report.to_json())
         return report
     finally:
         ctx.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -309,8 +310,9 @@ def replace(wh: Warehouse, name: str, data: pa.Table, predicate: str) -> None:
     write_deltalake(_path(wh, name), _conform(name, data), mode="overwrite", predicate=predicate)
 
 
-def read(wh: Warehouse, name: str, columns: list[str] | None = None, filters=None) -> pa.Table:
-    return DeltaTable(_path(wh, name)).to_pyarrow_table(columns=columns, filters=filters)
+def read(wh: Warehouse, name: str, columns: list[str] | None = None, filters=None, version: int | None = None) -> pa.Table:
+    """A table's rows (as of Delta `version` when given: time travel until vacuum)."""
+    return DeltaTable(_path(wh, name), version=version).to_pyarrow_table(columns=columns, filters=filters)
 
 
 def delete(wh: Warehouse, name: str, predicate: str) -> None:
@@ -345,9 +347,27 @@ def discard_uncommitted(wh: Warehouse, atlas: str) -> int:
 INGESTED = tuple(sorted(set(TABLES) - {"cluster_runs", "cluster_assignments"}))  # what ingest jobs write
 
 
+MAINTENANCE_OPERATIONS = {"OPTIMIZE", "VACUUM START", "VACUUM END"}  # commits that change no row
+
+
+def data_changed(wh: Warehouse, name: str, since: int) -> bool:
+    """True when a commit after version `since` changed the table's rows (compaction and vacuum do not;
+    a history cleaned up past `since` counts as changed)."""
+    table = DeltaTable(_path(wh, name))
+    newer = [h for h in table.history(max(table.version() - since, 1)) if h["version"] > since]
+    return len(newer) < table.version() - since or any(h["operation"] not in MAINTENANCE_OPERATIONS for h in newer)
+
+
 def versions(wh: Warehouse, tables: tuple[str, ...] = INGESTED) -> dict[str, int]:
     """The Delta version of each table: any commit (a batch, a delete) moves at least one."""
     return {name: DeltaTable(_path(wh, name)).version() for name in tables}
+
+
+def bytes_on_disk(path: Path) -> int:
+    """Bytes of a file, or of every file under a folder (0 when absent)."""
+    if path.is_file():
+        return path.stat().st_size
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.exists() else 0
 
 
 def rows_json(counts: dict[str, int]) -> str:
