@@ -15,9 +15,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from bench import cluster, graphs, labels, scale, wiring  # noqa: E402
+from bench import cluster, graphs, labels, layout, scale, wiring  # noqa: E402
 
-SECTIONS = {"graphs": graphs.run, "labels": labels.run, "wiring": wiring.run, "cluster": cluster.run, "scale": scale.run}
+SECTIONS = {"graphs": graphs.run, "labels": labels.run, "wiring": wiring.run, "cluster": cluster.run, "scale": scale.run,
+            "layout": layout.run}
 
 
 def main(argv: list[str]) -> None:
