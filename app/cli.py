@@ -23,7 +23,7 @@ from app.report import run_audits
 from app.maintain import maintain as run_maintain
 from app.sample import SampleSpec, write_corpus
 from app.status import warehouse_status
-from circuitlake import duck, lake, registry
+from circuitlake import duck, lake, migrations, registry
 from circuitlake.errors import UserError
 from circuitlake.progress import console, out
 from rich.table import Table
@@ -253,6 +253,16 @@ def maintain(ctx: typer.Context, atlas: Optional[str] = typer.Option(None, "--at
     out.print(f"lake {_size(report.lake_before)} -> {_size(report.lake_after)}; warehouse file {_size(report.warehouse_before)} -> "
               f"{_size(report.warehouse_after)} ({_size(report.warehouse_free_after)} free for reuse); "
               f"{report.dropped_ledgers} orphan ledger(s) dropped")
+
+
+@app.command()
+@friendly
+def migrate(ctx: typer.Context):
+    """Bring the lake to this circuitlake's schema version, keeping every row (other commands refuse an older lake)."""
+    steps = migrations.migrate(ctx.obj)
+    for step in steps:
+        console.print(f"migrate: {step}")
+    console.print(f"migrate: the lake is at schema version {lake.SCHEMA_VERSION}" + ("" if steps else " already; nothing to do"))
 
 
 @app.command("retract")

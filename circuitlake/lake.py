@@ -16,9 +16,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import DeltaTable, write_deltalake
 
+from circuitlake.errors import UserError
 from circuitlake.settings import Warehouse
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: table `retractions` (circuitlake/migrations.py takes older lakes here)
 SCHEMA_MARK = "circuitlake lake schema "  # stored in each table's Delta description (custom properties are refused)
 _TS = pa.timestamp("us", tz="UTC")
 
@@ -271,8 +272,24 @@ def _path(wh: Warehouse, name: str) -> str:
     return str(wh.table(name))
 
 
+class LakeOutdated(UserError):
+    """The lake was written by an older schema version: `circuitlake migrate` first."""
+
+
 def ensure(wh: Warehouse) -> None:
-    """Create every missing lake table, empty, stamped with the lake schema version. Idempotent."""
+    """Create every missing lake table, empty, stamped with the lake schema version. Idempotent.
+    Refuses (LakeOutdated, UserError) a lake of another schema version: nothing is created in it."""
+    found = lake_version(wh)
+    if found is not None and found != SCHEMA_VERSION:
+        if int(found) < int(SCHEMA_VERSION):
+            raise LakeOutdated(f"the lake at {wh.lake} has schema version {found}; this circuitlake writes {SCHEMA_VERSION}: "
+                               "run `circuitlake migrate` (after a backup of the lake folder, if you want one)")
+        raise UserError(f"the lake at {wh.lake} has schema version {found}, newer than this circuitlake's {SCHEMA_VERSION}: upgrade circuitlake")
+    create_missing(wh)
+
+
+def create_missing(wh: Warehouse) -> None:
+    """Create the lake tables that do not exist yet, stamped with the current schema version."""
     for t in TABLES.values():
         path = wh.table(t.name)
         if DeltaTable.is_deltatable(str(path)):
@@ -288,10 +305,23 @@ def ensure(wh: Warehouse) -> None:
         )
 
 
-def schema_version(wh: Warehouse, name: str = "graphs") -> str | None:
-    """The lake schema version a table was created with (for future migrations)."""
+def schema_version(wh: Warehouse, name: str) -> str | None:
+    """The lake schema version a table is stamped with (None: no such table)."""
+    if not DeltaTable.is_deltatable(_path(wh, name)):
+        return None
     description = DeltaTable(_path(wh, name)).metadata().description or ""
-    return description.removeprefix(SCHEMA_MARK) if description.startswith(SCHEMA_MARK) else None
+    return description.removeprefix(SCHEMA_MARK) if description.startswith(SCHEMA_MARK) else "1"
+
+
+def lake_version(wh: Warehouse) -> str | None:
+    """The lake's schema version: the oldest of its tables' (a migration stamps each table last); None for no lake."""
+    found = [v for v in (schema_version(wh, name) for name in TABLES) if v is not None]
+    return min(found, key=int) if found else None
+
+
+def stamp(wh: Warehouse, name: str, version: str) -> None:
+    """Record that a table now follows schema `version` (one metadata commit)."""
+    DeltaTable(_path(wh, name)).alter.set_table_description(f"{SCHEMA_MARK}{version}")
 
 
 def _conform(name: str, data: pa.Table) -> pa.Table:
