@@ -19,7 +19,7 @@ from deltalake import DeltaTable, write_deltalake
 from circuitlake.errors import UserError
 from circuitlake.settings import Warehouse
 
-SCHEMA_VERSION = "2"  # 2: table `retractions` (circuitlake/migrations.py takes older lakes here)
+SCHEMA_VERSION = "3"  # 2: table `retractions`; 3: pass autointerp_original (circuitlake/migrations.py)
 SCHEMA_MARK = "circuitlake lake schema "  # stored in each table's Delta description (custom properties are refused)
 _TS = pa.timestamp("us", tz="UTC")
 
@@ -127,7 +127,7 @@ TABLES: dict[str, LakeTable] = {
             _schema(
                 *_BATCH,
                 ("source", pa.string()),  # the unit of replacement (--source, default the file stem)
-                ("pass", pa.string()),  # output | input | autointerp | activation_pos | activation_neg
+                ("pass", pa.string()),  # output | input | autointerp | autointerp_original | activation_pos | activation_neg
                 ("layer", pa.int32()),
                 ("neuron", pa.int32()),
                 ("label", pa.string()),
@@ -343,6 +343,11 @@ def replace(wh: Warehouse, name: str, data: pa.Table, predicate: str) -> None:
 def read(wh: Warehouse, name: str, columns: list[str] | None = None, filters=None, version: int | None = None) -> pa.Table:
     """A table's rows (as of Delta `version` when given: time travel until vacuum)."""
     return DeltaTable(_path(wh, name), version=version).to_pyarrow_table(columns=columns, filters=filters)
+
+
+def update(wh: Warehouse, name: str, updates: dict[str, str], predicate: str) -> None:
+    """Set columns (SQL expressions) on the rows matching `predicate`, as one commit."""
+    DeltaTable(_path(wh, name)).update(updates=updates, predicate=predicate)
 
 
 def delete(wh: Warehouse, name: str, predicate: str) -> None:

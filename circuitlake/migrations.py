@@ -20,8 +20,19 @@ def _add_retractions(wh: Warehouse) -> None:
     lake.create_missing(wh)
 
 
+def _enriched_autointerp_pass(wh: Warehouse) -> None:
+    """3: an enriched file's autointerp_label is pass `autointerp_original`, outside the default label
+    precedence (the research OLMo atlas's rule); enriched batches are the label batches with output rows."""
+    labels = lake.read(wh, "labels", ["batch", "pass"])
+    enriched = sorted({b for b, p in zip(labels["batch"].to_pylist(), labels["pass"].to_pylist()) if p == "output"})
+    if enriched:
+        listed = ", ".join(f"'{b}'" for b in enriched)
+        lake.update(wh, "labels", {"pass": "'autointerp_original'"}, f"pass = 'autointerp' AND batch IN ({listed})")
+
+
 STEPS: dict[str, tuple[str, Callable[[Warehouse], None]]] = {
     "1": ("2", _add_retractions),
+    "2": ("3", _enriched_autointerp_pass),
 }
 
 

@@ -36,13 +36,18 @@ class ClusterSettings(BaseModel):
 # Which label values fill which neurons column, best first: "pass.field" (optionally "pass.field@source").
 # The defaults reproduce the research atlases: enriched (label = short_label else label), function-db
 # (label = function_label, else the positive activation description), autointerp JSONL (labels[0].label).
+# the research atlases' rules, each format landing its own passes: enriched (OLMo) short_label, else label;
+# function database (Llama) function_label (output.label), else the positive activation description;
+# autointerp JSONL (Qwen) its label
 DEFAULT_LABEL_PRECEDENCE: dict[str, list[str]] = {
     "label": ["output.short_label", "output.label", "autointerp.label", "activation_pos.label"],
     "output_label": ["output.label"],
     "input_label": ["input.label"],
     "description": ["output.description", "autointerp.description"],
 }
-LABEL_PASSES = ("output", "input", "autointerp", "activation_pos", "activation_neg")
+# autointerp_original: the earlier autointerp label an enriched file carries (FORMATS.md 2b); the research
+# OLMo atlas did not use it ("label = short_label, else label"), so the default precedence leaves it out
+LABEL_PASSES = ("output", "input", "autointerp", "autointerp_original", "activation_pos", "activation_neg")
 LABEL_FIELDS = ("label", "short_label", "description")
 
 

@@ -82,8 +82,8 @@ def _enriched(key, e: EnrichedLabel, atlas: Atlas) -> list[dict]:
                  type=e.type, interpretability=e.interpretability, confidence=e.confidence),
             _row(layer, neuron, "input", label=e.input_label, description=e.input_function, type=e.input_type,
                  interpretability=e.input_interpretability, confidence=e.input_confidence)]
-    if e.autointerp_label is not None:
-        rows.append(_row(layer, neuron, "autointerp", label=e.autointerp_label))
+    if e.autointerp_label is not None:  # kept, but not an atlas label by default (registry.LABEL_PASSES)
+        rows.append(_row(layer, neuron, "autointerp_original", label=e.autointerp_label))
     return rows
 
 

@@ -65,7 +65,7 @@ def test_enriched_json_streams_both_passes_in_every_spelling(wh, tiny_atlas, tmp
     assert detect_format(f) == "enriched"
     report = ingest_labels(wh, "t", f, show_progress=False)
     assert report.rejected == 2
-    assert labels(wh) == [(0, 1, "autointerp", "aa"), (0, 1, "input", "ia"), (0, 1, "output", "a"),
+    assert labels(wh) == [(0, 1, "autointerp_original", "aa"), (0, 1, "input", "ia"), (0, 1, "output", "a"),
                           (1, 2, "input", "ib"), (1, 2, "output", "b"), (2, 3, "input", None), (2, 3, "output", "c")]
     assert {r["source"] for r in lake.read(wh, "labels").to_pylist()} == {"olmo_enriched"}
 
@@ -157,3 +157,24 @@ def test_olmo_shaped_atlas_reports_97_8_percent_and_passes_at_0_978(wh, tmp_path
     n, labeled_n = con.execute("select count(*), count(label) from neurons where atlas = 'olmo-3-7b'").fetchone()
     con.close()
     assert (n, labeled_n) == (352_256, 344_551)
+
+
+def test_enriched_autointerp_label_alone_is_not_an_atlas_label(wh, tmp_path):
+    """The research OLMo rule: label = short_label, else label; an entry carrying only its original
+    autointerp label does not count towards coverage (it is kept, as pass autointerp_original)."""
+    registry.add(wh, registry.Atlas(atlas="e", model_id="m", num_layers=2, neurons_per_layer=5, min_label_coverage=0.5))
+    f = tmp_path / "enriched.json"
+    f.write_text(json.dumps({
+        "L0/N0": {"label": "l0", "short_label": "s0", "autointerp_label": "a0"},
+        "L0/N1": {"label": "l1", "autointerp_label": "a1"},
+        "L0/N2": {"autointerp_label": "a2"},
+        "L0/N3": {"label": "", "autointerp_label": "a3"},
+        "L1/N0": {"short_label": "s5"},
+    }))
+    ingest_labels(wh, "e", f, show_progress=False)
+    build(wh)
+    con = duckdb.connect(str(wh.duckdb), read_only=True)
+    picked = con.execute("select layer, neuron, label from neurons where atlas = 'e' and label is not null order by all").fetchall()
+    con.close()
+    assert picked == [(0, 0, "s0"), (0, 1, "l1"), (1, 0, "s5")]
+    assert coverage_figure(run_audits(wh), "e") == "30.00% < 50.00%"

@@ -6,6 +6,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pyarrow as pa
+
 from circuitlake import lake
 from circuitlake.settings import warehouse
 from test_cli import run
@@ -17,8 +19,12 @@ def test_v1_lake_is_refused_until_migrated_and_keeps_every_row(tmp_path):
     wh = warehouse(tmp_path / "wh")
     shutil.copytree(FIXTURE, wh.lake)
     assert lake.lake_version(wh) == "1"
+    # an enriched label batch as version 1 landed it: the original autointerp label as pass `autointerp`
+    old = lake.read(wh, "labels").to_pylist()[0]
+    enriched = [{**old, "batch": "labels-enriched", "source": "enriched", "pass": p, "label": p} for p in ("output", "autointerp")]
+    lake.append(wh, "labels", pa.Table.from_pylist(enriched))
     rows = {name: lake.read(wh, name) for name in lake.TABLES if lake.schema_version(wh, name)}
-    assert rows["graphs"].num_rows == 2 and rows["labels"].num_rows == 1 and rows["rejects"].num_rows == 2
+    assert rows["graphs"].num_rows == 2 and rows["labels"].num_rows == 3 and rows["rejects"].num_rows == 2
 
     for command in (["status"], ["build"], ["ingest", "graphs", str(tmp_path), "--atlas", "t"], ["atlas", "list"],
                     ["retract", "--atlas", "t", "--all", "--yes"], ["maintain"]):
@@ -28,10 +34,17 @@ def test_v1_lake_is_refused_until_migrated_and_keeps_every_row(tmp_path):
     assert lake.lake_version(wh) == "1" and not lake.schema_version(wh, "retractions")  # nothing created
 
     done = run("migrate", wh=wh.root)
-    assert done.returncode == 0 and "1 -> 2" in done.stderr
-    assert lake.lake_version(wh) == lake.SCHEMA_VERSION == "2"
+    assert done.returncode == 0 and "1 -> 2" in done.stderr and "2 -> 3" in done.stderr
+    assert lake.lake_version(wh) == lake.SCHEMA_VERSION == "3"
     for name, before in rows.items():
-        assert lake.read(wh, name).equals(before), name
+        after = lake.read(wh, name)
+        if name == "labels":  # every row kept; only the enriched batch's autointerp row changed its pass
+            passes = dict(zip(zip(after["batch"].to_pylist(), after["label"].to_pylist()), after["pass"].to_pylist()))
+            assert passes[("labels-enriched", "autointerp")] == "autointerp_original"
+            assert passes[("labels-enriched", "output")] == "output" and sorted(passes.values()).count("autointerp") == 1
+            after = after.drop_columns(["pass"]).sort_by("batch")
+            before = before.drop_columns(["pass"]).sort_by("batch")
+        assert after.equals(before), name
     assert lake.read(wh, "retractions").num_rows == 0
     assert "nothing to do" in run("migrate", wh=wh.root).stderr
 
