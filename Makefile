@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_WAREHOUSE ?= .cache/demo-warehouse
 
-.PHONY: install demo test bench clean
+.PHONY: install lint demo test bench clean
 
 install: $(VENV)/.installed
 
@@ -12,8 +12,14 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c constraints.txt -e ".[wiring,test]"
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[wiring,test,lint]"
 	touch $@
+
+# style, then types (configured in pyproject.toml)
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 demo: install
 	rm -rf $(DEMO_WAREHOUSE) .cache/sample

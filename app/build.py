@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from circuitlake import batch_tables, duck, lake, project, registry
 from circuitlake.progress import console
@@ -39,25 +39,35 @@ def _record_built(wh: Warehouse, versions: dict[str, int], retractions: list[str
     path = wh.root / BUILT
     tmp = path.with_suffix(".tmp")
     markers = lake.read(wh, "ingest_batches", ["atlas", "batch"], version=versions["ingest_batches"])
-    batches = sorted(f"{a}/{b}" for a, b in zip(markers["atlas"].to_pylist(), markers["batch"].to_pylist()))
-    tmp.write_text(json.dumps({"versions": versions, "retractions": retractions, "batches": batches,
-                               "seconds": round(time.monotonic() - started, 1),
-                               "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}, sort_keys=True))
+    batches = sorted(f"{a}/{b}" for a, b in zip(markers["atlas"].to_pylist(), markers["batch"].to_pylist(), strict=False))
+    tmp.write_text(
+        json.dumps(
+            {
+                "versions": versions,
+                "retractions": retractions,
+                "batches": batches,
+                "seconds": round(time.monotonic() - started, 1),
+                "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            },
+            sort_keys=True,
+        )
+    )
     tmp.replace(path)
 
 
 def _retractions(wh: Warehouse) -> dict[str, str]:
     """Every retraction in the lake: id -> atlas."""
     rows = lake.read(wh, "retractions", ["retraction", "atlas"])
-    return dict(zip(rows["retraction"].to_pylist(), rows["atlas"].to_pylist()))
+    return dict(zip(rows["retraction"].to_pylist(), rows["atlas"].to_pylist(), strict=False))
 
 
 def _forget_retracted(ctx, atlases: set[str], rebuilt: set[str]) -> list[str]:
     """Delete the atlases' rows from the batch-layer tables the first plan did not just rebuild (an
     append never removes rows, so retracted batches would stay); returns those models, which the
     build then restates to derive the rows again from the remaining batches."""
-    models = sorted(m.fqn for m in ctx.models.values() if m.kind.is_custom and m.fqn not in rebuilt
-                    and m.kind.materialization in BATCH_LAYER)
+    models = sorted(
+        m.fqn for m in ctx.models.values() if m.kind.is_custom and m.fqn not in rebuilt and m.kind.materialization in BATCH_LAYER
+    )
     tables = [ctx.table_name(fqn, prod=True) for fqn in models]
     batch_tables.forget_atlases(ctx.engine_adapter, tables, sorted(atlases))
     console.print(f"build: batches were retracted from {', '.join(sorted(atlases))}: their batch layer is derived again")
@@ -80,6 +90,7 @@ def _schema(fqn: str) -> str:
 def _reading(ctx, tables: set[str]) -> set[str]:
     """Models (outside the `lake` views) that read one of these lake tables, directly or through a
     lake view; restating them restates what is built on them."""
+
     def lake_tables(view: str, seen: set[str]) -> set[str]:
         found = {view.rsplit(".", 1)[-1].strip('"')} & set(lake.TABLES)
         for dep in ctx.models[view].depends_on if view in ctx.models else ():
@@ -88,8 +99,11 @@ def _reading(ctx, tables: set[str]) -> set[str]:
                 found |= lake_tables(dep, seen)
         return found
 
-    return {m.fqn for m in ctx.models.values() if _schema(m.fqn) != LAKE_SCHEMA
-            and any(lake_tables(dep, set()) & tables for dep in m.depends_on if _schema(dep) == LAKE_SCHEMA)}
+    return {
+        m.fqn
+        for m in ctx.models.values()
+        if _schema(m.fqn) != LAKE_SCHEMA and any(lake_tables(dep, set()) & tables for dep in m.depends_on if _schema(dep) == LAKE_SCHEMA)
+    }
 
 
 def build(wh: Warehouse, cluster: bool = True) -> list[str]:
@@ -126,11 +140,11 @@ def build(wh: Warehouse, cluster: bool = True) -> list[str]:
         console.print(f"build: {len(rebuilt)} model(s) new or changed")
         versions, built, retractions = lake.versions(wh), last_build(wh), _retractions(wh)
         moved = _moved(wh, versions, built and built["versions"])
-        stale = {fqn for fqn in _reading(ctx, moved) if fqn not in rebuilt}
+        restate = {fqn for fqn in _reading(ctx, moved) if fqn not in rebuilt}
         retracted = {atlas for r, atlas in retractions.items() if built and r not in built["retractions"]}
         if retracted:
-            stale |= set(_forget_retracted(ctx, retracted, rebuilt))
-        stale = sorted(stale)
+            restate |= set(_forget_retracted(ctx, retracted, rebuilt))
+        stale = sorted(restate)
         if not moved:
             console.print("build: no new lake data since the last build")
         elif stale:
@@ -153,9 +167,11 @@ def _cluster_if_quick(wh: Warehouse, atlas: registry.Atlas) -> bool:
     links, seconds = jobs_cluster.estimate(wh, atlas)
     if seconds > AUTO_CLUSTER_SECONDS:
         c = atlas.settings.cluster
-        console.print(f"build: {atlas.atlas} is not clustered yet: Infomap on {links:,} links x {c.trials} trials, "
-                      f"{c.threads} thread(s), would take about {seconds / 60:.0f} min; "
-                      f"run `circuitlake cluster --atlas {atlas.atlas}` when convenient")
+        console.print(
+            f"build: {atlas.atlas} is not clustered yet: Infomap on {links:,} links x {c.trials} trials, "
+            f"{c.threads} thread(s), would take about {seconds / 60:.0f} min; "
+            f"run `circuitlake cluster --atlas {atlas.atlas}` when convenient"
+        )
         return False
     return jobs_cluster.cluster(wh, atlas.atlas) is not None
 

@@ -14,19 +14,19 @@ from typing import Optional
 
 import duckdb
 import typer
+from rich.table import Table
 from sqlmesh.utils.errors import SQLMeshError
 
 from app.build import build as run_build
 from app.build import ensure_free, refresh_clusters
 from app.demo import run_demo
-from app.report import run_audits
 from app.maintain import maintain as run_maintain
+from app.report import run_audits
 from app.sample import SampleSpec, write_corpus
-from app.status import warehouse_status
+from app.status import show_status, size_text, warehouse_status
 from circuitlake import duck, lake, migrations, registry
 from circuitlake.errors import UserError
 from circuitlake.progress import console, out
-from rich.table import Table
 from circuitlake.settings import Warehouse, warehouse
 from ingest.graphs import ingest_graphs
 from ingest.labels import ingest_labels
@@ -45,23 +45,29 @@ EXIT_OK, EXIT_REJECTS, EXIT_NOTHING = 0, 1, 2
 
 
 @app.callback()
-def main(ctx: typer.Context,
-         warehouse_dir: Optional[Path] = typer.Option(None, "--warehouse", help="Warehouse folder (default: $CIRCUITLAKE_WAREHOUSE or ./warehouse).")):
+def main(
+    ctx: typer.Context,
+    warehouse_dir: Optional[Path] = typer.Option(
+        None, "--warehouse", help="Warehouse folder (default: $CIRCUITLAKE_WAREHOUSE or ./warehouse)."
+    ),
+):
     ctx.obj = warehouse(warehouse_dir)
 
 
 def friendly(fn):
     """Turn UserError into one short red line and exit code 2."""
+
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except UserError as e:
             console.print(f"error: {e}", style="red", markup=False, soft_wrap=True)
-            raise typer.Exit(EXIT_NOTHING)
+            raise typer.Exit(EXIT_NOTHING) from None
         except SQLMeshError as e:
             console.print(f"error: sqlmesh: {e}", style="red", markup=False, soft_wrap=True)
-            raise typer.Exit(EXIT_NOTHING)
+            raise typer.Exit(EXIT_NOTHING) from None
+
     return wrapper
 
 
@@ -72,37 +78,66 @@ def _wh(ctx: typer.Context) -> Warehouse:
 
 @atlas_app.command("add")
 @friendly
-def atlas_add(ctx: typer.Context, name: str = typer.Argument(..., help="Atlas name, e.g. qwen3-32b."),
-              model: str = typer.Option(..., "--model", help="Hugging Face model id."),
-              layers: int = typer.Option(..., "--layers", help="MLP layers."),
-              neurons_per_layer: int = typer.Option(..., "--neurons-per-layer", help="MLP neurons per layer (d_ffn)."),
-              universe: str = typer.Option("grid", "--universe", help="grid (every neuron of the model) or observed (neurons in graphs or wiring)."),
-              min_label_coverage: Optional[float] = typer.Option(None, "--min-label-coverage", help="Fraction of the universe that must be labeled, e.g. 0.978."),
-              relp_min_count: int = typer.Option(3, "--relp-min-count", help="RelP edges publish at count >= this."),
-              label_precedence: list[str] = typer.Option([], "--label-precedence",
-                  help="COLUMN=pass.field[@source],... best first, e.g. label=output.short_label,output.label,activation_pos.label "
-                       "(repeatable; columns not given keep the defaults)."),
-              cluster_method: str = typer.Option("relp", "--cluster-method", help="Edges Infomap clusters: relp or weight_graph."),
-              cluster_min_count: Optional[int] = typer.Option(None, "--cluster-min-count", help="Cluster edges with count >= this (default 5 for relp, 1 for weight_graph)."),
-              cluster_trials: int = typer.Option(20, "--cluster-trials", help="Infomap trials."),
-              cluster_seed: int = typer.Option(42, "--cluster-seed", help="Infomap seed."),
-              cluster_threads: int = typer.Option(os.cpu_count() or 1, "--cluster-threads", help="Infomap threads (fixed per atlas, for determinism; default: every core).")):
+def atlas_add(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Atlas name, e.g. qwen3-32b."),
+    model: str = typer.Option(..., "--model", help="Hugging Face model id."),
+    layers: int = typer.Option(..., "--layers", help="MLP layers."),
+    neurons_per_layer: int = typer.Option(..., "--neurons-per-layer", help="MLP neurons per layer (d_ffn)."),
+    universe: str = typer.Option("grid", "--universe", help="grid (every neuron of the model) or observed (neurons in graphs or wiring)."),
+    min_label_coverage: Optional[float] = typer.Option(
+        None, "--min-label-coverage", help="Fraction of the universe that must be labeled, e.g. 0.978."
+    ),
+    relp_min_count: int = typer.Option(3, "--relp-min-count", help="RelP edges publish at count >= this."),
+    label_precedence: list[str] = typer.Option(
+        [],
+        "--label-precedence",
+        help="COLUMN=pass.field[@source],... best first, e.g. label=output.short_label,output.label,activation_pos.label "
+        "(repeatable; columns not given keep the defaults).",
+    ),
+    cluster_method: str = typer.Option("relp", "--cluster-method", help="Edges Infomap clusters: relp or weight_graph."),
+    cluster_min_count: Optional[int] = typer.Option(
+        None, "--cluster-min-count", help="Cluster edges with count >= this (default 5 for relp, 1 for weight_graph)."
+    ),
+    cluster_trials: int = typer.Option(20, "--cluster-trials", help="Infomap trials."),
+    cluster_seed: int = typer.Option(42, "--cluster-seed", help="Infomap seed."),
+    cluster_threads: int = typer.Option(
+        os.cpu_count() or 1, "--cluster-threads", help="Infomap threads (fixed per atlas, for determinism; default: every core)."
+    ),
+):
     """Register an atlas (or update its settings)."""
     if universe not in ("grid", "observed"):
         raise UserError("--universe is grid or observed")
     if cluster_method not in ("relp", "weight_graph"):
         raise UserError("--cluster-method is relp or weight_graph")
-    settings = registry.AtlasSettings(cluster=registry.ClusterSettings(
-        method=cluster_method, min_count=cluster_min_count or (5 if cluster_method == "relp" else 1),
-        trials=cluster_trials, seed=cluster_seed, threads=cluster_threads))
+    cluster_settings = {
+        "method": cluster_method,
+        "min_count": cluster_min_count or (5 if cluster_method == "relp" else 1),
+        "trials": cluster_trials,
+        "seed": cluster_seed,
+        "threads": cluster_threads,
+    }
+    settings = registry.AtlasSettings(cluster=registry.ClusterSettings.model_validate(cluster_settings))
     for spec in label_precedence:
         column, _, rules = spec.partition("=")
         if not rules:
             raise UserError(f"--label-precedence {spec!r}: write COLUMN=pass.field,pass.field")
         settings.label_precedence[column.strip()] = [r.strip() for r in rules.split(",") if r.strip()]
-    registry.add(_wh(ctx), registry.Atlas(atlas=name, model_id=model, num_layers=layers, neurons_per_layer=neurons_per_layer,
-                                          universe=universe, min_label_coverage=min_label_coverage, relp_min_count=relp_min_count,
-                                          settings=settings))
+    registry.add(
+        _wh(ctx),
+        registry.Atlas.model_validate(
+            dict(
+                atlas=name,
+                model_id=model,
+                num_layers=layers,
+                neurons_per_layer=neurons_per_layer,
+                universe=universe,
+                min_label_coverage=min_label_coverage,
+                relp_min_count=relp_min_count,
+                settings=settings,
+            )
+        ),
+    )
     console.print(f"atlas {name}: {model}, {layers} x {neurons_per_layer}, universe {universe}")
 
 
@@ -111,31 +146,40 @@ def atlas_add(ctx: typer.Context, name: str = typer.Argument(..., help="Atlas na
 def atlas_list(ctx: typer.Context):
     """List registered atlases."""
     for a in registry.all_atlases(_wh(ctx)):
-        typer.echo(f"{a.atlas}\t{a.model_id}\t{a.num_layers}x{a.neurons_per_layer}\t{a.universe}\tmin_label_coverage={a.min_label_coverage}")
+        typer.echo(
+            f"{a.atlas}\t{a.model_id}\t{a.num_layers}x{a.neurons_per_layer}\t{a.universe}\tmin_label_coverage={a.min_label_coverage}"
+        )
 
 
 @ingest_app.command("graphs")
 @friendly
-def ingest_graphs_cmd(ctx: typer.Context, paths: list[str] = typer.Argument(..., help="Graph files (.json, .json.gz), folders or globs."),
-                      atlas: str = typer.Option(..., "--atlas", help="Registered atlas."),
-                      workers: Optional[int] = typer.Option(None, "--workers", help="Parser processes (default: all cores)."),
-                      batch_graphs: int = typer.Option(256, "--batch-graphs", help="Graphs per batch (one Delta commit per table).")):
+def ingest_graphs_cmd(
+    ctx: typer.Context,
+    paths: list[str] = typer.Argument(..., help="Graph files (.json, .json.gz), folders or globs."),
+    atlas: str = typer.Option(..., "--atlas", help="Registered atlas."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Parser processes (default: all cores)."),
+    batch_graphs: int = typer.Option(256, "--batch-graphs", help="Graphs per batch (one Delta commit per table)."),
+):
     """Land attribution graphs; re-running with the same files adds nothing."""
     report = ingest_graphs(_wh(ctx), atlas, paths, workers=workers, batch_graphs=batch_graphs)
-    console.print(f"graphs: {report.landed} landed, {report.skipped} already in the lake, {report.rejected} rejected "
-                  f"({report.batches} batches)")
+    console.print(
+        f"graphs: {report.landed} landed, {report.skipped} already in the lake, {report.rejected} rejected ({report.batches} batches)"
+    )
     if report.rejected:
-        console.print("rejected records are in lake table `rejects` (circuitlake query \"select * from lake.rejects\")")
+        console.print('rejected records are in lake table `rejects` (circuitlake query "select * from lake.rejects")')
     raise typer.Exit(report.exit_code)
 
 
 @ingest_app.command("labels")
 @friendly
-def ingest_labels_cmd(ctx: typer.Context, path: Path = typer.Argument(..., help="A label file (.json, .jsonl, optionally .gz)."),
-                      atlas: str = typer.Option(..., "--atlas", help="Registered atlas."),
-                      source: Optional[str] = typer.Option(None, "--source", help="Source name, the unit a newer file replaces (default: the file's stem)."),
-                      fmt: str = typer.Option("auto", "--format", help="auto | autointerp-jsonl | enriched | function-db | activation-descriptions"),
-                      labeler_model: Optional[str] = typer.Option(None, "--labeler-model", help="LLM that wrote the labels, recorded as provenance.")):
+def ingest_labels_cmd(
+    ctx: typer.Context,
+    path: Path = typer.Argument(..., help="A label file (.json, .jsonl, optionally .gz)."),
+    atlas: str = typer.Option(..., "--atlas", help="Registered atlas."),
+    source: Optional[str] = typer.Option(None, "--source", help="Source name, the unit a newer file replaces (default: the file's stem)."),
+    fmt: str = typer.Option("auto", "--format", help="auto | autointerp-jsonl | enriched | function-db | activation-descriptions"),
+    labeler_model: Optional[str] = typer.Option(None, "--labeler-model", help="LLM that wrote the labels, recorded as provenance."),
+):
     """Land a label file as the current labels of its source; re-ingesting the same file is a no-op."""
     report = ingest_labels(_wh(ctx), atlas, path, source=source, fmt=fmt, labeler_model=labeler_model)
     if report.skipped:
@@ -147,9 +191,12 @@ def ingest_labels_cmd(ctx: typer.Context, path: Path = typer.Argument(..., help=
 
 @ingest_app.command("wiring")
 @friendly
-def ingest_wiring_cmd(ctx: typer.Context, folder: Path = typer.Argument(..., help="Wiring cache folder with layer_<i>.json files."),
-                      atlas: str = typer.Option(..., "--atlas", help="Registered atlas."),
-                      source: Optional[str] = typer.Option(None, "--source", help="Source name (default cache:<folder name>).")):
+def ingest_wiring_cmd(
+    ctx: typer.Context,
+    folder: Path = typer.Argument(..., help="Wiring cache folder with layer_<i>.json files."),
+    atlas: str = typer.Option(..., "--atlas", help="Registered atlas."),
+    source: Optional[str] = typer.Option(None, "--source", help="Source name (default cache:<folder name>)."),
+):
     """Land a wiring cache, one layer file at a time; layers already landed are skipped."""
     report = ingest_wiring(_wh(ctx), atlas, folder, source=source)
     console.print(f"wiring: {report.landed} layers landed, {report.skipped} already in the lake, {report.rejected} entries rejected")
@@ -162,12 +209,15 @@ app.add_typer(wiring_app, name="wiring")
 
 @wiring_app.command("compute")
 @friendly
-def wiring_compute_cmd(ctx: typer.Context, model_dir: Path = typer.Argument(..., help="Local Hugging Face checkpoint folder (safetensors)."),
-                       atlas: str = typer.Option(..., "--atlas", help="Registered atlas (same shape as the model)."),
-                       top_k: int = typer.Option(10, "--top-k", help="Connections kept per neuron, direction and polarity."),
-                       device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
-                       dtype: str = typer.Option("float32", "--dtype", help="float32 | bfloat16 | float16 | float64."),
-                       block_rows: int = typer.Option(2048, "--block-rows", help="Neurons per matrix-product block (memory knob).")):
+def wiring_compute_cmd(
+    ctx: typer.Context,
+    model_dir: Path = typer.Argument(..., help="Local Hugging Face checkpoint folder (safetensors)."),
+    atlas: str = typer.Option(..., "--atlas", help="Registered atlas (same shape as the model)."),
+    top_k: int = typer.Option(10, "--top-k", help="Connections kept per neuron, direction and polarity."),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+    dtype: str = typer.Option("float32", "--dtype", help="float32 | bfloat16 | float16 | float64."),
+    block_rows: int = typer.Option(2048, "--block-rows", help="Neurons per matrix-product block (memory knob)."),
+):
     """Compute wiring (c_up, c_gate, polarity, effective strength, projections) from model weights; resumes per layer."""
     try:
         from jobs.wiring import compute_wiring
@@ -186,48 +236,24 @@ def build(ctx: typer.Context):
 
 @app.command("cluster")
 @friendly
-def cluster_cmd(ctx: typer.Context, atlas: str = typer.Option(..., "--atlas", help="Registered atlas."),
-                force: bool = typer.Option(False, "--force", help="Run even when edges and settings are unchanged.")):
+def cluster_cmd(
+    ctx: typer.Context,
+    atlas: str = typer.Option(..., "--atlas", help="Registered atlas."),
+    force: bool = typer.Option(False, "--force", help="Run even when edges and settings are unchanged."),
+):
     """Run Infomap over the atlas's published edges (settings from the registry) and refresh neurons/clusters."""
     ensure_free(_wh(ctx))
     if cluster(ctx.obj, atlas, force=force):
         refresh_clusters(ctx.obj)
 
 
-def _size(n: int) -> str:
-    return f"{n / 2**30:.2f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
-
-
-def show_status(status: dict) -> None:
-    """The status as tables on stdout: the warehouse, then one row per atlas, then what needs attention."""
-    build, audit = status["last_build"], status["last_audit"]
-    out.print(f"warehouse {status['warehouse']}: lake {_size(status['lake_bytes'])}, warehouse file {_size(status['warehouse_bytes'])}; "
-              f"last build {build['finished_at'] + ' (' + str(build['seconds']) + ' s)' if build else 'never'}; "
-              f"last audit {audit['generated_at'] + ' (' + str(audit['audits'] - len(audit['failed'])) + '/' + str(audit['audits']) + ' passed)' if audit else 'never'}")
-    shown = Table("", *(a["atlas"] for a in status["atlases"]))  # one column per atlas: fits a narrow terminal
-
-    def row(name: str, cell) -> None:
-        shown.add_row(name, *(cell(a) for a in status["atlases"]))
-
-    row("graphs (batches)", lambda a: f"{a['graphs']:,} ({a['graph_batches']})")
-    row("not built (batches, retractions)", lambda a: f"{a['batches_not_built']}, {a['retractions_not_built']}")
-    row("label sources", lambda a: ", ".join(s["source"] for s in a["label_sources"]) or "-")
-    row("label coverage", lambda a: "-" if a["label_coverage"] is None else f"{a['label_coverage']:.1%}")
-    row("wiring sources", lambda a: ", ".join(w["source"] for w in a["wiring_sources"]) or "-")
-    row("relp edges", lambda a: "-" if a["relp_edges"] is None else f"{a['relp_edges']:,}")
-    row("clusters", lambda a: "-" if not a["latest_cluster_run"] else
-        "stale" if a["clusters_stale"] else f"{a['latest_cluster_run']['top_modules']} top modules")
-    row("rejected records", lambda a: str(a["rejects"]))
-    row("lake size", lambda a: _size(a["lake_bytes"]))
-    out.print(shown)
-    for line in status["attention"]:
-        out.print(f"needs attention: {line}", markup=False)
-
-
 @app.command()
 @friendly
-def status(ctx: typer.Context, atlas: Optional[str] = typer.Option(None, "--atlas", help="Only this atlas."),
-           as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables.")):
+def status(
+    ctx: typer.Context,
+    atlas: Optional[str] = typer.Option(None, "--atlas", help="Only this atlas."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
+):
     """What the lake holds and the warehouse has built. Exit 0: all built and fine; 1: something needs
     attention (batches or a retraction not built, stale or missing clusters, failed audits)."""
     result = warehouse_status(_wh(ctx), atlas)
@@ -240,8 +266,11 @@ def status(ctx: typer.Context, atlas: Optional[str] = typer.Option(None, "--atla
 
 @app.command()
 @friendly
-def maintain(ctx: typer.Context, atlas: Optional[str] = typer.Option(None, "--atlas", help="Compact only this atlas's partitions."),
-             retain_hours: int = typer.Option(DEFAULT_RETAIN_HOURS, "--retain-hours", help="Time travel kept (hours); older files are vacuumed.")):
+def maintain(
+    ctx: typer.Context,
+    atlas: Optional[str] = typer.Option(None, "--atlas", help="Compact only this atlas's partitions."),
+    retain_hours: int = typer.Option(DEFAULT_RETAIN_HOURS, "--retain-hours", help="Time travel kept (hours); older files are vacuumed."),
+):
     """Compact, checkpoint and vacuum the lake; drop expired SQLMesh snapshots. Exit 0 when done, 2 when busy."""
     if retain_hours < 0:
         raise UserError("--retain-hours is 0 or more")
@@ -250,9 +279,11 @@ def maintain(ctx: typer.Context, atlas: Optional[str] = typer.Option(None, "--at
     for t in report.tables:
         shown.add_row(t.table, str(t.files_before), str(t.files_after), str(t.compacted), str(t.vacuumed))
     out.print(shown)
-    out.print(f"lake {_size(report.lake_before)} -> {_size(report.lake_after)}; warehouse file {_size(report.warehouse_before)} -> "
-              f"{_size(report.warehouse_after)} ({_size(report.warehouse_free_after)} free for reuse); "
-              f"{report.dropped_ledgers} orphan ledger(s) dropped")
+    out.print(
+        f"lake {size_text(report.lake_before)} -> {size_text(report.lake_after)}; warehouse file {size_text(report.warehouse_before)} -> "
+        f"{size_text(report.warehouse_after)} ({size_text(report.warehouse_free_after)} free for reuse); "
+        f"{report.dropped_ledgers} orphan ledger(s) dropped"
+    )
 
 
 @app.command()
@@ -267,14 +298,18 @@ def migrate(ctx: typer.Context):
 
 @app.command("retract")
 @friendly
-def retract_cmd(ctx: typer.Context, atlas: str = typer.Option(..., "--atlas", help="Registered atlas."),
-                batch: list[str] = typer.Option([], "--batch", help="A batch id to take out (repeatable)."),
-                source: Optional[str] = typer.Option(None, "--source", help="Take out every batch of this label/wiring source."),
-                files: list[str] = typer.Option([], "--files", help="Take out the data landed from this file (repeatable); "
-                                                "the other graphs of its batch are kept in a new batch."),
-                everything: bool = typer.Option(False, "--all", help="Take out every batch of the atlas (it stays registered)."),
-                dry_run: bool = typer.Option(False, "--dry-run", help="List what would go; change nothing."),
-                yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation.")):
+def retract_cmd(
+    ctx: typer.Context,
+    atlas: str = typer.Option(..., "--atlas", help="Registered atlas."),
+    batch: list[str] = typer.Option([], "--batch", help="A batch id to take out (repeatable)."),
+    source: Optional[str] = typer.Option(None, "--source", help="Take out every batch of this label/wiring source."),
+    files: list[str] = typer.Option(
+        [], "--files", help="Take out the data landed from this file (repeatable); the other graphs of its batch are kept in a new batch."
+    ),
+    everything: bool = typer.Option(False, "--all", help="Take out every batch of the atlas (it stays registered)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="List what would go; change nothing."),
+    yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
+):
     """Remove batches from the lake (one Delta commit per table; time travel keeps them until vacuum).
     The next `circuitlake build` then equals a build that never saw them."""
     selection = select(_wh(ctx), atlas, batches=batch, source=source, files=files, everything=everything)
@@ -287,13 +322,18 @@ def retract_cmd(ctx: typer.Context, atlas: str = typer.Option(..., "--atlas", he
     if not yes and not typer.confirm(f"take these {len(selection.batches)} batch(es) out of atlas {atlas}?"):
         raise typer.Exit(EXIT_NOTHING)
     retraction = retract(ctx.obj, atlas, selection)
-    console.print(f"retract: {len(selection.batches)} batch(es) taken out ({retraction}); run `circuitlake build` to rebuild the atlas without them")
+    console.print(
+        f"retract: {len(selection.batches)} batch(es) taken out ({retraction}); run `circuitlake build` to rebuild the atlas without them"
+    )
 
 
 @app.command()
 @friendly
-def audit(ctx: typer.Context, report: Optional[Path] = typer.Option(None, "--report", help="Write the Markdown report here."),
-          json_path: Optional[Path] = typer.Option(None, "--json", help="Write the JSON report here.")):
+def audit(
+    ctx: typer.Context,
+    report: Optional[Path] = typer.Option(None, "--report", help="Write the Markdown report here."),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Write the JSON report here."),
+):
     """Run every audit; print the report; exit 1 when any audit fails."""
     result = run_audits(_wh(ctx))
     markdown = result.to_markdown()
@@ -320,8 +360,11 @@ def query(ctx: typer.Context, sql: str = typer.Argument(..., help="SQL over neur
 
 @app.command()
 @friendly
-def sample(out: Path = typer.Argument(..., help="Folder to write the sample corpus into."),
-           seed: int = typer.Option(0, "--seed"), graphs: int = typer.Option(300, "--graphs", help="Number of graphs.")):
+def sample(
+    out: Path = typer.Argument(..., help="Folder to write the sample corpus into."),
+    seed: int = typer.Option(0, "--seed"),
+    graphs: int = typer.Option(300, "--graphs", help="Number of graphs."),
+):
     """Write a deterministic sample atlas corpus: graphs, label files, a tiny model and its wiring cache."""
     written = write_corpus(SampleSpec(graphs=graphs, seed=seed), out)
     console.print(f"sample corpus written to {out} ({written} files)")
@@ -329,7 +372,10 @@ def sample(out: Path = typer.Argument(..., help="Folder to write the sample corp
 
 @app.command()
 @friendly
-def demo(ctx: typer.Context, corpus: Path = typer.Option(Path("sample"), "--corpus", help="Where to write the sample corpus."),
-         report: Path = typer.Option(Path("audit_report.md"), "--report", help="Where to write the audit report.")):
+def demo(
+    ctx: typer.Context,
+    corpus: Path = typer.Option(Path("sample"), "--corpus", help="Where to write the sample corpus."),
+    report: Path = typer.Option(Path("audit_report.md"), "--report", help="Where to write the audit report."),
+):
     """Sample corpus -> ingest -> build -> audit report -> the example queries, on the sample atlas."""
     raise typer.Exit(run_demo(_wh(ctx), corpus, report))

@@ -7,6 +7,7 @@ from pathlib import Path
 from app.build import build
 from app.report import run_audits
 from app.sample import SAMPLE_ATLAS, SampleSpec, write_corpus
+from app.status import show_status, warehouse_status
 from circuitlake import duck, registry
 from circuitlake.progress import console
 from circuitlake.settings import Warehouse
@@ -73,14 +74,24 @@ def run_demo(wh: Warehouse, corpus: Path, report_path: Path) -> int:
     spec = SampleSpec()
     console.rule("1. sample corpus")
     write_corpus(spec, corpus)
-    registry.add(wh, registry.Atlas(atlas=SAMPLE_ATLAS, model_id="circuitlake/sample-8x512", num_layers=spec.layers,
-                                    neurons_per_layer=spec.neurons_per_layer, min_label_coverage=SAMPLE_MIN_LABEL_COVERAGE))
+    registry.add(
+        wh,
+        registry.Atlas(
+            atlas=SAMPLE_ATLAS,
+            model_id="circuitlake/sample-8x512",
+            num_layers=spec.layers,
+            neurons_per_layer=spec.neurons_per_layer,
+            min_label_coverage=SAMPLE_MIN_LABEL_COVERAGE,
+        ),
+    )
     console.rule("2. ingest")
     r = ingest_graphs(wh, SAMPLE_ATLAS, [str(corpus / "graphs")])
     console.print(f"graphs: {r.landed} landed, {r.skipped} already in the lake, {r.rejected} rejected")
     for label_file in sorted((corpus / "labels").iterdir()):  # the sample has a few bad records on purpose
         r = ingest_labels(wh, SAMPLE_ATLAS, label_file)
-        console.print(f"labels {label_file.name}: {r.rows.get('labels', 0)} rows, {r.rejected} rejected, {r.skipped} file already in the lake")
+        console.print(
+            f"labels {label_file.name}: {r.rows.get('labels', 0)} rows, {r.rejected} rejected, {r.skipped} file already in the lake"
+        )
     r = ingest_wiring(wh, SAMPLE_ATLAS, corpus / "wiring_cache")
     console.print(f"wiring cache: {r.landed} layers landed, {r.skipped} already in the lake, {r.rejected} rejected")
     console.rule("3. build (sqlmesh plan, then restate the models whose lake tables moved)")
@@ -98,4 +109,6 @@ def run_demo(wh: Warehouse, corpus: Path, report_path: Path) -> int:
             con.sql(sql).show(max_width=160)
     finally:
         con.close()
+    console.rule("6. status (`circuitlake status`)")
+    show_status(warehouse_status(wh))
     return 0 if report.passed else 1

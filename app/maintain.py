@@ -47,8 +47,9 @@ def _warehouse(wh: Warehouse, report: MaintenanceReport) -> None:
             adapter.execute(f'drop table "{schema}"."{name}"')
         report.dropped_ledgers = len(orphans)
         adapter.execute("checkpoint")
-        block_size, free_blocks = adapter.fetchone("select block_size, free_blocks from pragma_database_size() "
-                                                   "where database_name = current_database()")
+        block_size, free_blocks = adapter.fetchone(
+            "select block_size, free_blocks from pragma_database_size() where database_name = current_database()"
+        )
         report.warehouse_free_after = block_size * free_blocks
     finally:
         ctx.close()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from app.build import ensure_free
 from circuitlake import project
@@ -17,9 +17,21 @@ from circuitlake.settings import Warehouse
 
 LAST_AUDIT = "last_audit.json"  # the latest report, beside the warehouse file: `circuitlake status` reads it
 
-COUNTED_TABLES = ["main.neurons", "main.edges", "main.edges_by_target", "main.clusters", "main.neuron_graphs", "main.metadata",
-                  "lake.graphs", "lake.graph_nodes", "lake.graph_links", "lake.labels", "lake.wiring",
-                  "lake.projections", "lake.rejects"]
+COUNTED_TABLES = [
+    "main.neurons",
+    "main.edges",
+    "main.edges_by_target",
+    "main.clusters",
+    "main.neuron_graphs",
+    "main.metadata",
+    "lake.graphs",
+    "lake.graph_nodes",
+    "lake.graph_links",
+    "lake.labels",
+    "lake.wiring",
+    "lake.projections",
+    "lake.rejects",
+]
 
 # key figures: each query returns (atlas, figure, value)
 FIGURES = [
@@ -60,7 +72,8 @@ FIGURES = [
        from lake.cluster_runs as r
        where r.batch = (select max(x.batch) from lake.cluster_runs as x where x.atlas = r.atlas)""",
     """select atlas, 'clusters stale (graphs landed after clustering)', value from main.metadata where key = 'clusters_stale'""",
-    "select atlas, 'circuits of size >= 3 (real modules)', count(*) filter (where is_module and size >= 3) from main.clusters group by atlas",
+    """select atlas, 'circuits of size >= 3 (real modules)', count(*) filter (where is_module and size >= 3)
+       from main.clusters group by atlas""",
 ]
 
 
@@ -90,11 +103,21 @@ class Report:
 
     def to_markdown(self) -> str:
         failed = [a for a in self.audits if not a.passed]
-        out = ["# circuitlake audit report", "",
-               f"Warehouse `{self.warehouse}`, {self.generated_at}: "
-               f"**{len(self.audits) - len(failed)} of {len(self.audits)} audits passed**" + (f", {len(failed)} FAILED" if failed else ""), "",
-               "## Audits", "", "| audit | model | result | failing rows | blocking |", "|---|---|---|---|---|"]
-        out += [f"| {a.name} | {a.model} | {'pass' if a.passed else '**FAIL**'} | {a.failing_rows} | {'yes' if a.blocking else 'no'} |" for a in self.audits]
+        out = [
+            "# circuitlake audit report",
+            "",
+            f"Warehouse `{self.warehouse}`, {self.generated_at}: "
+            f"**{len(self.audits) - len(failed)} of {len(self.audits)} audits passed**" + (f", {len(failed)} FAILED" if failed else ""),
+            "",
+            "## Audits",
+            "",
+            "| audit | model | result | failing rows | blocking |",
+            "|---|---|---|---|---|",
+        ]
+        out += [
+            f"| {a.name} | {a.model} | {'pass' if a.passed else '**FAIL**'} | {a.failing_rows} | {'yes' if a.blocking else 'no'} |"
+            for a in self.audits
+        ]
         out += ["", "## Key figures", "", "| atlas | figure | value |", "|---|---|---|"]
         out += [f"| {f['atlas']} | {f['figure']} | {f['value']} |" for f in self.figures]
         out += ["", "## Row counts", "", "| table | atlas | rows |", "|---|---|---|"]
@@ -108,8 +131,8 @@ def run_audits(wh: Warehouse) -> Report:
     ensure_free(wh)
     ctx = project.context(wh)
     try:
-        report = Report(generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), warehouse=str(wh.root))
-        end = datetime.now(timezone.utc)
+        report = Report(generated_at=datetime.now(UTC).isoformat(timespec="seconds"), warehouse=str(wh.root))
+        end = datetime.now(UTC)
         for name in sorted(ctx.snapshots):
             snapshot = ctx.snapshots[name]
             for result in ctx.snapshot_evaluator.audit(snapshot=snapshot, start="2026-01-01", end=end, snapshots=ctx.snapshots):

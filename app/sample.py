@@ -16,9 +16,42 @@ from pathlib import Path
 
 import numpy as np
 
-WORDS = ["The", " capital", " of", " France", " is", " Paris", " aspirin", " dose", " patient", " coin", " mint",
-         " river", " bank", " poem", " rhyme", " code", " def", " return", " 1", " 2", ",", ".", " and", " the",
-         " heart", " drug", " city", " king", " queen", " water", " fire", " light", " data", " table"]
+WORDS = [
+    "The",
+    " capital",
+    " of",
+    " France",
+    " is",
+    " Paris",
+    " aspirin",
+    " dose",
+    " patient",
+    " coin",
+    " mint",
+    " river",
+    " bank",
+    " poem",
+    " rhyme",
+    " code",
+    " def",
+    " return",
+    " 1",
+    " 2",
+    ",",
+    ".",
+    " and",
+    " the",
+    " heart",
+    " drug",
+    " city",
+    " king",
+    " queen",
+    " water",
+    " fire",
+    " light",
+    " data",
+    " table",
+]
 
 
 @dataclass(frozen=True)
@@ -43,7 +76,7 @@ def planted_groups(spec: SampleSpec) -> list[list[tuple[int, int]]]:
     pool = rng.permutation(spec.layers * spec.neurons_per_layer)[: spec.groups * spec.group_size]
     out = []
     for g in range(spec.groups):
-        members = pool[g * spec.group_size:(g + 1) * spec.group_size]
+        members = pool[g * spec.group_size : (g + 1) * spec.group_size]
         # spread each group across layers: member i sits at layer i * layers / size
         out.append(sorted(((i * spec.layers) // spec.group_size, int(m % spec.neurons_per_layer)) for i, m in enumerate(members)))
     return out
@@ -92,7 +125,7 @@ def make_graph(spec: SampleSpec, index: int, groups: list[list[tuple[int, int]]]
         n_random = int(rng.integers(8000, 16000))  # about a fifth respect layer and position order
         i, j = rng.integers(0, len(keys), n_random), rng.integers(0, len(keys), n_random)
         pairs = set()
-        for a, b in zip(i.tolist(), j.tolist()):
+        for a, b in zip(i.tolist(), j.tolist(), strict=False):
             ka, kb = keys[a], keys[b]
             if ka[0] < kb[0] and ka[2] <= kb[2] and (a, b) not in pairs:
                 pairs.add((a, b))
@@ -110,24 +143,71 @@ def make_graph(spec: SampleSpec, index: int, groups: list[list[tuple[int, int]]]
     def layer_value(v: int | str):
         return str(v) if viewer else v
 
-    out_nodes = [{"node_id": f"E_{token_ids[p]}_{p}", "feature": token_ids[p], "layer": "E" if viewer else -1, "ctx_idx": p,
-                  "feature_type": "embedding", "jsNodeId": f"E_{token_ids[p]}_{p}", "clerp": f"Token: {tokens[p]}",
-                  "influence": None, "activation": 1.0, "isLogit": False} for p in sorted(first_layer)]
+    out_nodes = [
+        {
+            "node_id": f"E_{token_ids[p]}_{p}",
+            "feature": token_ids[p],
+            "layer": "E" if viewer else -1,
+            "ctx_idx": p,
+            "feature_type": "embedding",
+            "jsNodeId": f"E_{token_ids[p]}_{p}",
+            "clerp": f"Token: {tokens[p]}",
+            "influence": None,
+            "activation": 1.0,
+            "isLogit": False,
+        }
+        for p in sorted(first_layer)
+    ]
     for k in keys:
-        out_nodes.append({"node_id": node_id[k], "feature": k[1], "layer": layer_value(k[0]), "ctx_idx": k[2],
-                          "feature_type": "mlp_neuron", "jsNodeId": node_id[k], "clerp": f"L{k[0]}/N{k[1]}",
-                          "influence": nodes[k]["influence"], "activation": nodes[k]["activation"], "isLogit": False})
+        out_nodes.append(
+            {
+                "node_id": node_id[k],
+                "feature": k[1],
+                "layer": layer_value(k[0]),
+                "ctx_idx": k[2],
+                "feature_type": "mlp_neuron",
+                "jsNodeId": node_id[k],
+                "clerp": f"L{k[0]}/N{k[1]}",
+                "influence": nodes[k]["influence"],
+                "activation": nodes[k]["activation"],
+                "isLogit": False,
+            }
+        )
     top = max(k[0] for k in keys) + 1
     for t in logits:
-        out_nodes.append({"node_id": f"L_{t}_{last}", "feature": t, "layer": layer_value(top), "ctx_idx": last,
-                          "feature_type": "logit", "jsNodeId": f"L_{t}_{last}", "clerp": f" tok{t} (p=0.1)", "isLogit": True})
-    gen = {"max_n_logits": 5, "node_threshold": 0.005, "metric_value": float(rng.uniform(50, 100)),
-           "target_position": last, "nodes_exceeded": bool(exceeded)}
+        out_nodes.append(
+            {
+                "node_id": f"L_{t}_{last}",
+                "feature": t,
+                "layer": layer_value(top),
+                "ctx_idx": last,
+                "feature_type": "logit",
+                "jsNodeId": f"L_{t}_{last}",
+                "clerp": f" tok{t} (p=0.1)",
+                "isLogit": True,
+            }
+        )
+    gen = {
+        "max_n_logits": 5,
+        "node_threshold": 0.005,
+        "metric_value": float(rng.uniform(50, 100)),
+        "target_position": last,
+        "nodes_exceeded": bool(exceeded),
+    }
     return {
-        "metadata": {"slug": f"relp-{index}", "scan": "sample-8x512", "prompt": "".join(tokens[1:]), "prompt_tokens": tokens,
-                     "node_threshold": 0.005, "target_position": last, "corpus_index": index, "original_prompt": "".join(tokens[1:]),
-                     "source": "sample", "info": {"description": "circuitlake sample", "generator": {"name": "circuitlake", "version": "0"}},
-                     "generation_settings": gen},
+        "metadata": {
+            "slug": f"relp-{index}",
+            "scan": "sample-8x512",
+            "prompt": "".join(tokens[1:]),
+            "prompt_tokens": tokens,
+            "node_threshold": 0.005,
+            "target_position": last,
+            "corpus_index": index,
+            "original_prompt": "".join(tokens[1:]),
+            "source": "sample",
+            "info": {"description": "circuitlake sample", "generator": {"name": "circuitlake", "version": "0"}},
+            "generation_settings": gen,
+        },
         "qParams": {"pinnedIds": [], "supernodes": [], "linkType": "both"},
         "nodes": out_nodes,
         "links": [{"source": s, "target": t, "weight": w} for s, t, w in emb_links + links + logit_links],
@@ -152,8 +232,20 @@ def write_graphs(spec: SampleSpec, out: Path) -> list[Path]:
 SAMPLE_ATLAS = "sample"
 
 
-TOPICS = ["capital cities", "aspirin dosing", "coin minting", "river banks", "poetry rhyme", "python code",
-          "heart medicine", "royal titles", "fire and light", "data tables", "numbers", "punctuation"]
+TOPICS = [
+    "capital cities",
+    "aspirin dosing",
+    "coin minting",
+    "river banks",
+    "poetry rhyme",
+    "python code",
+    "heart medicine",
+    "royal titles",
+    "fire and light",
+    "data tables",
+    "numbers",
+    "punctuation",
+]
 
 
 def topic_of(spec: SampleSpec) -> dict[tuple[int, int], str]:
@@ -181,41 +273,91 @@ def write_labels(spec: SampleSpec, out: Path) -> list[Path]:
     for i, (layer, n) in enumerate(neurons):
         if rng.random() < 0.6:
             enriched[spelled(layer, n, i)] = {
-                "label": text(layer, n, "output"), "short_label": "" if rng.random() < 0.05 else text(layer, n, "short"),
-                "output_function": f"When this neuron fires it promotes {text(layer, n, 'tokens')}", "type": "semantic",
-                "interpretability": ["low", "medium", "high"][i % 3], "confidence": "llm-auto",
-                "input_label": text(layer, n, "trigger"), "input_function": "This neuron activates when ...",
-                "input_type": "combination", "input_interpretability": "medium", "input_confidence": "llm-auto",
-                "autointerp_label": text(layer, n, "autointerp")}
+                "label": text(layer, n, "output"),
+                "short_label": "" if rng.random() < 0.05 else text(layer, n, "short"),
+                "output_function": f"When this neuron fires it promotes {text(layer, n, 'tokens')}",
+                "type": "semantic",
+                "interpretability": ["low", "medium", "high"][i % 3],
+                "confidence": "llm-auto",
+                "input_label": text(layer, n, "trigger"),
+                "input_function": "This neuron activates when ...",
+                "input_type": "combination",
+                "input_interpretability": "medium",
+                "input_confidence": "llm-auto",
+                "autointerp_label": text(layer, n, "autointerp"),
+            }
     enriched[f"L{spec.layers + 3}/N0"] = {"label": "outside the model"}  # a bad key
     (folder / "enriched.json").write_text(json.dumps(enriched, indent=1))
 
     # 2c function database: another ~25%
-    db = {f"L{layer}/N{n}": {"neuron_id": f"L{layer}/N{n}", "layer": layer, "neuron_idx": n, "function_label": text(layer, n, "function"),
-                             "function_description": "...", "function_type": "routing", "interpretability": "medium", "confidence": "llm-auto",
-                             "input_label": text(layer, n, "input"), "output_norm": float(rng.uniform(0.5, 2.0)), "appearance_count": 1}
-          for layer, n in neurons if rng.random() < 0.25}
+    db = {
+        f"L{layer}/N{n}": {
+            "neuron_id": f"L{layer}/N{n}",
+            "layer": layer,
+            "neuron_idx": n,
+            "function_label": text(layer, n, "function"),
+            "function_description": "...",
+            "function_type": "routing",
+            "interpretability": "medium",
+            "confidence": "llm-auto",
+            "input_label": text(layer, n, "input"),
+            "output_norm": float(rng.uniform(0.5, 2.0)),
+            "appearance_count": 1,
+        }
+        for layer, n in neurons
+        if rng.random() < 0.25
+    }
     (folder / "function_db.json").write_text(json.dumps({"neurons": db}))
 
     # 2a JSONL autointerp: ~70%, some lines without labels, a few bad lines
     lines = []
     for layer, n in neurons:
         if rng.random() < 0.7:
-            labels = [] if rng.random() < 0.02 else [{"label": text(layer, n, "autointerp"), "metadata": {"parsed_response": {
-                "label": text(layer, n, "autointerp"), "description": f"fires on {text(layer, n, 'context')}"}}}]
-            lines.append(json.dumps({"feature_id": layer * npl + n, "labels": labels,
-                                     "feature_metadata": {"layer": layer, "neuron": n, "num_exemplars": 20, "max_activation": float(rng.uniform(1, 80))}}))
+            labels = (
+                []
+                if rng.random() < 0.02
+                else [
+                    {
+                        "label": text(layer, n, "autointerp"),
+                        "metadata": {
+                            "parsed_response": {
+                                "label": text(layer, n, "autointerp"),
+                                "description": f"fires on {text(layer, n, 'context')}",
+                            }
+                        },
+                    }
+                ]
+            )
+            lines.append(
+                json.dumps(
+                    {
+                        "feature_id": layer * npl + n,
+                        "labels": labels,
+                        "feature_metadata": {"layer": layer, "neuron": n, "num_exemplars": 20, "max_activation": float(rng.uniform(1, 80))},
+                    }
+                )
+            )
     lines.insert(5, '{"feature_id": 12, "labels": [')  # truncated line
     lines.insert(9, json.dumps({"feature_id": npl + 1, "labels": [], "feature_metadata": {"layer": 3, "neuron": 1}}))  # disagrees
     (folder / "autointerp.jsonl").write_text("\n".join(lines) + "\n")
 
     # appendix: per-neuron profiles with activation descriptions for ~98% of neurons
-    profiles = [{"layer": layer, "neuron": n, "neuron_id": f"L{layer}/N{n}", "appearance_count": 1,
-                 "transluce_label_positive": text(layer, n, "activates on"), "transluce_label_negative": text(layer, n, "inhibited by"),
-                 "output_projection": {"promoted": [], "suppressed": [], "output_norm": float(rng.uniform(0.5, 2.0))}}
-                for layer, n in neurons if rng.random() < 0.98]
-    (folder / "profiles.json").write_text(json.dumps({"metadata": {"total_prompts": spec.graphs}, "summary": {"total_neurons": len(profiles)},
-                                                      "profiles": profiles}))
+    profiles = [
+        {
+            "layer": layer,
+            "neuron": n,
+            "neuron_id": f"L{layer}/N{n}",
+            "appearance_count": 1,
+            "transluce_label_positive": text(layer, n, "activates on"),
+            "transluce_label_negative": text(layer, n, "inhibited by"),
+            "output_projection": {"promoted": [], "suppressed": [], "output_norm": float(rng.uniform(0.5, 2.0))},
+        }
+        for layer, n in neurons
+        if rng.random() < 0.98
+    ]
+    (folder / "profiles.json").write_text(
+        json.dumps({"metadata": {"total_prompts": spec.graphs}, "summary": {"total_neurons": len(profiles)}, "profiles": profiles})
+    )
     return sorted(folder.iterdir())
 
 

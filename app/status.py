@@ -10,12 +10,15 @@ or missing while edges exist, or failed audits in the last report.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import duckdb
+from rich.table import Table
 
 from app.build import last_build
 from app.report import LAST_AUDIT
 from circuitlake import duck, lake, registry
+from circuitlake.progress import out
 from circuitlake.settings import Warehouse
 
 
@@ -64,14 +67,22 @@ def atlas_status(wh: Warehouse, atlas: registry.Atlas, built_batches: set, figur
     retractions = lake.read(wh, "retractions", ["retraction", "what"], [("atlas", "=", atlas.atlas)]).to_pylist()
     fig = figures.get(atlas.atlas, {})
     status = {
-        "atlas": atlas.atlas, "model_id": atlas.model_id, "shape": f"{atlas.num_layers} x {atlas.neurons_per_layer}",
-        "graph_batches": len(graphs), "graphs": sum(m["landed"] for m in graphs),
-        "batches_not_built": len(unbuilt), "label_sources": list(labels.values()),
-        "label_coverage": fig.get("label_coverage"), "min_label_coverage": atlas.min_label_coverage,
-        "wiring_sources": list(wiring.values()), "relp_edges": int(fig["relp_edges"]) if fig.get("relp_edges") else None,
-        "cluster_runs": len(runs), "latest_cluster_run": max(runs, key=lambda r: r["batch"]) if runs else None,
+        "atlas": atlas.atlas,
+        "model_id": atlas.model_id,
+        "shape": f"{atlas.num_layers} x {atlas.neurons_per_layer}",
+        "graph_batches": len(graphs),
+        "graphs": sum(m["landed"] for m in graphs),
+        "batches_not_built": len(unbuilt),
+        "label_sources": list(labels.values()),
+        "label_coverage": fig.get("label_coverage"),
+        "min_label_coverage": atlas.min_label_coverage,
+        "wiring_sources": list(wiring.values()),
+        "relp_edges": int(fig["relp_edges"]) if fig.get("relp_edges") else None,
+        "cluster_runs": len(runs),
+        "latest_cluster_run": max(runs, key=lambda r: r["batch"]) if runs else None,
         "clusters_stale": fig.get("clusters_stale") == "true",
-        "retractions": len(retractions), "retractions_not_built": len([r for r in retractions if r["retraction"] not in handled]),
+        "retractions": len(retractions),
+        "retractions_not_built": len([r for r in retractions if r["retraction"] not in handled]),
         "rejects": lake.read(wh, "rejects", ["batch"], [("atlas", "=", atlas.atlas)]).num_rows,
         "lake_bytes": _atlas_bytes(wh, atlas.atlas),
     }
@@ -98,11 +109,12 @@ def warehouse_status(wh: Warehouse, atlas: str | None = None) -> dict:
     audit_path = wh.root / LAST_AUDIT
     audit = json.loads(audit_path.read_text()) if audit_path.exists() else None
     failed = [a["name"] for a in audit["audits"] if not a["passed"]] if audit else []
-    status = {
+    status: dict[str, Any] = {
         "warehouse": str(wh.root),
         "last_build": {k: built[k] for k in ("finished_at", "seconds") if k in built} if built else None,
         "last_audit": {"generated_at": audit["generated_at"], "audits": len(audit["audits"]), "failed": failed} if audit else None,
-        "lake_bytes": lake.bytes_on_disk(wh.lake), "warehouse_bytes": lake.bytes_on_disk(wh.duckdb),
+        "lake_bytes": lake.bytes_on_disk(wh.lake),
+        "warehouse_bytes": lake.bytes_on_disk(wh.duckdb),
         "lake_versions": lake.versions(wh),
         "atlases": [atlas_status(wh, a, built_batches, figures, handled) for a in atlases],
     }
@@ -110,3 +122,47 @@ def warehouse_status(wh: Warehouse, atlas: str | None = None) -> dict:
     if failed:
         status["attention"].append(f"audits failed in the last report: {', '.join(failed)} (circuitlake audit)")
     return status
+
+
+def size_text(n: int) -> str:
+    return f"{n / 2**30:.2f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
+
+
+def show_status(status: dict) -> None:
+    """The status as tables on stdout: the warehouse, then one row per atlas, then what needs attention."""
+    build, audit = status["last_build"], status["last_audit"]
+    out.print(
+        f"warehouse {status['warehouse']}: lake {size_text(status['lake_bytes'])}, warehouse file {size_text(status['warehouse_bytes'])}; "
+        f"last build {build['finished_at'] + ' (' + str(build['seconds']) + ' s)' if build else 'never'}; "
+        + (
+            f"last audit {audit['generated_at']} ({audit['audits'] - len(audit['failed'])}/{audit['audits']} passed)"
+            if audit
+            else "last audit never"
+        )
+    )
+    shown = Table("", *(a["atlas"] for a in status["atlases"]))  # one column per atlas: fits a narrow terminal
+
+    def row(name: str, cell) -> None:
+        shown.add_row(name, *(cell(a) for a in status["atlases"]))
+
+    row("graphs (batches)", lambda a: f"{a['graphs']:,} ({a['graph_batches']})")
+    row("not built (batches, retractions)", lambda a: f"{a['batches_not_built']}, {a['retractions_not_built']}")
+    row("label sources", lambda a: ", ".join(s["source"] for s in a["label_sources"]) or "-")
+    row("label coverage", lambda a: "-" if a["label_coverage"] is None else f"{a['label_coverage']:.1%}")
+    row("wiring sources", lambda a: ", ".join(w["source"] for w in a["wiring_sources"]) or "-")
+    row("relp edges", lambda a: "-" if a["relp_edges"] is None else f"{a['relp_edges']:,}")
+    row(
+        "clusters",
+        lambda a: (
+            "-"
+            if not a["latest_cluster_run"]
+            else "stale"
+            if a["clusters_stale"]
+            else f"{a['latest_cluster_run']['top_modules']} top modules"
+        ),
+    )
+    row("rejected records", lambda a: str(a["rejects"]))
+    row("lake size", lambda a: size_text(a["lake_bytes"]))
+    out.print(shown)
+    for line in status["attention"]:
+        out.print(f"needs attention: {line}", markup=False)

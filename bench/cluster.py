@@ -33,7 +33,12 @@ def run(work: Path, sizes=(1_000_000, 10_000_000), threads: int = 2) -> str:
         infomap_s, modules, n, nodes = m.output.strip().splitlines()[-1].split()
         rows.append([f"{int(n):,}", f"{int(nodes):,}", threads, 1, f"{m.seconds:.0f}", infomap_s, f"{m.peak_rss_mb:.0f}", modules])
     rows.append(["20,000,000 (Infomap's published figure)", "-", 8, 1, "-", "about 85", "about 3000", "-"])
-    return ("## Clustering (Infomap)\n\n`jobs.cluster.run_infomap` (what `circuitlake cluster` runs: directed, multi-level, seed 42) "
-            "on generated links with planted modules of 100 nodes (80% of links inside), 1 trial. Total seconds include "
-            "generating the links and handing them to Infomap; peak RSS is the whole process.\n\n"
-            + table(["links", "nodes", "threads", "trials", "total s", "Infomap s (add links + run + result)", "peak RSS MB", "top modules"], rows) + "\n")
+    return (
+        "## Clustering (Infomap)\n\n`jobs.cluster.run_infomap` (what `circuitlake cluster` runs: directed, multi-level, seed 42) "
+        "on generated links with planted modules of 100 nodes (80% of links inside), 1 trial. Total seconds include "
+        "generating the links and handing them to Infomap; peak RSS is the whole process.\n\n"
+        + table(
+            ["links", "nodes", "threads", "trials", "total s", "Infomap s (add links + run + result)", "peak RSS MB", "top modules"], rows
+        )
+        + "\n"
+    )

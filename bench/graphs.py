@@ -6,8 +6,8 @@ import os
 import shutil
 from pathlib import Path
 
-from bench.measure import measure, table
 from app.sample import SampleSpec, write_graphs
+from bench.measure import measure, table
 from ingest import sources
 
 AGGREGATE = r"""
@@ -111,19 +111,42 @@ def run(work: Path, spec: SampleSpec = SPEC) -> str:
     base = measure(BASELINE.format(corpus=str(corpus / "graphs"), aggregate=AGGREGATE))
     ingest = measure(INGEST.format(corpus=str(corpus / "graphs"), warehouse=str(work / "warehouse")))
     ours = measure(BUILD.format(warehouse=str(work / "warehouse")))
-    profile = [line.split("\t") for line in measure(PROFILE.format(corpus=str(corpus / "graphs"), aggregate=AGGREGATE)).output.strip().splitlines()[-8:]]
+    profile = [
+        line.split("\t")
+        for line in measure(PROFILE.format(corpus=str(corpus / "graphs"), aggregate=AGGREGATE)).output.strip().splitlines()[-8:]
+    ]
     assert base.output.strip().splitlines()[-1] == ours.output.strip().splitlines()[-1], (base.output, ours.output)
     total = ingest.seconds + ours.seconds
     rows = [
-        ["research way (json.load + dict of [count,sum,abs,sq,min,max])", f"{base.seconds:.1f}", f"{graphs / base.seconds:.0f}", f"{base.peak_rss_mb:.0f}", "1.00"],
-        ["circuitlake ingest graphs (2 parser processes, Delta)", f"{ingest.seconds:.1f}", f"{graphs / ingest.seconds:.0f}", f"{ingest.peak_rss_mb:.0f}", f"{base.seconds / ingest.seconds:.2f}"],
+        [
+            "research way (json.load + dict of [count,sum,abs,sq,min,max])",
+            f"{base.seconds:.1f}",
+            f"{graphs / base.seconds:.0f}",
+            f"{base.peak_rss_mb:.0f}",
+            "1.00",
+        ],
+        [
+            "circuitlake ingest graphs (2 parser processes, Delta)",
+            f"{ingest.seconds:.1f}",
+            f"{graphs / ingest.seconds:.0f}",
+            f"{ingest.peak_rss_mb:.0f}",
+            f"{base.seconds / ingest.seconds:.2f}",
+        ],
         ["circuitlake build (SQLMesh/DuckDB: partials, edges, neurons, index)", f"{ours.seconds:.1f}", "-", f"{ours.peak_rss_mb:.0f}", "-"],
-        ["circuitlake ingest + build", f"{total:.1f}", f"{graphs / total:.0f}", f"{max(ingest.peak_rss_mb, ours.peak_rss_mb):.0f}", f"{base.seconds / total:.2f}"],
+        [
+            "circuitlake ingest + build",
+            f"{total:.1f}",
+            f"{graphs / total:.0f}",
+            f"{max(ingest.peak_rss_mb, ours.peak_rss_mb):.0f}",
+            f"{base.seconds / total:.2f}",
+        ],
     ]
-    return (f"## Graph ingest + build\n\n{graphs} generated graphs (8 x 512 model, {spec.min_nodes}-{spec.max_nodes} neuron nodes, "
-            f"~3-5k links, indent=2 like the research corpora: {mean_mb:.2f} MB each decompressed; "
-            f"{size_mb:.0f} MB on disk, a quarter gzipped), {os.cpu_count()} cores. Both produce the same "
-            f"edge set ({ours.output.strip().splitlines()[-1]}). Peak RSS covers the whole process tree (ingest: the main process and its parsers). The research way keeps only the aggregate; circuitlake also lands every node and link raw.\n\n"
-            + table(["pipeline", "seconds", "graphs/s", "peak RSS MB", "speed-up"], rows)
-            + "\n\nWhere the CPU goes per graph (ms, one process, the first 200 graphs; the ingest spreads its parts over "
-            "the cores, the research way runs its two in one):\n\n" + table(["step", "ms per graph"], profile) + "\n")
+    return (
+        f"## Graph ingest + build\n\n{graphs} generated graphs (8 x 512 model, {spec.min_nodes}-{spec.max_nodes} neuron nodes, "
+        f"~3-5k links, indent=2 like the research corpora: {mean_mb:.2f} MB each decompressed; "
+        f"{size_mb:.0f} MB on disk, a quarter gzipped), {os.cpu_count()} cores. Both produce the same "
+        f"edge set ({ours.output.strip().splitlines()[-1]}). Peak RSS covers the whole process tree (ingest: the main process and its parsers). The research way keeps only the aggregate; circuitlake also lands every node and link raw.\n\n"
+        + table(["pipeline", "seconds", "graphs/s", "peak RSS MB", "speed-up"], rows)
+        + "\n\nWhere the CPU goes per graph (ms, one process, the first 200 graphs; the ingest spreads its parts over "
+        "the cores, the research way runs its two in one):\n\n" + table(["step", "ms per graph"], profile) + "\n"
+    )

@@ -71,12 +71,15 @@ def run(work: Path) -> str:
         before = [float(x) for x in measure(READ.format(repo=repo, wh=str(wh))).output.split()[-4:]]
         maintained = measure(MAINTAIN.format(repo=repo, wh=str(wh)))
         after = [float(x) for x in measure(READ.format(repo=repo, wh=str(wh))).output.split()[-4:]]
-        for step, b, a in zip(STEPS, before, after):
+        for step, b, a in zip(STEPS, before, after, strict=False):
             rows.append([f"{batches:,}", step, f"{b:.1f}", f"{a:.1f}", f"{b / a:.1f}x"])
         rows.append([f"{batches:,}", "(writing the batches, s / maintain, s)", f"{written.seconds:.0f}", f"{maintained.seconds:.1f}", "-"])
         shutil.rmtree(wh)
-    return ("## Lake layout at thousands of batches\n\n"
-            "One atlas's `graph_links`, N batches of 2,000 links, each its own Delta commit and (atlas, batch) partition "
-            "(what N ingest batches write); median ms of what readers do, before and after `circuitlake maintain` "
-            "(compaction per partition and a Delta checkpoint). A Qwen3-32B corpus is ~2,800 batches of 256 graphs.\n\n"
-            + table(["batches", "step", "before maintain ms", "after maintain ms", "speed-up"], rows) + "\n")
+    return (
+        "## Lake layout at thousands of batches\n\n"
+        "One atlas's `graph_links`, N batches of 2,000 links, each its own Delta commit and (atlas, batch) partition "
+        "(what N ingest batches write); median ms of what readers do, before and after `circuitlake maintain` "
+        "(compaction per partition and a Delta checkpoint). A Qwen3-32B corpus is ~2,800 batches of 256 graphs.\n\n"
+        + table(["batches", "step", "before maintain ms", "after maintain ms", "speed-up"], rows)
+        + "\n"
+    )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import platform
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -17,8 +17,14 @@ sys.path.insert(0, str(HERE.parent))
 
 from bench import cluster, graphs, labels, layout, scale, wiring  # noqa: E402
 
-SECTIONS = {"graphs": graphs.run, "labels": labels.run, "wiring": wiring.run, "cluster": cluster.run, "scale": scale.run,
-            "layout": layout.run}
+SECTIONS = {
+    "graphs": graphs.run,
+    "labels": labels.run,
+    "wiring": wiring.run,
+    "cluster": cluster.run,
+    "scale": scale.run,
+    "layout": layout.run,
+}
 
 
 def main(argv: list[str]) -> None:
@@ -29,7 +35,7 @@ def main(argv: list[str]) -> None:
     results.mkdir(exist_ok=True)
     for name in chosen:
         text = SECTIONS[name](work / name)
-        stamp = f"\n_Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}._\n"
+        stamp = f"\n_Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}._\n"
         (results / f"{name}.md").write_text(text + stamp)
         print(text + stamp)
     parts = [(results / f"{n}.md").read_text() for n in SECTIONS if (results / f"{n}.md").exists()]

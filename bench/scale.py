@@ -113,7 +113,7 @@ def steps(log: Path, top: int = 3) -> str:
             at = datetime.strptime(m[1], "%Y-%m-%d %H:%M:%S,%f")
             marks.append((at, f"{m[2]}.{m[3]}" if m[2] else None))
     spent: dict[str, float] = {}
-    for (at, name), (nxt, _) in zip(marks, marks[1:]):
+    for (at, name), (nxt, _) in zip(marks, marks[1:], strict=False):
         if name:
             spent[name] = spent.get(name, 0) + (nxt - at).total_seconds()
     slowest = sorted(spent.items(), key=lambda kv: -kv[1])[:top]
@@ -143,9 +143,20 @@ def run(work: Path) -> str:
         try:
             full = measure(BUILD.format(wh=str(wh), log=str(work / f"{tier}M-full.log")))
         except RuntimeError as e:  # e.g. the disk filled up: the row says so, the tiers before it stand
-            rows.append([f"{tier}M", f"{links / 1e6:.0f}M", "-", "-", "-", f"{du(lake_wh / 'lake'):.1f}",
-                         f"{du(wh):.1f}", f"{grow.seconds:.0f}", f"failed: {str(e).strip().splitlines()[-1][:120]}"]
-                        + ["-"] * 5)
+            rows.append(
+                [
+                    f"{tier}M",
+                    f"{links / 1e6:.0f}M",
+                    "-",
+                    "-",
+                    "-",
+                    f"{du(lake_wh / 'lake'):.1f}",
+                    f"{du(wh):.1f}",
+                    f"{grow.seconds:.0f}",
+                    f"failed: {str(e).strip().splitlines()[-1][:120]}",
+                ]
+                + ["-"] * 5
+            )
             shutil.rmtree(wh)
             break
         partials, edges = full.output.split()[-2:]
@@ -154,8 +165,17 @@ def run(work: Path) -> str:
         size_wh = du(wh / "circuitlake.duckdb")
         clustered = measure(CLUSTER.format(wh=str(wh)))
         cluster_links, cluster_neurons, modules, infomap_s = clustered.output.split()[-4:]
-        clusters.append([f"{tier}M", f"{int(cluster_links) / 1e6:.2f}M", f"{int(cluster_neurons):,}", modules, infomap_s,
-                         f"{clustered.seconds:.0f}", f"{clustered.peak_rss_mb / 1024:.2f}"])
+        clusters.append(
+            [
+                f"{tier}M",
+                f"{int(cluster_links) / 1e6:.2f}M",
+                f"{int(cluster_neurons):,}",
+                modules,
+                infomap_s,
+                f"{clustered.seconds:.0f}",
+                f"{clustered.peak_rss_mb / 1024:.2f}",
+            ]
+        )
         for line in measure(LOOKUPS.format(db=str(wh / "circuitlake.duckdb"))).output.strip().splitlines()[-7:]:
             name, median, p95 = line.split("\t")
             lookups.append([f"{tier}M", name, median, p95])
@@ -164,32 +184,63 @@ def run(work: Path) -> str:
         have, seed = have + more, seed + 1
         plus = measure(BUILD.format(wh=str(wh), log=str(work / f"{tier}M-plus.log")))
         slowest.append([f"{tier}M", steps(work / f"{tier}M-full.log"), steps(work / f"{tier}M-plus.log")])
-        rows.append([f"{tier}M", f"{links / 1e6:.0f}M", f"{int(partials) / 1e6:.1f}M", f"{distinct / 1e6:.1f}M", f"{int(edges) / 1e6:.2f}M",
-                     f"{du(lake_wh / 'lake'):.1f}", f"{size_wh:.1f}", f"{grow.seconds:.0f}",
-                     f"{full.seconds:.0f}", f"{full.peak_rss_mb / 1024:.2f}", f"{noop.seconds:.1f}",
-                     f"{noop.peak_rss_mb / 1024:.2f}", f"{plus.seconds:.0f} ({plus.seconds / full.seconds:.1%})",
-                     f"{plus.peak_rss_mb / 1024:.2f}"])
+        rows.append(
+            [
+                f"{tier}M",
+                f"{links / 1e6:.0f}M",
+                f"{int(partials) / 1e6:.1f}M",
+                f"{distinct / 1e6:.1f}M",
+                f"{int(edges) / 1e6:.2f}M",
+                f"{du(lake_wh / 'lake'):.1f}",
+                f"{size_wh:.1f}",
+                f"{grow.seconds:.0f}",
+                f"{full.seconds:.0f}",
+                f"{full.peak_rss_mb / 1024:.2f}",
+                f"{noop.seconds:.1f}",
+                f"{noop.peak_rss_mb / 1024:.2f}",
+                f"{plus.seconds:.0f} ({plus.seconds / full.seconds:.1%})",
+                f"{plus.peak_rss_mb / 1024:.2f}",
+            ]
+        )
         shutil.rmtree(wh)
     per_edge = float(measure(RESEARCH.format(n=2_000_000)).output.strip().splitlines()[-1])
     fits = 24 * 2**30 / per_edge
-    return ("## Scale tiers (Qwen-shaped lake, written straight into Delta)\n\n"
-            f"64 x 25,600 neurons, 256-graph batches of ~300 neuron nodes and ~2,850 neuron links per graph; "
-            f"{os.cpu_count()} cores, {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB RAM; "
-            f"DuckDB budget {os.environ.get('CIRCUITLAKE_MEMORY', '5GB')}. Peak RSS covers the whole process tree "
-            "(SQLMesh and DuckDB in one process). Each tier's lake is the previous tier's plus new batches; every "
-            "full build starts from an empty warehouse. The +1% build adds 1% more batches to the tier and builds "
-            "the same warehouse again; its share is of the full build.\n\n"
-            + table(["tier", "raw neuron links", "partial rows", "distinct edges (approx.)", "edges (count >= 3)", "lake GiB", "warehouse GiB",
-                     "lake written s", "full build s", "full peak GiB", "no-op s", "no-op peak GiB", "+1% build s",
-                     "+1% peak GiB"], rows)
-            + "\n\nSlowest models per build (seconds, audits included, from the SQLMesh log):\n\n"
-            + table(["tier", "full build", "+1% build"], slowest)
-            + "\n\nOne Infomap trial per tier (`circuitlake cluster` with trials = 1, "
-            f"{os.cpu_count()} threads, RelP edges with count >= 5 between neurons with more than one such edge), "
-            "then the restatement that brings it into neurons and clusters; total s and peak cover both:\n\n"
-            + table(["tier", "links", "neurons", "top modules", "Infomap s", "total s", "peak GiB"], clusters)
-            + "\n\nLookups (ms over 20 runs, read-only DuckDB connection to the warehouse file):\n\n"
-            + table(["tier", "query", "median ms", "p95 ms"], lookups)
-            + f"\n\nThe research way (a Python dict of [count, sum, abs, sq, min, max] per distinct edge) holds "
-            f"{per_edge:.0f} bytes per distinct edge (tracemalloc, 2M edges): 24 GiB stops fitting at "
-            f"{fits / 1e6:.0f}M distinct edges; Qwen3-32B has ~500M (~{500e6 * per_edge / 2**30:.0f} GiB).\n")
+    return (
+        "## Scale tiers (Qwen-shaped lake, written straight into Delta)\n\n"
+        f"64 x 25,600 neurons, 256-graph batches of ~300 neuron nodes and ~2,850 neuron links per graph; "
+        f"{os.cpu_count()} cores, {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB RAM; "
+        f"DuckDB budget {os.environ.get('CIRCUITLAKE_MEMORY', '5GB')}. Peak RSS covers the whole process tree "
+        "(SQLMesh and DuckDB in one process). Each tier's lake is the previous tier's plus new batches; every "
+        "full build starts from an empty warehouse. The +1% build adds 1% more batches to the tier and builds "
+        "the same warehouse again; its share is of the full build.\n\n"
+        + table(
+            [
+                "tier",
+                "raw neuron links",
+                "partial rows",
+                "distinct edges (approx.)",
+                "edges (count >= 3)",
+                "lake GiB",
+                "warehouse GiB",
+                "lake written s",
+                "full build s",
+                "full peak GiB",
+                "no-op s",
+                "no-op peak GiB",
+                "+1% build s",
+                "+1% peak GiB",
+            ],
+            rows,
+        )
+        + "\n\nSlowest models per build (seconds, audits included, from the SQLMesh log):\n\n"
+        + table(["tier", "full build", "+1% build"], slowest)
+        + "\n\nOne Infomap trial per tier (`circuitlake cluster` with trials = 1, "
+        f"{os.cpu_count()} threads, RelP edges with count >= 5 between neurons with more than one such edge), "
+        "then the restatement that brings it into neurons and clusters; total s and peak cover both:\n\n"
+        + table(["tier", "links", "neurons", "top modules", "Infomap s", "total s", "peak GiB"], clusters)
+        + "\n\nLookups (ms over 20 runs, read-only DuckDB connection to the warehouse file):\n\n"
+        + table(["tier", "query", "median ms", "p95 ms"], lookups)
+        + f"\n\nThe research way (a Python dict of [count, sum, abs, sq, min, max] per distinct edge) holds "
+        f"{per_edge:.0f} bytes per distinct edge (tracemalloc, 2M edges): 24 GiB stops fitting at "
+        f"{fits / 1e6:.0f}M distinct edges; Qwen3-32B has ~500M (~{500e6 * per_edge / 2**30:.0f} GiB).\n"
+    )

@@ -27,8 +27,7 @@ def register(wh: Warehouse) -> None:
     lake.ensure(wh)
     # one Infomap trial: the bench measures a trial at each tier (the research default is 20)
     settings = registry.AtlasSettings(cluster=registry.ClusterSettings(trials=1))
-    registry.add(wh, registry.Atlas(atlas=ATLAS, model_id="Qwen/Qwen3-32B", num_layers=LAYERS, neurons_per_layer=NPL,
-                                    settings=settings))
+    registry.add(wh, registry.Atlas(atlas=ATLAS, model_id="Qwen/Qwen3-32B", num_layers=LAYERS, neurons_per_layer=NPL, settings=settings))
 
 
 def _batch(rng: np.random.Generator, atlas: str, batch: str, key0: int) -> dict[str, pa.Table]:
@@ -51,29 +50,53 @@ def _batch(rng: np.random.Generator, atlas: str, batch: str, key0: int) -> dict[
     gk = gi[keep]
     links = len(src)
     weight = rng.standard_normal(links) * 0.05
-    nodes = pa.table({
-        "graph_key": np.repeat(keys, n), "kind": pa.array(["neuron"] * (g * n)),
-        "layer": layer.ravel(), "feature": neuron.ravel(), "position": pos.ravel(),
-        "influence": rng.standard_normal(g * n), "activation": rng.random(g * n),
-        "node_id": pa.nulls(g * n, pa.string()), "feature_type": pa.nulls(g * n, pa.string()),
-    })
-    link_rows = pa.table({
-        "graph_key": keys[gk], "src_kind": pa.array(["neuron"] * links),
-        "src_layer": layer[gk, src], "src_feature": neuron[gk, src], "src_pos": pos[gk, src],
-        "tgt_kind": pa.array(["neuron"] * links),
-        "tgt_layer": layer[gk, tgt], "tgt_feature": neuron[gk, tgt], "tgt_pos": pos[gk, tgt],
-        "weight": weight,
-    })
-    graph_rows = pa.table({
-        "graph_id": [hashlib.sha256(f"{atlas}:{k}".encode()).hexdigest() for k in keys], "graph_key": keys,
-        "source_path": [f"synthetic/{k}.json" for k in keys], "slug": pa.nulls(g, pa.string()),
-        "scan": pa.nulls(g, pa.string()), "prompt": [f"prompt {k}" for k in keys],
-        "prompt_tokens": pa.nulls(g, pa.list_(pa.string())), "corpus_index": keys,
-        "node_threshold": np.full(g, 0.8), "metric_value": np.zeros(g), "target_position": np.zeros(g, np.int32),
-        "nodes_exceeded": np.zeros(g, bool), "node_count": np.full(g, n, np.int32),
-        "neuron_count": np.full(g, n, np.int32), "link_count": np.bincount(gk, minlength=g).astype(np.int32),
-        "dangling_links": np.zeros(g, np.int32),
-    })
+    nodes = pa.table(
+        {
+            "graph_key": np.repeat(keys, n),
+            "kind": pa.array(["neuron"] * (g * n)),
+            "layer": layer.ravel(),
+            "feature": neuron.ravel(),
+            "position": pos.ravel(),
+            "influence": rng.standard_normal(g * n),
+            "activation": rng.random(g * n),
+            "node_id": pa.nulls(g * n, pa.string()),
+            "feature_type": pa.nulls(g * n, pa.string()),
+        }
+    )
+    link_rows = pa.table(
+        {
+            "graph_key": keys[gk],
+            "src_kind": pa.array(["neuron"] * links),
+            "src_layer": layer[gk, src],
+            "src_feature": neuron[gk, src],
+            "src_pos": pos[gk, src],
+            "tgt_kind": pa.array(["neuron"] * links),
+            "tgt_layer": layer[gk, tgt],
+            "tgt_feature": neuron[gk, tgt],
+            "tgt_pos": pos[gk, tgt],
+            "weight": weight,
+        }
+    )
+    graph_rows = pa.table(
+        {
+            "graph_id": [hashlib.sha256(f"{atlas}:{k}".encode()).hexdigest() for k in keys],
+            "graph_key": keys,
+            "source_path": [f"synthetic/{k}.json" for k in keys],
+            "slug": pa.nulls(g, pa.string()),
+            "scan": pa.nulls(g, pa.string()),
+            "prompt": [f"prompt {k}" for k in keys],
+            "prompt_tokens": pa.nulls(g, pa.list_(pa.string())),
+            "corpus_index": keys,
+            "node_threshold": np.full(g, 0.8),
+            "metric_value": np.zeros(g),
+            "target_position": np.zeros(g, np.int32),
+            "nodes_exceeded": np.zeros(g, bool),
+            "node_count": np.full(g, n, np.int32),
+            "neuron_count": np.full(g, n, np.int32),
+            "link_count": np.bincount(gk, minlength=g).astype(np.int32),
+            "dangling_links": np.zeros(g, np.int32),
+        }
+    )
     return {"graphs": graph_rows, "graph_nodes": nodes, "graph_links": link_rows}
 
 
@@ -83,9 +106,21 @@ def _with_batch(t: pa.Table, atlas: str, batch: str) -> pa.Table:
 
 
 def _marker(batch: str, job: str, source: str | None, started, content: str, landed: int, rows: dict) -> dict:
-    return {"atlas": ATLAS, "batch": batch, "job": job, "source": source, "started_at": started, "finished_at": now(),
-            "version": "bench", "inputs": ["synthetic"], "content_hash": hashlib.sha256(content.encode()).hexdigest(),
-            "landed": landed, "skipped": 0, "rejected": 0, "rows": lake.rows_json(rows)}
+    return {
+        "atlas": ATLAS,
+        "batch": batch,
+        "job": job,
+        "source": source,
+        "started_at": started,
+        "finished_at": now(),
+        "version": "bench",
+        "inputs": ["synthetic"],
+        "content_hash": hashlib.sha256(content.encode()).hexdigest(),
+        "landed": landed,
+        "skipped": 0,
+        "rejected": 0,
+        "rows": lake.rows_json(rows),
+    }
 
 
 def _commit_markers(wh: Warehouse, markers: list[dict]) -> None:
@@ -106,8 +141,9 @@ def write_batches(wh: Warehouse, batches: int, seed: int, per_commit: int = 8, p
             for name, t in tables.items():
                 parts.setdefault(name, []).append(_with_batch(t, ATLAS, batch))
             written += tables["graph_links"].num_rows
-            markers.append(_marker(batch, "graphs", None, started, f"{seed}:{i}", GRAPHS_PER_BATCH,
-                                   {k: v.num_rows for k, v in tables.items()}))
+            markers.append(
+                _marker(batch, "graphs", None, started, f"{seed}:{i}", GRAPHS_PER_BATCH, {k: v.num_rows for k, v in tables.items()})
+            )
         for name in ("graphs", "graph_nodes", "graph_links"):
             lake.append(wh, name, pa.concat_tables(parts[name]))
         _commit_markers(wh, markers)
@@ -128,14 +164,25 @@ def write_labels(wh: Warehouse, seed: int = 0) -> None:
     text = np.char.add(np.char.add(w[0], " "), w[1])
     count = len(layer)
     batch = new_batch_id("labels")
-    rows = pa.table({
-        "source": pa.array(["bench"] * count), "pass": pa.array(["autointerp"] * count), "layer": layer,
-        "neuron": neuron, "label": text.astype(object), "short_label": pa.nulls(count, pa.string()),
-        "description": pa.nulls(count, pa.string()), "type": pa.nulls(count, pa.string()),
-        "interpretability": pa.nulls(count, pa.string()), "confidence": pa.nulls(count, pa.string()),
-        "labeler_model": pa.array(["bench"] * count), "max_activation": rng.random(count),
-        "num_exemplars": np.full(count, 20, np.int32), "output_norm": pa.nulls(count, pa.float64()),
-        "source_file": pa.array(["synthetic.jsonl"] * count), "record": pa.array(neuron.astype(str)),
-    })
+    rows = pa.table(
+        {
+            "source": pa.array(["bench"] * count),
+            "pass": pa.array(["autointerp"] * count),
+            "layer": layer,
+            "neuron": neuron,
+            "label": text.astype(object),
+            "short_label": pa.nulls(count, pa.string()),
+            "description": pa.nulls(count, pa.string()),
+            "type": pa.nulls(count, pa.string()),
+            "interpretability": pa.nulls(count, pa.string()),
+            "confidence": pa.nulls(count, pa.string()),
+            "labeler_model": pa.array(["bench"] * count),
+            "max_activation": rng.random(count),
+            "num_exemplars": np.full(count, 20, np.int32),
+            "output_norm": pa.nulls(count, pa.float64()),
+            "source_file": pa.array(["synthetic.jsonl"] * count),
+            "record": pa.array(neuron.astype(str)),
+        }
+    )
     lake.append(wh, "labels", _with_batch(rows, ATLAS, batch))
     _commit_markers(wh, [_marker(batch, "labels", "bench", now(), "labels", count, {"labels": count})])

@@ -37,15 +37,38 @@ def run(work: Path, threads: int = 2, device: str = "cpu") -> str:
     layers_run = [0, LAYERS // 2, LAYERS - 1]
     rows = []
     for block in (1024, 4096):
-        m = measure(STEP.format(folder=str(work / "model"), layers=LAYERS, ffn=FFN, hidden=HIDDEN, layers_run=layers_run,
-                                device=device, block=block, threads=threads))
+        m = measure(
+            STEP.format(
+                folder=str(work / "model"),
+                layers=LAYERS,
+                ffn=FFN,
+                hidden=HIDDEN,
+                layers_run=layers_run,
+                device=device,
+                block=block,
+                threads=threads,
+            )
+        )
         flops, seconds, peak = map(float, m.output.strip().splitlines()[-1].split())
-        rows.append([device, block, f"{flops / 1e12:.2f}", f"{seconds:.1f}", f"{flops / seconds / 1e9:.1f}", f"{peak / 1e9:.1f}",
-                     f"{flops / seconds / peak:.0%}", f"{m.peak_rss_mb:.0f}"])
-    return (f"## Wiring from weights\n\nA random Llama-shaped checkpoint (hidden {HIDDEN}, d_ffn {FFN}, {LAYERS} layers, float32), "
-            f"`compute_layer` for layers {layers_run} (each: upstream and downstream against every other layer, plus the "
-            f"projections), {threads} torch threads. FLOPs count the 2*m*n*k of the products only; the sign masks and the "
-            "streaming top-k are extra memory-bound work. The limit is a plain torch matmul of the same shape "
-            f"({FFN} x {HIDDEN} @ {HIDDEN} x {FFN}) measured in the same process. No GPU was lent to this session, so "
-            "`--device cuda` is not measured here.\n\n"
-            + table(["device", "block rows", "TFLOP", "seconds", "GFLOP/s", "matmul limit GFLOP/s", "ratio", "peak RSS MB"], rows) + "\n")
+        rows.append(
+            [
+                device,
+                block,
+                f"{flops / 1e12:.2f}",
+                f"{seconds:.1f}",
+                f"{flops / seconds / 1e9:.1f}",
+                f"{peak / 1e9:.1f}",
+                f"{flops / seconds / peak:.0%}",
+                f"{m.peak_rss_mb:.0f}",
+            ]
+        )
+    return (
+        f"## Wiring from weights\n\nA random Llama-shaped checkpoint (hidden {HIDDEN}, d_ffn {FFN}, {LAYERS} layers, float32), "
+        f"`compute_layer` for layers {layers_run} (each: upstream and downstream against every other layer, plus the "
+        f"projections), {threads} torch threads. FLOPs count the 2*m*n*k of the products only; the sign masks and the "
+        "streaming top-k are extra memory-bound work. The limit is a plain torch matmul of the same shape "
+        f"({FFN} x {HIDDEN} @ {HIDDEN} x {FFN}) measured in the same process. No GPU was lent to this session, so "
+        "`--device cuda` is not measured here.\n\n"
+        + table(["device", "block rows", "TFLOP", "seconds", "GFLOP/s", "matmul limit GFLOP/s", "ratio", "peak RSS MB"], rows)
+        + "\n"
+    )

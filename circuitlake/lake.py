@@ -282,9 +282,13 @@ def ensure(wh: Warehouse) -> None:
     found = lake_version(wh)
     if found is not None and found != SCHEMA_VERSION:
         if int(found) < int(SCHEMA_VERSION):
-            raise LakeOutdated(f"the lake at {wh.lake} has schema version {found}; this circuitlake writes {SCHEMA_VERSION}: "
-                               "run `circuitlake migrate` (after a backup of the lake folder, if you want one)")
-        raise UserError(f"the lake at {wh.lake} has schema version {found}, newer than this circuitlake's {SCHEMA_VERSION}: upgrade circuitlake")
+            raise LakeOutdated(
+                f"the lake at {wh.lake} has schema version {found}; this circuitlake writes {SCHEMA_VERSION}: "
+                "run `circuitlake migrate` (after a backup of the lake folder, if you want one)"
+            )
+        raise UserError(
+            f"the lake at {wh.lake} has schema version {found}, newer than this circuitlake's {SCHEMA_VERSION}: upgrade circuitlake"
+        )
     create_missing(wh)
 
 

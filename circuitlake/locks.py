@@ -9,7 +9,7 @@ import os
 import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TypeVar
 
 from circuitlake import lake, registry
@@ -36,13 +36,18 @@ def atlas_lock(wh: Warehouse, atlas: str, job: str) -> Iterator[None]:
         except BlockingIOError:
             f.seek(0)
             holder = json.loads(f.read() or "{}")
-            raise AtlasBusy(f"atlas {atlas} is being written by `{holder.get('job', '?')}` (pid {holder.get('pid', '?')} "
-                            f"on {holder.get('host', '?')}, since {holder.get('since', '?')}): wait for it to finish, then retry") from None
+            raise AtlasBusy(
+                f"atlas {atlas} is being written by `{holder.get('job', '?')}` (pid {holder.get('pid', '?')} "
+                f"on {holder.get('host', '?')}, since {holder.get('since', '?')}): wait for it to finish, then retry"
+            ) from None
         try:
             f.seek(0)
             f.truncate()
-            f.write(json.dumps({"job": job, "pid": os.getpid(), "host": socket.gethostname(),
-                                "since": f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S} UTC"}))
+            f.write(
+                json.dumps(
+                    {"job": job, "pid": os.getpid(), "host": socket.gethostname(), "since": f"{datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC"}
+                )
+            )
             f.flush()
             yield
         finally:
@@ -53,6 +58,7 @@ def writes_atlas(job: str) -> Callable[[F], F]:
     """Decorator for a job `fn(wh, atlas_name, ...)` that writes the atlas: the call holds the atlas's
     write lock throughout and first removes what an interrupted writer left uncommitted (safe only
     under the lock: an uncommitted batch of a live writer is not debris)."""
+
     def wrap(fn: F) -> F:
         @functools.wraps(fn)
         def run(wh: Warehouse, atlas_name: str, *args, **kwargs):
@@ -60,5 +66,7 @@ def writes_atlas(job: str) -> Callable[[F], F]:
             with atlas_lock(wh, atlas, job):
                 lake.discard_uncommitted(wh, atlas)
                 return fn(wh, atlas_name, *args, **kwargs)
+
         return run  # type: ignore[return-value]
+
     return wrap

@@ -24,7 +24,7 @@ def _enriched_autointerp_pass(wh: Warehouse) -> None:
     """3: an enriched file's autointerp_label is pass `autointerp_original`, outside the default label
     precedence (the research OLMo atlas's rule); enriched batches are the label batches with output rows."""
     labels = lake.read(wh, "labels", ["batch", "pass"])
-    enriched = sorted({b for b, p in zip(labels["batch"].to_pylist(), labels["pass"].to_pylist()) if p == "output"})
+    enriched = sorted({b for b, p in zip(labels["batch"].to_pylist(), labels["pass"].to_pylist(), strict=False) if p == "output"})
     if enriched:
         listed = ", ".join(f"'{b}'" for b in enriched)
         lake.update(wh, "labels", {"pass": "'autointerp_original'"}, f"pass = 'autointerp' AND batch IN ({listed})")

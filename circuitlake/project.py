@@ -20,9 +20,18 @@ def load_config(wh: Warehouse | None = None) -> Config:
     wh.root.mkdir(parents=True, exist_ok=True)
     lake.ensure(wh)
     limits = budget()
-    return Config.model_validate(load_config_from_yaml(CONFIG_YAML, variables={
-        "warehouse": str(wh.root), "circuitlake_version": __version__, "lake_schema_version": lake.SCHEMA_VERSION,
-        "memory_limit": limits.memory_limit, "threads": str(limits.threads)}))
+    return Config.model_validate(
+        load_config_from_yaml(
+            CONFIG_YAML,
+            variables={
+                "warehouse": str(wh.root),
+                "circuitlake_version": __version__,
+                "lake_schema_version": lake.SCHEMA_VERSION,
+                "memory_limit": limits.memory_limit,
+                "threads": str(limits.threads),
+            },
+        )
+    )
 
 
 def context(wh: Warehouse):

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import os
-
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Literal
 
 import pyarrow as pa
@@ -68,7 +67,9 @@ def precedence_rows(atlas: str, precedence: dict[str, list[str]]) -> list[dict]:
             spec, _, source = rule.partition("@")
             pass_, _, field = spec.partition(".")
             if pass_ not in LABEL_PASSES or field not in LABEL_FIELDS:
-                raise UserError(f"label precedence: {rule!r} is not pass.field[@source] with pass in {LABEL_PASSES} and field in {LABEL_FIELDS}")
+                raise UserError(
+                    f"label precedence: {rule!r} is not pass.field[@source] with pass in {LABEL_PASSES} and field in {LABEL_FIELDS}"
+                )
             rows.append({"atlas": atlas, "column_name": column, "rank": rank, "pass": pass_, "field": field, "source": source or None})
     return rows
 
@@ -97,7 +98,7 @@ def add(wh: Warehouse, atlas: Atlas) -> None:
         raise UserError("--min-label-coverage is a fraction between 0 and 1 (e.g. 0.978)")
     row = atlas.model_dump(exclude={"settings"})
     row["settings"] = atlas.settings.model_dump_json()
-    row["registered_at"] = datetime.now(timezone.utc)
+    row["registered_at"] = datetime.now(UTC)
     rules = precedence_rows(atlas.atlas, atlas.settings.label_precedence)
     lake.ensure(wh)
     lake.replace(wh, "label_precedence", pa.Table.from_pylist(rules, lake.TABLES["label_precedence"].schema), f"atlas = '{atlas.atlas}'")
@@ -107,7 +108,9 @@ def add(wh: Warehouse, atlas: Atlas) -> None:
 def get(wh: Warehouse, name: str) -> Atlas:
     rows = lake.read(wh, "atlases", filters=[("atlas", "=", name)]).to_pylist()
     if not rows:
-        raise UserError(f"atlas {name!r} is not registered: run `circuitlake atlas add {name} --model ... --layers N --neurons-per-layer M` first")
+        raise UserError(
+            f"atlas {name!r} is not registered: run `circuitlake atlas add {name} --model ... --layers N --neurons-per-layer M` first"
+        )
     row = rows[0]
     row["settings"] = AtlasSettings.model_validate_json(row["settings"] or "{}")
     return Atlas.model_validate(row)

@@ -14,8 +14,7 @@ THREADS_ENV = "CIRCUITLAKE_THREADS"  # DuckDB (and Infomap) threads; default: ev
 MERGE_ROWS_ENV = "CIRCUITLAKE_MERGE_ROWS"  # input rows one merge aggregates at once; default: from the memory budget
 DEFAULT_MEMORY = "5GB"  # leaves room on a 24 GB machine for the ingest workers and the OS
 BYTES_PER_MERGED_ROW = 42  # budget per partial row merged at once (measured: 120M rows fit 5 GB without spilling much)
-_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
-          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 
 
 @dataclass(frozen=True)
@@ -60,10 +59,14 @@ class Budget:
     threads: int
     merge_rows: int  # rows a bucketed first-build merge aggregates at once (materializations/batch_layer.py)
 
-    def duckdb_config(self, wh: Warehouse) -> dict[str, str | int | bool]:
+    def duckdb_config(self, wh: Warehouse) -> dict[str, str | bool | int | float | list[str]]:
         """DuckDB settings: a memory cap, spilling to the warehouse disk, no insertion-order buffering."""
-        return {"memory_limit": self.memory_limit, "threads": self.threads, "temp_directory": str(wh.spill),
-                "preserve_insertion_order": False}
+        return {
+            "memory_limit": self.memory_limit,
+            "threads": self.threads,
+            "temp_directory": str(wh.spill),
+            "preserve_insertion_order": False,
+        }
 
 
 def memory_bytes(limit: str) -> int:
@@ -79,5 +82,8 @@ def budget() -> Budget:
     $CIRCUITLAKE_MERGE_ROWS (default: the memory budget / BYTES_PER_MERGED_ROW)."""
     memory = os.environ.get(MEMORY_ENV) or DEFAULT_MEMORY
     merge_rows = os.environ.get(MERGE_ROWS_ENV)
-    return Budget(memory, int(os.environ.get(THREADS_ENV) or os.cpu_count() or 1),
-                  int(merge_rows) if merge_rows else memory_bytes(memory) // BYTES_PER_MERGED_ROW)
+    return Budget(
+        memory,
+        int(os.environ.get(THREADS_ENV) or os.cpu_count() or 1),
+        int(merge_rows) if merge_rows else memory_bytes(memory) // BYTES_PER_MERGED_ROW,
+    )

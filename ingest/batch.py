@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pyarrow as pa
 
@@ -20,7 +20,7 @@ from circuitlake.settings import Warehouse
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def new_batch_id(job: str) -> str:
@@ -49,7 +49,7 @@ class Reject:
     content_hash: str
 
     @classmethod
-    def invalid(cls, file: str, record: str, error, content_hash: str) -> "Reject":
+    def invalid(cls, file: str, record: str, error, content_hash: str) -> Reject:
         """A reject for a pydantic ValidationError; the record gets the error's JSON path appended."""
         first = error.errors()[0]
         path = ".".join(str(p) for p in first["loc"])
@@ -116,17 +116,36 @@ class Batch:
             key = reject_key(self.atlas, r.content_hash, r.record, r.reason)
             if key not in seen_rejects:
                 seen_rejects.add(key)
-                fresh.append({"atlas": self.atlas, "batch": self.batch, "job": self.job, "file": r.file,
-                              "record": r.record, "reason": r.reason, "reject_key": key, "rejected_at": now()})
+                fresh.append(
+                    {
+                        "atlas": self.atlas,
+                        "batch": self.batch,
+                        "job": self.job,
+                        "file": r.file,
+                        "record": r.record,
+                        "reason": r.reason,
+                        "reject_key": key,
+                        "rejected_at": now(),
+                    }
+                )
         if not self.hashes and not fresh:
             return counts  # only rejects already recorded: a re-run adds nothing
         lake.append(self.wh, "rejects", pa.Table.from_pylist(fresh, lake.TABLES["rejects"].schema))
         counts["rejects"] = len(fresh)
         marker = {
-            "atlas": self.atlas, "batch": self.batch, "job": self.job, "source": self.source,
-            "started_at": self.started_at, "finished_at": now(), "version": __version__,
-            "inputs": self.inputs, "content_hash": content_hash(self.hashes),
-            "landed": len(self.hashes), "skipped": self.skipped, "rejected": len(fresh), "rows": lake.rows_json(counts),
+            "atlas": self.atlas,
+            "batch": self.batch,
+            "job": self.job,
+            "source": self.source,
+            "started_at": self.started_at,
+            "finished_at": now(),
+            "version": __version__,
+            "inputs": self.inputs,
+            "content_hash": content_hash(self.hashes),
+            "landed": len(self.hashes),
+            "skipped": self.skipped,
+            "rejected": len(fresh),
+            "rows": lake.rows_json(counts),
         }
         lake.append(self.wh, "ingest_batches", pa.Table.from_pylist([marker], lake.TABLES["ingest_batches"].schema))
         return counts
@@ -153,7 +172,7 @@ class IngestReport:
         for k, v in counts.items():
             self.rows[k] = self.rows.get(k, 0) + v
 
-    def reject(self, batch: "Batch", reject: Reject) -> None:
+    def reject(self, batch: Batch, reject: Reject) -> None:
         """Record a reject in the batch (landed with it) and print its one-line error."""
         batch.rejects.append(reject)
         self.rejects.append(reject.line())

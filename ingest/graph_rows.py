@@ -18,9 +18,10 @@ graph breaks several rules it is the first in file order.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from itertools import repeat
 from operator import itemgetter
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import orjson
@@ -35,9 +36,18 @@ TOKEN_ID = re.compile(r"^([EL])_(\d+)_(\d+)$")
 NEURON_TYPES = {"mlp_neuron", "mlp neuron", "neuron"}
 KINDS = ("neuron", "embedding", "logit", "other")  # endpoint kind codes index this
 
-NODES = pa.schema([("node_id", pa.string()), ("feature", pa.int64()), ("layer", pa.string()),  # layer as text
-                   ("ctx_idx", pa.int64()), ("feature_type", pa.string()), ("influence", pa.float64()),
-                   ("activation", pa.float64()), ("isLogit", pa.bool_())])
+NODES = pa.schema(
+    [
+        ("node_id", pa.string()),
+        ("feature", pa.int64()),
+        ("layer", pa.string()),  # layer as text
+        ("ctx_idx", pa.int64()),
+        ("feature_type", pa.string()),
+        ("influence", pa.float64()),
+        ("activation", pa.float64()),
+        ("isLogit", pa.bool_()),
+    ]
+)
 LINKS = pa.schema([("source", pa.string()), ("target", pa.string()), ("weight", pa.float64())])
 _METADATA = TypeAdapter(GraphMetadata)
 
@@ -60,7 +70,7 @@ class Endpoint(NamedTuple):
 class Graph(NamedTuple):
     """One graph file, columnar: `nodes` as NODES (layer as text), `links` as LINKS."""
 
-    metadata: dict
+    metadata: Mapping[str, Any]
     nodes_exceeded: bool | None
     nodes: pa.Table
     links: pa.Table
@@ -118,9 +128,13 @@ def classify(node: dict) -> Endpoint:
 
 _NONE = type(None)
 _REQUIRED = object()  # `_column` default: the key must be present
-_NODE_TYPES = {  # what the pydantic format accepts without converting, per node field
-    "feature": {int, _NONE}, "ctx_idx": {int, _NONE}, "layer": {int, str, _NONE}, "feature_type": {str, _NONE},
-    "influence": {float, int, _NONE}, "activation": {float, int, _NONE},
+_NODE_TYPES: dict[str, set[type]] = {  # what the pydantic format accepts without converting, per node field
+    "feature": {int, _NONE},
+    "ctx_idx": {int, _NONE},
+    "layer": {int, str, _NONE},
+    "feature_type": {str, _NONE},
+    "influence": {float, int, _NONE},
+    "activation": {float, int, _NONE},
 }
 
 
@@ -137,7 +151,6 @@ def _column(items: list, key: str, types: set, arrow: pa.DataType, default=None)
     if arrow == pa.string() and int in seen:  # int layers (raw output) become text, as viewer output has them
         values = [str(v) if type(v) is int else v for v in values]
     return pa.array(values, arrow)
-
 
 
 def _read_columnar(data: bytes) -> Graph | None:
@@ -159,14 +172,15 @@ def _read_columnar(data: bytes) -> Graph | None:
     for key, types in _NODE_TYPES.items():
         node_columns[key] = _column(nodes, key, types, pa.string() if key == "layer" else NODES.field(key).type)
     node_columns["isLogit"] = _column(nodes, "isLogit", {bool}, pa.bool_(), False)
-    link_columns = {"source": _column(links, "source", {str}, pa.string(), _REQUIRED),
-                    "target": _column(links, "target", {str}, pa.string(), _REQUIRED),
-                    "weight": _column(links, "weight", {float, int}, pa.float64(), _REQUIRED)}
+    link_columns = {
+        "source": _column(links, "source", {str}, pa.string(), _REQUIRED),
+        "target": _column(links, "target", {str}, pa.string(), _REQUIRED),
+        "weight": _column(links, "weight", {float, int}, pa.float64(), _REQUIRED),
+    }
     if any(c is None for c in (*node_columns.values(), *link_columns.values())):
         return None
     metadata = _METADATA.validate_python(doc["metadata"]) if "metadata" in doc else {}
-    return Graph(metadata, doc.get("nodes_exceeded"), pa.table(node_columns).select(NODES.names),
-                 pa.table(link_columns))
+    return Graph(metadata, doc.get("nodes_exceeded"), pa.table(node_columns).select(NODES.names), pa.table(link_columns))
 
 
 def read_graph(data: bytes) -> Graph:
@@ -178,16 +192,22 @@ def _read_checked(data: bytes) -> Graph:
     """The pydantic path: slower (Python objects per link), the judge of files the fast path declines."""
     checked = GRAPH_FILE.validate_json(data)
     nodes = [{**n, "layer": None if n.get("layer") is None else str(n["layer"])} for n in checked["nodes"]]
-    return Graph(checked.get("metadata", {}), checked.get("nodes_exceeded"),
-                 pa.Table.from_pylist(nodes, NODES), pa.Table.from_pylist(checked["links"], LINKS))
+    return Graph(
+        checked.get("metadata", {}),
+        checked.get("nodes_exceeded"),
+        pa.Table.from_pylist(nodes, NODES),
+        pa.Table.from_pylist(checked["links"], LINKS),
+    )
 
 
-def _shape_error(record: str, layer: int, feature: int, shape: tuple[int, int]) -> GraphError:
+def _shape_error(record: str, layer: int | None, feature: int | None, shape: tuple[int, int]) -> GraphError:
     return GraphError(record, f"neuron L{layer}/N{feature} is outside the atlas shape {shape[0]} x {shape[1]}")
 
 
 def _in_shape(ep: Endpoint, shape: tuple[int, int]) -> bool:
-    return ep.kind != "neuron" or (0 <= ep.layer < shape[0] and 0 <= ep.feature < shape[1])
+    if ep.kind != "neuron":
+        return True
+    return ep.layer is not None and ep.feature is not None and 0 <= ep.layer < shape[0] and 0 <= ep.feature < shape[1]
 
 
 class _Endpoints:
@@ -233,8 +253,10 @@ def _classify_nodes(nodes: pa.Table, shape: tuple[int, int]) -> _Endpoints:
     text = nodes["layer"]
     numeric = pc.fill_null(pc.match_substring_regex(text, r"^-?\d+$"), False)
     layer = pc.cast(pc.if_else(numeric, text, None), pa.int64())
-    fast = pc.and_(pc.equal(nodes["feature_type"], "mlp_neuron"),
-                   pc.and_(numeric, pc.and_(pc.is_valid(nodes["feature"]), pc.is_valid(nodes["ctx_idx"]))))
+    fast = pc.and_(
+        pc.equal(nodes["feature_type"], "mlp_neuron"),
+        pc.and_(numeric, pc.and_(pc.is_valid(nodes["feature"]), pc.is_valid(nodes["ctx_idx"]))),
+    )
     fast = pc.fill_null(fast, False).to_numpy(zero_copy_only=False)
     ends.layer[fast] = layer.to_numpy(zero_copy_only=False)[fast]
     ends.feature[fast] = nodes["feature"].to_numpy(zero_copy_only=False)[fast]
@@ -242,12 +264,11 @@ def _classify_nodes(nodes: pa.Table, shape: tuple[int, int]) -> _Endpoints:
     for name in ("layer", "feature", "pos"):
         ends.valid[name][fast] = True
     out_of_shape = fast & ~((ends.layer >= 0) & (ends.layer < shape[0]) & (ends.feature >= 0) & (ends.feature < shape[1]))
-    non_finite = {name: ~np.isfinite(nodes[name].fill_null(0.0).to_numpy(zero_copy_only=False))
-                  for name in ("influence", "activation")}
+    non_finite = {name: ~np.isfinite(nodes[name].fill_null(0.0).to_numpy(zero_copy_only=False)) for name in ("influence", "activation")}
     first_bad = _first_true(out_of_shape | non_finite["influence"] | non_finite["activation"], n)
     ids = nodes["node_id"]
     slow = np.flatnonzero(~fast)
-    for i, row in zip(slow, nodes.take(pa.array(slow, pa.int64())).to_pylist()):
+    for i, row in zip(slow, nodes.take(pa.array(slow, pa.int64())).to_pylist(), strict=False):
         if i > first_bad:
             break
         ep = classify(row)
@@ -312,11 +333,16 @@ def to_rows(graph: Graph, num_layers: int, neurons_per_layer: int) -> GraphRows:
     if i >= 0 and non_finite[i]:
         raise GraphError(f"links[{i}]", f"weight is not finite ({weight[i].as_py()}): it would poison every sum of its edge")
     if i >= 0:
-        raise GraphError(f"links[{i}]", f"neuron link {links['source'][i].as_py()} -> {links['target'][i].as_py()} does not go to a later layer")
-    link_columns = {f"{prefix}_{name}": col.take(pa.array(idx)) for prefix, idx in (("src", src), ("tgt", tgt))
-                    for name, col in zip(("kind", "layer", "feature", "pos"), columns)}
+        raise GraphError(
+            f"links[{i}]", f"neuron link {links['source'][i].as_py()} -> {links['target'][i].as_py()} does not go to a later layer"
+        )
+    link_columns = {
+        f"{prefix}_{name}": col.take(pa.array(idx))
+        for prefix, idx in (("src", src), ("tgt", tgt))
+        for name, col in zip(("kind", "layer", "feature", "pos"), columns, strict=False)
+    }
     link_columns["weight"] = weight
-    node_columns = {name: col.slice(0, n_nodes) for name, col in zip(("kind", "layer", "feature", "position"), columns)}
+    node_columns = {name: col.slice(0, n_nodes) for name, col in zip(("kind", "layer", "feature", "position"), columns, strict=False)}
     other = pa.array(ends.kind == KINDS.index("other"))
     node_columns["influence"] = nodes["influence"].combine_chunks()
     node_columns["activation"] = nodes["activation"].combine_chunks()

@@ -91,12 +91,20 @@ def landed_graph_ids(wh: Warehouse, atlas: str) -> frozenset[str]:
     if not committed:
         return frozenset()
     t = lake.read(wh, "graphs", ["graph_id", "batch"], [("atlas", "=", atlas)])
-    return frozenset(g for g, b in zip(t["graph_id"].to_pylist(), t["batch"].to_pylist()) if b in committed)
+    return frozenset(g for g, b in zip(t["graph_id"].to_pylist(), t["batch"].to_pylist(), strict=False) if b in committed)
 
 
 @locks.writes_atlas("ingest graphs")
-def ingest_graphs(wh: Warehouse, atlas_name: str, paths: list[str], *, workers: int | None = None,
-                  batch_graphs: int = 256, batch_links: int = 1_000_000, show_progress: bool = True) -> IngestReport:
+def ingest_graphs(
+    wh: Warehouse,
+    atlas_name: str,
+    paths: list[str],
+    *,
+    workers: int | None = None,
+    batch_graphs: int = 256,
+    batch_links: int = 1_000_000,
+    show_progress: bool = True,
+) -> IngestReport:
     """Land the graphs found under `paths` in the atlas. Re-running with the same files adds nothing."""
     atlas = registry.get(wh, atlas_name)
     files = sources.expand(paths, SUFFIXES)
@@ -118,7 +126,10 @@ def ingest_graphs(wh: Warehouse, atlas_name: str, paths: list[str], *, workers: 
         batch = Batch(wh, atlas.atlas, "graphs")
 
     ctx = get_context("fork")
-    with ctx.Pool(workers, initializer=_init, initargs=(known, (atlas.num_layers, atlas.neurons_per_layer))) as pool, bar(show_progress) as progress:
+    with (
+        ctx.Pool(workers, initializer=_init, initargs=(known, (atlas.num_layers, atlas.neurons_per_layer))) as pool,
+        bar(show_progress) as progress,
+    ):
         task = progress.add_task(f"ingest graphs -> {atlas.atlas}", total=len(files))
         for result in bounded_imap(pool, parse_file, files, window=8 * workers):
             progress.advance(task)

@@ -60,6 +60,7 @@ def _row(layer: int, neuron: int, pass_: str, **values) -> dict:
 
 # --- one converter per format: (record key, validated object, atlas) -> rows ---
 
+
 def _autointerp(_key, line: AutointerpLine, atlas: Atlas) -> list[dict]:
     meta = line.feature_metadata
     if line.feature_id is None and (meta.layer is None or meta.neuron is None):
@@ -71,17 +72,44 @@ def _autointerp(_key, line: AutointerpLine, atlas: Atlas) -> list[dict]:
     else:
         layer, neuron = neuron_of(f"{meta.layer}_{meta.neuron}", atlas)
     first = line.labels[0] if line.labels else None  # a line without labels: a labeling error upstream, kept unlabeled
-    return [_row(layer, neuron, "autointerp", label=first.label if first else None,
-                 description=first.metadata.parsed_response.description if first else None,
-                 max_activation=meta.max_activation, num_exemplars=meta.num_exemplars)]
+    return [
+        _row(
+            layer,
+            neuron,
+            "autointerp",
+            label=first.label if first else None,
+            description=first.metadata.parsed_response.description if first else None,
+            max_activation=meta.max_activation,
+            num_exemplars=meta.num_exemplars,
+        )
+    ]
 
 
 def _enriched(key, e: EnrichedLabel, atlas: Atlas) -> list[dict]:
     layer, neuron = neuron_of(key, atlas)
-    rows = [_row(layer, neuron, "output", label=e.label, short_label=e.short_label, description=e.output_function,
-                 type=e.type, interpretability=e.interpretability, confidence=e.confidence),
-            _row(layer, neuron, "input", label=e.input_label, description=e.input_function, type=e.input_type,
-                 interpretability=e.input_interpretability, confidence=e.input_confidence)]
+    rows = [
+        _row(
+            layer,
+            neuron,
+            "output",
+            label=e.label,
+            short_label=e.short_label,
+            description=e.output_function,
+            type=e.type,
+            interpretability=e.interpretability,
+            confidence=e.confidence,
+        ),
+        _row(
+            layer,
+            neuron,
+            "input",
+            label=e.input_label,
+            description=e.input_function,
+            type=e.input_type,
+            interpretability=e.input_interpretability,
+            confidence=e.input_confidence,
+        ),
+    ]
     if e.autointerp_label is not None:  # kept, but not an atlas label by default (registry.LABEL_PASSES)
         rows.append(_row(layer, neuron, "autointerp_original", label=e.autointerp_label))
     return rows
@@ -91,10 +119,29 @@ def _function_db(key, n: FunctionDbNeuron, atlas: Atlas) -> list[dict]:
     layer, neuron = neuron_of(key, atlas)
     if n.layer is not None and n.neuron_idx is not None and (n.layer, n.neuron_idx) != (layer, neuron):
         raise LabelError(f"key {key} disagrees with layer {n.layer} / neuron_idx {n.neuron_idx}")
-    return [_row(layer, neuron, "output", label=n.function_label, description=n.function_description, type=n.function_type,
-                 interpretability=n.interpretability, confidence=n.confidence, output_norm=n.output_norm),
-            _row(layer, neuron, "input", label=n.input_label, description=n.input_description, type=n.input_type,
-                 interpretability=n.input_interpretability, confidence=n.input_confidence)]
+    return [
+        _row(
+            layer,
+            neuron,
+            "output",
+            label=n.function_label,
+            description=n.function_description,
+            type=n.function_type,
+            interpretability=n.interpretability,
+            confidence=n.confidence,
+            output_norm=n.output_norm,
+        ),
+        _row(
+            layer,
+            neuron,
+            "input",
+            label=n.input_label,
+            description=n.input_description,
+            type=n.input_type,
+            interpretability=n.input_interpretability,
+            confidence=n.input_confidence,
+        ),
+    ]
 
 
 def _activation(key, p: NeuronProfile, atlas: Atlas) -> list[dict]:
@@ -107,11 +154,14 @@ def _activation(key, p: NeuronProfile, atlas: Atlas) -> list[dict]:
     else:
         raise LabelError("profile without layer/neuron or neuron_id")
     norm = p.output_projection.output_norm
-    return [_row(layer, neuron, "activation_pos", label=p.transluce_label_positive, output_norm=norm),
-            _row(layer, neuron, "activation_neg", label=p.transluce_label_negative)]
+    return [
+        _row(layer, neuron, "activation_pos", label=p.transluce_label_positive, output_norm=norm),
+        _row(layer, neuron, "activation_neg", label=p.transluce_label_negative),
+    ]
 
 
 # --- streaming readers: yield (record, raw) where raw is bytes (a JSONL line) or a parsed JSON value ---
+
 
 def _lines(f) -> Iterator[tuple[str, bytes]]:
     for number, line in enumerate(f, 1):
@@ -121,8 +171,8 @@ def _lines(f) -> Iterator[tuple[str, bytes]]:
 
 def _kv(prefix: str) -> Callable:
     def read(f):
-        for key, value in ijson.kvitems(f, prefix, use_float=True):
-            yield key, value
+        yield from ijson.kvitems(f, prefix, use_float=True)
+
     return read
 
 
@@ -163,13 +213,22 @@ def detect_format(path: Path) -> str:
 
 def latest_source_hash(wh: Warehouse, atlas: str, source: str) -> str | None:
     t = lake.read(wh, "ingest_batches", ["batch", "content_hash"], [("atlas", "=", atlas), ("job", "=", "labels"), ("source", "=", source)])
-    rows = sorted(zip(t["batch"].to_pylist(), t["content_hash"].to_pylist()))
+    rows = sorted(zip(t["batch"].to_pylist(), t["content_hash"].to_pylist(), strict=False))
     return rows[-1][1] if rows else None
 
 
 @locks.writes_atlas("ingest labels")
-def ingest_labels(wh: Warehouse, atlas_name: str, path: str | Path, *, source: str | None = None, fmt: str = "auto",
-                  labeler_model: str | None = None, chunk_rows: int = 50_000, show_progress: bool = True) -> IngestReport:
+def ingest_labels(
+    wh: Warehouse,
+    atlas_name: str,
+    path: str | Path,
+    *,
+    source: str | None = None,
+    fmt: str = "auto",
+    labeler_model: str | None = None,
+    chunk_rows: int = 50_000,
+    show_progress: bool = True,
+) -> IngestReport:
     """Land one label file as the current labels of its source. Idempotent per file content."""
     atlas = registry.get(wh, atlas_name)
     path = Path(path).resolve()
@@ -211,7 +270,10 @@ def ingest_labels(wh: Warehouse, atlas_name: str, path: str | Path, *, source: s
                 flags = seen[first["pass"]]
                 slot = first["layer"] * atlas.neurons_per_layer + first["neuron"]
                 if flags[slot]:
-                    report.reject(batch, Reject(str(path), record, f"duplicate: L{first['layer']}/N{first['neuron']} already labeled in this file", sha))
+                    report.reject(
+                        batch,
+                        Reject(str(path), record, f"duplicate: L{first['layer']}/N{first['neuron']} already labeled in this file", sha),
+                    )
                     continue
                 flags[slot] = 1
                 pending.extend({**r, **extra, "record": record} for r in rows)

@@ -50,7 +50,7 @@ def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
     h = hashlib.sha256()
     with path.open("rb") as f:
         gz = f.read(2) == GZIP_MAGIC
-    with (gzip.open(path, "rb") if gz else path.open("rb")) as f:
+    with gzip.open(path, "rb") if gz else path.open("rb") as f:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()

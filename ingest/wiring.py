@@ -33,9 +33,19 @@ LAYER_FILE = re.compile(r"^layer_(\d+)\.json(?:\.gz)?$")
 def neuron_rows(layer: int, neuron: int, entry: NeuronWiring) -> tuple[list[dict], list[dict]]:
     """Rows of `wiring` and `projections` for one neuron's cache entry."""
     wiring = [
-        {"layer": layer, "neuron": neuron, "direction": direction, "polarity": polarity, "rank": rank,
-         "other_layer": c.layer, "other_neuron": c.neuron, "c_up": c.c_up, "c_gate": c.c_gate,
-         "effective_strength": c.effective_strength, "predicted_polarity": c.predicted_polarity}
+        {
+            "layer": layer,
+            "neuron": neuron,
+            "direction": direction,
+            "polarity": polarity,
+            "rank": rank,
+            "other_layer": c.layer,
+            "other_neuron": c.neuron,
+            "c_up": c.c_up,
+            "c_gate": c.c_gate,
+            "effective_strength": c.effective_strength,
+            "predicted_polarity": c.predicted_polarity,
+        }
         for direction in ("upstream", "downstream")
         for polarity in ("excitatory", "inhibitory")
         for rank, c in enumerate(getattr(getattr(entry, direction), polarity), 1)
@@ -53,22 +63,35 @@ def committed_layer_hashes(wh: Warehouse, atlas: str) -> set[str]:
     return set(t["content_hash"].to_pylist())
 
 
-def land_layer(wh: Warehouse, atlas: Atlas, source: str, layer: int, layer_hash: str, inputs: list[str],
-               entries: Iterable[tuple[str, int, NeuronWiring | None, str | None]], report: IngestReport,
-               norms: dict[int, float] | None = None) -> dict[str, int]:
-    """Land one layer as one batch. `entries` yields (record, neuron, entry, error); an error is a reject."""
+def land_layer(
+    wh: Warehouse,
+    atlas: Atlas,
+    source: str,
+    layer: int,
+    layer_hash: str,
+    inputs: list[str],
+    entries: Iterable[tuple[str, tuple[int, int], NeuronWiring | None, str | None]],
+    report: IngestReport,
+    norms: dict[int, float] | None = None,
+) -> dict[str, int]:
+    """Land one layer as one batch. `entries` yields (record, (layer, neuron), entry, error): an entry when
+    the error is None, else a reject."""
     batch = Batch(wh, atlas.atlas, "wiring", source=source, inputs=inputs, hashes=[layer_hash])
     wiring, projections = [], []
     for record, neuron, entry, error in entries:
         if error is None and not atlas.contains(neuron[0], neuron[1]):
             error = f"neuron L{neuron[0]}/N{neuron[1]} is outside the atlas shape {atlas.num_layers} x {atlas.neurons_per_layer}"
         if error is None:
-            bad = [c for d in (entry.upstream, entry.downstream) for c in d.excitatory + d.inhibitory if not atlas.contains(c.layer, c.neuron)]
+            assert entry is not None
+            bad = [
+                c for d in (entry.upstream, entry.downstream) for c in d.excitatory + d.inhibitory if not atlas.contains(c.layer, c.neuron)
+            ]
             if bad:
                 error = f"connection to L{bad[0].layer}/N{bad[0].neuron} is outside the atlas shape"
         if error is not None:
             report.reject(batch, Reject(inputs[0], record, error, layer_hash))
             continue
+        assert entry is not None
         w, p = neuron_rows(*neuron, entry)
         wiring += w
         projections += p
@@ -76,8 +99,13 @@ def land_layer(wh: Warehouse, atlas: Atlas, source: str, layer: int, layer_hash:
     batch.add("wiring", pa.Table.from_pylist([{**r, **extra} for r in wiring], lake.row_schema("wiring")))
     batch.add("projections", pa.Table.from_pylist([{**r, **extra} for r in projections], lake.row_schema("projections")))
     if norms:
-        batch.add("neuron_weights", pa.Table.from_pylist(
-            [{"source": source, "layer": layer, "neuron": n, "output_norm": v} for n, v in norms.items()], lake.row_schema("neuron_weights")))
+        batch.add(
+            "neuron_weights",
+            pa.Table.from_pylist(
+                [{"source": source, "layer": layer, "neuron": n, "output_norm": v} for n, v in norms.items()],
+                lake.row_schema("neuron_weights"),
+            ),
+        )
     counts = batch.commit(TABLES, known_reject_keys(wh, atlas.atlas))
     report.landed += 1
     report.batches += 1
@@ -103,8 +131,9 @@ def _entries(path: Path, layer: int):
 
 
 @locks.writes_atlas("ingest wiring")
-def ingest_wiring(wh: Warehouse, atlas_name: str, folder: str | Path, *, source: str | None = None,
-                  show_progress: bool = True) -> IngestReport:
+def ingest_wiring(
+    wh: Warehouse, atlas_name: str, folder: str | Path, *, source: str | None = None, show_progress: bool = True
+) -> IngestReport:
     """Land every `layer_{i}.json` of a wiring cache folder, one layer at a time. Idempotent per layer file."""
     atlas = registry.get(wh, atlas_name)
     folder = Path(folder).resolve()

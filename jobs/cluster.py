@@ -49,8 +49,9 @@ def read_input(wh: Warehouse, atlas: registry.Atlas) -> tuple[pa.Table, str | No
     c = atlas.settings.cluster
     con = duck.connect(wh, read_only=True)
     try:
-        links = con.execute(INPUT_SQL, {"atlas": atlas.atlas, "method": c.method, "min_count": c.min_count,
-                                        "npl": atlas.neurons_per_layer}).arrow()
+        links = con.execute(
+            INPUT_SQL, {"atlas": atlas.atlas, "method": c.method, "min_count": c.min_count, "npl": atlas.neurons_per_layer}
+        ).arrow()
         if isinstance(links, pa.RecordBatchReader):
             links = links.read_all()
         row = con.execute("select value from metadata where atlas = ? and key = 'graphs_hash'", [atlas.atlas]).fetchone()
@@ -69,8 +70,11 @@ def estimate(wh: Warehouse, atlas: registry.Atlas) -> tuple[int, float]:
     c = atlas.settings.cluster
     con = duck.connect(wh, read_only=True)
     try:
-        links = con.execute(f"select count(*) from ({INPUT_SQL})", {
-            "atlas": atlas.atlas, "method": c.method, "min_count": c.min_count, "npl": atlas.neurons_per_layer}).fetchone()[0]
+        row = con.execute(
+            f"select count(*) from ({INPUT_SQL})",
+            {"atlas": atlas.atlas, "method": c.method, "min_count": c.min_count, "npl": atlas.neurons_per_layer},
+        ).fetchone()
+        links = row[0] if row else 0
     except duckdb.CatalogException:
         return 0, 0.0
     finally:
@@ -102,7 +106,7 @@ def run_infomap(links: pa.Table, settings: registry.ClusterSettings):
     import infomap
 
     network = infomap.Network()
-    network.add_links(zip(links["src"].to_pylist(), links["tgt"].to_pylist(), links["weight"].to_pylist()))
+    network.add_links(zip(links["src"].to_pylist(), links["tgt"].to_pylist(), links["weight"].to_pylist(), strict=False))
     result = infomap.run(network, seed=settings.seed, num_trials=settings.trials, directed=True, num_threads=settings.threads)
     return result, result.to_dataframe(columns=["node_id", "path", "flow"])
 
@@ -124,27 +128,42 @@ def cluster(wh: Warehouse, atlas_name: str, force: bool = False) -> dict | None:
         console.print(f"cluster {atlas.atlas}: same edges and settings as run {previous['batch']}; nothing to do")
         return None
 
-    console.print(f"cluster {atlas.atlas}: Infomap on {links.num_rows:,} links, {settings.trials} trials, seed {settings.seed}, {settings.threads} thread(s)")
+    console.print(
+        f"cluster {atlas.atlas}: Infomap on {links.num_rows:,} links, {settings.trials} trials, seed {settings.seed}, "
+        f"{settings.threads} thread(s)"
+    )
     started = time.perf_counter()
     result, frame = run_infomap(links, settings)
     seconds = time.perf_counter() - started
 
     node = frame["node_id"].to_numpy(dtype=np.int64)
-    assignments = pa.table({
-        "layer": pa.array(node // atlas.neurons_per_layer, pa.int32()),
-        "neuron": pa.array(node % atlas.neurons_per_layer, pa.int32()),
-        "cluster_path": pa.array([".".join(map(str, p)) for p in frame["path"]], pa.string()),
-        "flow": pa.array(frame["flow"].to_numpy(), pa.float64()),
-    }).sort_by([("layer", "ascending"), ("neuron", "ascending")])
-    run = {"settings": settings.model_dump_json(), "method": settings.method, "edges_hash": digest, "edges": links.num_rows,
-           "neurons": assignments.num_rows, "graphs_hash": graphs_hash, "infomap_version": infomap.__version__,
-           "codelength": float(result.codelength), "top_modules": int(result.num_top_modules), "levels": int(result.num_levels),
-           "seconds": seconds}
-    batch = Batch(wh, atlas.atlas, "cluster", source=settings.method, inputs=[f"edges:{atlas.atlas}:{settings.method}"],
-                  hashes=[digest])
+    assignments = pa.table(
+        {
+            "layer": pa.array(node // atlas.neurons_per_layer, pa.int32()),
+            "neuron": pa.array(node % atlas.neurons_per_layer, pa.int32()),
+            "cluster_path": pa.array([".".join(map(str, p)) for p in frame["path"]], pa.string()),
+            "flow": pa.array(frame["flow"].to_numpy(), pa.float64()),
+        }
+    ).sort_by([("layer", "ascending"), ("neuron", "ascending")])
+    run = {
+        "settings": settings.model_dump_json(),
+        "method": settings.method,
+        "edges_hash": digest,
+        "edges": links.num_rows,
+        "neurons": assignments.num_rows,
+        "graphs_hash": graphs_hash,
+        "infomap_version": infomap.__version__,
+        "codelength": float(result.codelength),
+        "top_modules": int(result.num_top_modules),
+        "levels": int(result.num_levels),
+        "seconds": seconds,
+    }
+    batch = Batch(wh, atlas.atlas, "cluster", source=settings.method, inputs=[f"edges:{atlas.atlas}:{settings.method}"], hashes=[digest])
     batch.add("cluster_assignments", assignments)
     batch.add("cluster_runs", pa.Table.from_pylist([run], lake.row_schema("cluster_runs")))
     batch.commit(["cluster_assignments", "cluster_runs"], set())
-    console.print(f"cluster {atlas.atlas}: {result.num_top_modules} top modules, {result.num_levels} levels, "
-                  f"codelength {result.codelength:.4f} in {seconds:.1f}s")
+    console.print(
+        f"cluster {atlas.atlas}: {result.num_top_modules} top modules, {result.num_levels} levels, "
+        f"codelength {result.codelength:.4f} in {seconds:.1f}s"
+    )
     return {**run, "batch": batch.batch}

@@ -44,8 +44,7 @@ class Selection:
 
     def summary(self) -> list[tuple[str, str, str, int, int]]:
         """(batch, job, source, records landed, records kept in a new batch) per retracted batch."""
-        return [(b["batch"], b["job"], b["source"] or "", b["landed"], len(self.survivors.get(b["batch"], [])))
-                for b in self.batches]
+        return [(b["batch"], b["job"], b["source"] or "", b["landed"], len(self.survivors.get(b["batch"], []))) for b in self.batches]
 
 
 def _same_file(paths: list[str]) -> set[str]:
@@ -53,8 +52,14 @@ def _same_file(paths: list[str]) -> set[str]:
     return set(paths) | {str(Path(p).resolve()) for p in paths}
 
 
-def select(wh: Warehouse, atlas: str, batches: list[str] | None = None, source: str | None = None,
-           files: list[str] | None = None, everything: bool = False) -> Selection:
+def select(
+    wh: Warehouse,
+    atlas: str,
+    batches: list[str] | None = None,
+    source: str | None = None,
+    files: list[str] | None = None,
+    everything: bool = False,
+) -> Selection:
     """The committed batches a request names; UserError when it names none, or names an unknown batch."""
     if sum(bool(x) for x in (batches, source, files, everything)) != 1:
         raise UserError("name exactly one of --batch, --source, --files or --all")
@@ -62,8 +67,9 @@ def select(wh: Warehouse, atlas: str, batches: list[str] | None = None, source: 
     if batches:
         unknown = set(batches) - {m["batch"] for m in markers}
         if unknown:
-            raise UserError(f"atlas {atlas} has no committed batch {', '.join(sorted(unknown))} "
-                            f"(list them: circuitlake status --atlas {atlas})")
+            raise UserError(
+                f"atlas {atlas} has no committed batch {', '.join(sorted(unknown))} (list them: circuitlake status --atlas {atlas})"
+            )
         chosen, what = [m for m in markers if m["batch"] in batches], "batch " + " ".join(batches)
     elif source:
         chosen, what = [m for m in markers if m["source"] == source], f"source {source}"
@@ -79,8 +85,9 @@ def select(wh: Warehouse, atlas: str, batches: list[str] | None = None, source: 
     if files:
         for m in selection.batches:
             if m["job"] == "graphs":
-                graphs = lake.read(wh, "graphs", ["graph_id", "source_path"],
-                                   [("atlas", "=", atlas), ("batch", "=", m["batch"])]).to_pylist()
+                graphs = lake.read(
+                    wh, "graphs", ["graph_id", "source_path"], [("atlas", "=", atlas), ("batch", "=", m["batch"])]
+                ).to_pylist()
                 selection.survivors[m["batch"]] = [g["graph_id"] for g in graphs if not _same_file([g["source_path"]]) & wanted]
     return selection
 
@@ -104,9 +111,20 @@ def _reland_survivors(wh: Warehouse, selection: Selection) -> list[dict]:
             rows = rows.set_column(rows.schema.get_field_index("batch"), "batch", pa.array([new] * rows.num_rows, pa.string()))
             lake.append(wh, name, rows)
             counts[name] = rows.num_rows
-        markers.append({**m, "batch": new, "started_at": now(), "finished_at": now(), "inputs": graphs["source_path"].to_pylist(),
-                        "content_hash": content_hash(keep), "landed": len(keep), "skipped": 0, "rejected": 0,
-                        "rows": lake.rows_json(counts)})
+        markers.append(
+            {
+                **m,
+                "batch": new,
+                "started_at": now(),
+                "finished_at": now(),
+                "inputs": graphs["source_path"].to_pylist(),
+                "content_hash": content_hash(keep),
+                "landed": len(keep),
+                "skipped": 0,
+                "rejected": 0,
+                "rows": lake.rows_json(counts),
+            }
+        )
     return markers
 
 
@@ -121,13 +139,31 @@ def retract(wh: Warehouse, atlas: str, selection: Selection) -> str:
     survivors = _reland_survivors(wh, selection)
     retraction = new_batch_id("retract")
     gone = [m["batch"] for m in selection.batches]
-    lake.append(wh, "retractions", pa.Table.from_pylist([{
-        "atlas": atlas, "retraction": retraction, "what": selection.what, "batches": gone,
-        "jobs": sorted({m["job"] for m in selection.batches}), "relanded": [m["batch"] for m in survivors],
-        "retracted_at": now()}], lake.TABLES["retractions"].schema))
+    lake.append(
+        wh,
+        "retractions",
+        pa.Table.from_pylist(
+            [
+                {
+                    "atlas": atlas,
+                    "retraction": retraction,
+                    "what": selection.what,
+                    "batches": gone,
+                    "jobs": sorted({m["job"] for m in selection.batches}),
+                    "relanded": [m["batch"] for m in survivors],
+                    "retracted_at": now(),
+                }
+            ],
+            lake.TABLES["retractions"].schema,
+        ),
+    )
     # the predicate names the survivors' batches too: Delta requires the rows written to match it
     listed = ", ".join(f"'{b}'" for b in gone + [m["batch"] for m in survivors])
-    lake.replace(wh, "ingest_batches", pa.Table.from_pylist(survivors, lake.TABLES["ingest_batches"].schema),
-                 f"atlas = '{atlas}' AND batch IN ({listed})")
+    lake.replace(
+        wh,
+        "ingest_batches",
+        pa.Table.from_pylist(survivors, lake.TABLES["ingest_batches"].schema),
+        f"atlas = '{atlas}' AND batch IN ({listed})",
+    )
     lake.discard_uncommitted(wh, atlas)
     return retraction

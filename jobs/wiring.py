@@ -97,18 +97,31 @@ class TopK:
         """Merge a block's candidates (rows start.., columns = other neurons id_offset..) into the top-k."""
         v, ix = torch.topk(strength, min(self.k, strength.shape[1]), dim=1, largest=self.largest)
         rows = slice(start, start + strength.shape[0])
-        cand = [torch.cat([old[rows], new], 1) for old, new in (
-            (self.values, v), (self.ids, ix + id_offset), (self.c_up, c_up.gather(1, ix)), (self.c_gate, c_gate.gather(1, ix)))]
+        cand = [
+            torch.cat([old[rows], new], 1)
+            for old, new in (
+                (self.values, v),
+                (self.ids, ix + id_offset),
+                (self.c_up, c_up.gather(1, ix)),
+                (self.c_gate, c_gate.gather(1, ix)),
+            )
+        ]
         best, pick = torch.topk(cand[0], self.k, dim=1, largest=self.largest)
-        for state, value in zip((self.values, self.ids, self.c_up, self.c_gate), [best] + [c.gather(1, pick) for c in cand[1:]]):
+        picked = [best] + [c.gather(1, pick) for c in cand[1:]]
+        for state, value in zip((self.values, self.ids, self.c_up, self.c_gate), picked, strict=True):
             state[rows] = value
 
     def lists(self, npl: int, polarity: str) -> list[list[Connection]]:
         """Per owner neuron, its connections strongest first (slots never filled are dropped)."""
         out = []
-        for vals, ids, cu, cg in zip(*(t.cpu().tolist() for t in (self.values, self.ids, self.c_up, self.c_gate))):
-            out.append([Connection(layer=i // npl, neuron=i % npl, effective_strength=v, c_up=u, c_gate=g, predicted_polarity=polarity)
-                        for v, i, u, g in zip(vals, ids, cu, cg) if v not in (float("inf"), float("-inf"))])
+        for vals, ids, cu, cg in zip(*(t.cpu().tolist() for t in (self.values, self.ids, self.c_up, self.c_gate)), strict=False):
+            out.append(
+                [
+                    Connection(layer=i // npl, neuron=i % npl, effective_strength=v, c_up=u, c_gate=g, predicted_polarity=polarity)
+                    for v, i, u, g in zip(vals, ids, cu, cg, strict=False)
+                    if v not in (float("inf"), float("-inf"))
+                ]
+            )
         return out
 
 
@@ -120,8 +133,16 @@ class LayerWiring:
     flops: int
 
 
-def _connect(owner_rows: torch.Tensor, owner_rows_gate: torch.Tensor | None, other: torch.Tensor, other_gate: torch.Tensor | None,
-             upstream: bool, states: tuple[TopK, TopK], id_offset: int, block_rows: int) -> int:
+def _connect(
+    owner_rows: torch.Tensor,
+    owner_rows_gate: torch.Tensor | None,
+    other: torch.Tensor,
+    other_gate: torch.Tensor | None,
+    upstream: bool,
+    states: tuple[TopK, TopK],
+    id_offset: int,
+    block_rows: int,
+) -> int:
     """Update the owner neurons' top-k with one other layer; returns the matmul FLOPs.
 
     upstream: owners are targets (rows of W_up/W_gate), `other` is W_down of the source layer.
@@ -131,21 +152,28 @@ def _connect(owner_rows: torch.Tensor, owner_rows_gate: torch.Tensor | None, oth
     flops = 0
     for start in range(0, owner_rows.shape[0], block_rows):
         if upstream:
-            c_up = owner_rows[start:start + block_rows] @ other
-            c_gate = owner_rows_gate[start:start + block_rows] @ other
+            assert owner_rows_gate is not None
+            c_up = owner_rows[start : start + block_rows] @ other
+            c_gate = owner_rows_gate[start : start + block_rows] @ other
         else:
-            d = owner_rows[start:start + block_rows]  # (b, d_model): the sources' down columns
+            assert other_gate is not None
+            d = owner_rows[start : start + block_rows]  # (b, d_model): the sources' down columns
             c_up, c_gate = d @ other.T, d @ other_gate.T
         flops += 2 * 2 * c_up.shape[0] * c_up.shape[1] * (other.shape[0] if upstream else other.shape[1])
         strength = c_up + c_gate
         excitatory, inhibitory = states
-        excitatory.update(start, torch.where((c_up > 0) & (c_gate > 0), strength, float("-inf")).float(), c_up.float(), c_gate.float(), id_offset)
-        inhibitory.update(start, torch.where((c_up < 0) & (c_gate < 0), strength, float("inf")).float(), c_up.float(), c_gate.float(), id_offset)
+        excitatory.update(
+            start, torch.where((c_up > 0) & (c_gate > 0), strength, float("-inf")).float(), c_up.float(), c_gate.float(), id_offset
+        )
+        inhibitory.update(
+            start, torch.where((c_up < 0) & (c_gate < 0), strength, float("inf")).float(), c_up.float(), c_gate.float(), id_offset
+        )
     return flops
 
 
-def compute_layer(ckpt: Checkpoint, layer: int, top_k: int, dtype: torch.dtype, device: str, block_rows: int,
-                  tokens: dict[int, str] | None = None) -> LayerWiring:
+def compute_layer(
+    ckpt: Checkpoint, layer: int, top_k: int, dtype: torch.dtype, device: str, block_rows: int, tokens: dict[int, str] | None = None
+) -> LayerWiring:
     """Upstream and downstream lists, projections and output norms for the neurons of one layer."""
     n_layers = max(ckpt.layers) + 1
     up, gate, down = (ckpt.mlp(layer, k, dtype, device) for k in ("up_proj", "gate_proj", "down_proj"))
@@ -158,23 +186,39 @@ def compute_layer(ckpt: Checkpoint, layer: int, top_k: int, dtype: torch.dtype, 
             if direction == "upstream":
                 flops += _connect(up, gate, ckpt.mlp(other, "down_proj", dtype, device), None, True, states, other * npl, block_rows)
             else:
-                flops += _connect(down.T, None, ckpt.mlp(other, "up_proj", dtype, device), ckpt.mlp(other, "gate_proj", dtype, device),
-                                  False, states, other * npl, block_rows)
-        directions[direction] = [Lists(excitatory=e, inhibitory=i) for e, i in
-                                 zip(states[0].lists(npl, "excitatory"), states[1].lists(npl, "inhibitory"))]
+                flops += _connect(
+                    down.T,
+                    None,
+                    ckpt.mlp(other, "up_proj", dtype, device),
+                    ckpt.mlp(other, "gate_proj", dtype, device),
+                    False,
+                    states,
+                    other * npl,
+                    block_rows,
+                )
+        directions[direction] = [
+            Lists(excitatory=e, inhibitory=i)
+            for e, i in zip(states[0].lists(npl, "excitatory"), states[1].lists(npl, "inhibitory"), strict=True)
+        ]
     projections = [Projections() for _ in range(npl)]
     if ckpt.unembedding:
         unembed = ckpt.tensor(ckpt.unembedding, dtype, device)
         for start in range(0, npl, block_rows):
-            logits = (unembed @ down[:, start:start + block_rows]).T.float()  # (b, vocab)
+            logits = (unembed @ down[:, start : start + block_rows]).T.float()  # (b, vocab)
             flops += 2 * logits.shape[0] * logits.shape[1] * unembed.shape[1]
             for kind, largest in (("promotes", True), ("suppresses", False)):
                 v, ix = torch.topk(logits, min(top_k, logits.shape[1]), dim=1, largest=largest)
-                for row, (vals, ids) in enumerate(zip(v.cpu().tolist(), ix.cpu().tolist())):
-                    setattr(projections[start + row], kind, [Token(token_id=i, token=(tokens or {}).get(i), weight=w) for w, i in zip(vals, ids)])
+                for row, (vals, ids) in enumerate(zip(v.cpu().tolist(), ix.cpu().tolist(), strict=False)):
+                    setattr(
+                        projections[start + row],
+                        kind,
+                        [Token(token_id=i, token=(tokens or {}).get(i), weight=w) for w, i in zip(vals, ids, strict=False)],
+                    )
     norms = torch.linalg.vector_norm(down.float(), dim=0).cpu().tolist()
-    neurons = [NeuronWiring(upstream=u, downstream=d, projections=p)
-               for u, d, p in zip(directions["upstream"], directions["downstream"], projections)]
+    neurons = [
+        NeuronWiring(upstream=u, downstream=d, projections=p)
+        for u, d, p in zip(directions["upstream"], directions["downstream"], projections, strict=False)
+    ]
     return LayerWiring(layer, neurons, norms, flops)
 
 
@@ -185,12 +229,21 @@ def load_tokens(folder: Path) -> dict[int, str] | None:
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
-    return {i: tok.decode([i]) for i in range(len(tok))}
+    return {i: str(tok.decode([i])) for i in range(len(tok))}
 
 
 @locks.writes_atlas("wiring compute")
-def compute_wiring(wh: Warehouse, atlas_name: str, model_dir: str | Path, *, top_k: int = 10, device: str = "cpu",
-                   dtype: str = "float32", block_rows: int = 2048, show_progress: bool = True) -> IngestReport:
+def compute_wiring(
+    wh: Warehouse,
+    atlas_name: str,
+    model_dir: str | Path,
+    *,
+    top_k: int = 10,
+    device: str = "cpu",
+    dtype: str = "float32",
+    block_rows: int = 2048,
+    show_progress: bool = True,
+) -> IngestReport:
     """Compute and land the wiring of every layer not yet landed for this checkpoint and settings."""
     atlas = registry.get(wh, atlas_name)
     folder = Path(model_dir).resolve()
@@ -198,7 +251,9 @@ def compute_wiring(wh: Warehouse, atlas_name: str, model_dir: str | Path, *, top
     n_layers = max(ckpt.layers) + 1
     shape = (n_layers, ckpt.mlp(0, "up_proj", torch.float32, "cpu").shape[0])
     if shape != (atlas.num_layers, atlas.neurons_per_layer):
-        raise UserError(f"{folder}: the checkpoint is {shape[0]} x {shape[1]} but atlas {atlas.atlas} is {atlas.num_layers} x {atlas.neurons_per_layer}")
+        raise UserError(
+            f"{folder}: the checkpoint is {shape[0]} x {shape[1]} but atlas {atlas.atlas} is {atlas.num_layers} x {atlas.neurons_per_layer}"
+        )
     if dtype not in DTYPES:
         raise UserError(f"--dtype {dtype!r}: one of {', '.join(DTYPES)}")
     if device.startswith("cuda") and not torch.cuda.is_available():
@@ -217,8 +272,9 @@ def compute_wiring(wh: Warehouse, atlas_name: str, model_dir: str | Path, *, top
             else:
                 result = compute_layer(ckpt, layer, top_k, DTYPES[dtype], device, block_rows, tokens)
                 entries = ((str(n), (layer, n), entry, None) for n, entry in enumerate(result.neurons))
-                land_layer(wh, atlas, source, layer, layer_hash, [f"{folder}#{digest}"], entries, report,
-                           norms=dict(enumerate(result.output_norm)))
+                land_layer(
+                    wh, atlas, source, layer, layer_hash, [f"{folder}#{digest}"], entries, report, norms=dict(enumerate(result.output_norm))
+                )
             progress.advance(task)
     return report
 
@@ -235,10 +291,21 @@ def tiny_model(family: str, layers: int, neurons_per_layer: int, hidden: int = 6
     """A small random SwiGLU model of a family (llama | qwen3 | olmo3), built offline with `from_config`."""
     import transformers
 
-    configs = {"llama": ("LlamaConfig", "LlamaForCausalLM"), "qwen3": ("Qwen3Config", "Qwen3ForCausalLM"),
-               "olmo3": ("Olmo3Config", "Olmo3ForCausalLM")}
+    configs = {
+        "llama": ("LlamaConfig", "LlamaForCausalLM"),
+        "qwen3": ("Qwen3Config", "Qwen3ForCausalLM"),
+        "olmo3": ("Olmo3Config", "Olmo3ForCausalLM"),
+    }
     config_cls, model_cls = (getattr(transformers, n) for n in configs[family])
-    config = config_cls(vocab_size=vocab, hidden_size=hidden, intermediate_size=neurons_per_layer, num_hidden_layers=layers,
-                        num_attention_heads=4, num_key_value_heads=2, head_dim=hidden // 4, tie_word_embeddings=False)
+    config = config_cls(
+        vocab_size=vocab,
+        hidden_size=hidden,
+        intermediate_size=neurons_per_layer,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=hidden // 4,
+        tie_word_embeddings=False,
+    )
     torch.manual_seed(seed)
     return model_cls._from_config(config) if hasattr(model_cls, "_from_config") else model_cls(config)

@@ -71,10 +71,10 @@ def _bucket(query: exp.Query, model: Model, bucket: int, buckets: int) -> exp.Qu
     """The query's rows whose `bucket_by` columns hash to `bucket`. The filter also goes into the CTE
     named by `bucket_cte` (DuckDB does not push it down through joins and aggregates), so each
     bucket's aggregate reads only its share of the input."""
+
     def where(alias: str) -> exp.Expression:
         hashed = exp.func("hash", *(exp.column(c, table=alias) for c in _columns(model, "bucket_by")))
-        return exp.EQ(this=exp.Mod(this=hashed, expression=exp.Literal.number(buckets)),
-                      expression=exp.Literal.number(bucket))
+        return exp.EQ(this=exp.Mod(this=hashed, expression=exp.Literal.number(buckets)), expression=exp.Literal.number(bucket))
 
     query = query.copy()
     cte = _cte(query, model)
@@ -87,8 +87,9 @@ class AppendBatches(CustomMaterialization):
 
     NAME = "append_batches"
 
-    def insert(self, table_name: str, query_or_df: t.Any, model: Model, is_first_insert: bool,
-               render_kwargs: dict, **kwargs: t.Any) -> None:
+    def insert(
+        self, table_name: str, query_or_df: t.Any, model: Model, is_first_insert: bool, render_kwargs: dict, **kwargs: t.Any
+    ) -> None:
         adapter = self.adapter
         target = exp.to_table(table_name)
         own = _reading_itself(query_or_df, target)
@@ -124,8 +125,9 @@ class UpsertKeys(CustomMaterialization):
 
     NAME = "upsert_keys"
 
-    def insert(self, table_name: str, query_or_df: t.Any, model: Model, is_first_insert: bool,
-               render_kwargs: dict, **kwargs: t.Any) -> None:
+    def insert(
+        self, table_name: str, query_or_df: t.Any, model: Model, is_first_insert: bool, render_kwargs: dict, **kwargs: t.Any
+    ) -> None:
         adapter = self.adapter
         key = _columns(model, "key")
         order_by = _columns(model, "order_by")
@@ -146,7 +148,9 @@ class UpsertKeys(CustomMaterialization):
             matched = " and ".join(f"t.{k} = c.{k}" for k in key)  # key columns are never null
             with adapter.transaction():
                 adapter.execute(f"delete from {table_name} as t using {changed_sql} as c where {matched}")
-                adapter.execute(f"insert into {table_name} ({', '.join(columns)}) "
-                                f"select {', '.join(columns)} from {changed_sql} order by {', '.join(order_by)}")
+                adapter.execute(
+                    f"insert into {table_name} ({', '.join(columns)}) "
+                    f"select {', '.join(columns)} from {changed_sql} order by {', '.join(order_by)}"
+                )
         finally:
             adapter.drop_table(changed)

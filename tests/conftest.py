@@ -25,8 +25,9 @@ def wh(tmp_path, monkeypatch):
 
 @pytest.fixture
 def atlas(wh):
-    registry.add(wh, registry.Atlas(atlas="small", model_id="test/8x512", num_layers=SMALL.layers,
-                                    neurons_per_layer=SMALL.neurons_per_layer))
+    registry.add(
+        wh, registry.Atlas(atlas="small", model_id="test/8x512", num_layers=SMALL.layers, neurons_per_layer=SMALL.neurons_per_layer)
+    )
     return "small"
 
 
@@ -49,7 +50,15 @@ def tiny_graph(weight_a: float = 0.5, prompt: str = "p") -> dict:
         "metadata": {"slug": "t", "prompt": prompt, "prompt_tokens": ["<bos>", "x"], "corpus_index": 1},
         "nodes": [
             {"node_id": "E_9_0", "feature": 9, "layer": "E", "ctx_idx": 0, "feature_type": "embedding", "isLogit": False},
-            {"node_id": "0_5_0", "feature": 5, "layer": "0", "ctx_idx": 0, "feature_type": "mlp_neuron", "influence": -2.0, "activation": 1.0},
+            {
+                "node_id": "0_5_0",
+                "feature": 5,
+                "layer": "0",
+                "ctx_idx": 0,
+                "feature_type": "mlp_neuron",
+                "influence": -2.0,
+                "activation": 1.0,
+            },
             {"node_id": "3_7_1", "feature": 7, "layer": 3, "ctx_idx": 1, "feature_type": "mlp_neuron", "influence": 0.5, "activation": 2.0},
             {"node_id": "L_12_1", "feature": 12, "layer": "4", "ctx_idx": 1, "feature_type": "logit", "isLogit": True},
         ],

@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import tiny_graph, write_graph
 
 from circuitlake import lake
 from circuitlake.settings import warehouse
-from conftest import tiny_graph, write_graph
 
 CLI = str(Path(sys.executable).parent / "circuitlake")
 
@@ -21,8 +21,25 @@ def run(*args, wh=None, **kw):
     return subprocess.run([CLI, *args], capture_output=True, text=True, env=env, **kw)
 
 
-@pytest.mark.parametrize("command", [[], ["atlas", "add"], ["atlas", "list"], ["ingest", "graphs"], ["ingest", "labels"], ["ingest", "wiring"], ["wiring", "compute"], ["cluster"], ["build"], ["audit"], ["retract"],
-                                     ["query"], ["sample"], ["demo"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        [],
+        ["atlas", "add"],
+        ["atlas", "list"],
+        ["ingest", "graphs"],
+        ["ingest", "labels"],
+        ["ingest", "wiring"],
+        ["wiring", "compute"],
+        ["cluster"],
+        ["build"],
+        ["audit"],
+        ["retract"],
+        ["query"],
+        ["sample"],
+        ["demo"],
+    ],
+)
 def test_every_command_has_help(command):
     done = run(*command, "--help")
     assert done.returncode == 0 and "Usage" in done.stdout
@@ -52,10 +69,29 @@ def test_ingest_exit_codes_query_and_busy_warehouse(tmp_path):
     assert first.returncode == 1 and "line 2" in first.stderr
     again = run("ingest", "labels", str(labels), "--atlas", "t", wh=wh)
     assert again.returncode == 0 and "nothing to do" in again.stderr
-    assert run("atlas", "add", "t", "--model", "m", "--layers", "4", "--neurons-per-layer", "16",
-               "--label-precedence", "label=autointerp.label", wh=wh).returncode == 0
-    assert run("atlas", "add", "t", "--model", "m", "--layers", "4", "--neurons-per-layer", "16",
-               "--label-precedence", "label=nonsense", wh=wh).returncode == 2
+    assert (
+        run(
+            "atlas",
+            "add",
+            "t",
+            "--model",
+            "m",
+            "--layers",
+            "4",
+            "--neurons-per-layer",
+            "16",
+            "--label-precedence",
+            "label=autointerp.label",
+            wh=wh,
+        ).returncode
+        == 0
+    )
+    assert (
+        run(
+            "atlas", "add", "t", "--model", "m", "--layers", "4", "--neurons-per-layer", "16", "--label-precedence", "label=nonsense", wh=wh
+        ).returncode
+        == 2
+    )
 
     assert run("build", wh=wh).returncode == 0
     labeled = run("query", "select count(*) || ':' || max(label) as r from neurons where atlas = 't' and label is not null", wh=wh)
@@ -66,15 +102,26 @@ def test_ingest_exit_codes_query_and_busy_warehouse(tmp_path):
     assert write.returncode == 2 and "read-only" in write.stderr
     # no escape: one statement, no file outside the lake read or written, settings locked
     escape = tmp_path / "escape.csv"
-    for sql, says in ((f"copy (select 42) to '{escape}'", "read-only"), ("select * from read_text('/etc/hostname')", "disabled"),
-                      ("select 1; select 2", "exactly one statement"), ("set enable_external_access = true", "read-only"),
-                      (f"select * from read_csv('{tmp_path / 'good' / 'g.json'}')", "disabled")):
+    for sql, says in (
+        (f"copy (select 42) to '{escape}'", "read-only"),
+        ("select * from read_text('/etc/hostname')", "disabled"),
+        ("select 1; select 2", "exactly one statement"),
+        ("set enable_external_access = true", "read-only"),
+        (f"select * from read_csv('{tmp_path / 'good' / 'g.json'}')", "disabled"),
+    ):
         done = run("query", sql, wh=wh)
         assert done.returncode == 2 and says in done.stderr and len(done.stderr.strip().splitlines()) == 1, (sql, done.stderr)
     assert not escape.exists()
 
-    holder = subprocess.Popen([sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(wh / 'circuitlake.duckdb')!r}); print('open', flush=True); time.sleep(60)"],
-                              stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb, time; c = duckdb.connect({str(wh / 'circuitlake.duckdb')!r}); print('open', flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "open"
         busy = run("build", wh=wh)

@@ -40,7 +40,7 @@ def clustered(tmp_path_factory):
 def normalized_mutual_information(a: list, b: list) -> float:
     """NMI = 2 I(A;B) / (H(A) + H(B)) of two labelings of the same items."""
     n = len(a)
-    ca, cb, cab = Counter(a), Counter(b), Counter(zip(a, b))
+    ca, cb, cab = Counter(a), Counter(b), Counter(zip(a, b, strict=False))
     mutual = sum(c / n * math.log(c * n / (ca[x] * cb[y])) for (x, y), c in cab.items())
     entropy = lambda counts: -sum(c / n * math.log(c / n) for c in counts.values())  # noqa: E731
     return 2 * mutual / (entropy(ca) + entropy(cb))
@@ -56,7 +56,10 @@ def query(wh, sql, *params):
 
 def test_build_clusters_and_recovers_planted_circuits(clustered):
     wh, _ = clustered
-    top = dict(((l, n), c) for l, n, c in query(wh, "select layer, neuron, top_cluster from neurons where atlas = 'planted' and top_cluster is not null"))
+    top = dict(
+        ((layer, n), c)
+        for layer, n, c in query(wh, "select layer, neuron, top_cluster from neurons where atlas = 'planted' and top_cluster is not null")
+    )
     purities, dominant = [], []
     for members in planted_groups(SPEC):
         clusters = Counter(top[m] for m in members if m in top)
@@ -91,7 +94,9 @@ def test_same_edges_and_settings_is_a_noop_and_a_forced_rerun_is_identical(clust
     runs = {}
     for run in (first, second):
         t = lake.read(wh, "cluster_assignments", filters=[("atlas", "=", "planted"), ("batch", "=", run["batch"])])
-        runs[run["batch"]] = sorted(zip(t["layer"].to_pylist(), t["neuron"].to_pylist(), t["cluster_path"].to_pylist(), t["flow"].to_pylist()))
+        runs[run["batch"]] = sorted(
+            zip(t["layer"].to_pylist(), t["neuron"].to_pylist(), t["cluster_path"].to_pylist(), t["flow"].to_pylist(), strict=False)
+        )
     assert runs[first["batch"]] == runs[second["batch"]]
     assert second["codelength"] == first["codelength"]
 

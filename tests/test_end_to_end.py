@@ -42,7 +42,12 @@ def research_aggregate(files: list[Path]):
                 key = (int(s[1]), int(s[2]), int(t[1]), int(t[2]))
                 w = link["weight"]
                 e = edges.setdefault(key, [0, 0.0, 0.0, 0.0, w, w])
-                e[0] += 1; e[1] += w; e[2] += abs(w); e[3] += w * w; e[4] = min(e[4], w); e[5] = max(e[5], w)
+                e[0] += 1
+                e[1] += w
+                e[2] += abs(w)
+                e[3] += w * w
+                e[4] = min(e[4], w)
+                e[5] = max(e[5], w)
         for layer, neuron in {(int(n["layer"]), n["feature"]) for n in g["nodes"] if n["feature_type"] == "mlp_neuron"}:
             appearances[(layer, neuron)] += 1
     return edges, appearances
@@ -51,11 +56,16 @@ def research_aggregate(files: list[Path]):
 def published(wh, atlas):
     con = duckdb.connect(str(wh.duckdb), read_only=True)
     try:
-        rows = con.execute("""select src_layer, src_neuron, tgt_layer, tgt_neuron, count, weight_sum, weight_abs_sum,
+        rows = con.execute(
+            """select src_layer, src_neuron, tgt_layer, tgt_neuron, count, weight_sum, weight_abs_sum,
                                      weight_sq_sum, weight_min, weight_max, mean_weight, method
-                              from edges where atlas = ?""", [atlas]).fetchall()
-        neurons = dict(((l, n), c) for l, n, c in con.execute(
-            "select layer, neuron, appearance_count from neurons where atlas = ?", [atlas]).fetchall())
+                              from edges where atlas = ?""",
+            [atlas],
+        ).fetchall()
+        neurons = dict(
+            ((layer, n), c)
+            for layer, n, c in con.execute("select layer, neuron, appearance_count from neurons where atlas = ?", [atlas]).fetchall()
+        )
         partial_dupes = con.execute("""select count(*) - count(distinct (atlas, batch, src_layer, src_neuron, tgt_layer, tgt_neuron))
                                        from stg.edge_partials""").fetchone()[0]
     finally:
@@ -90,8 +100,13 @@ def test_ingest_build_matches_research_aggregation_incrementally(wh, tmp_path):
     # new graphs land in a new batch; the documented sqlmesh command, run in the repo root, brings them in
     ingest_graphs(wh, "e2e", [str(f) for f in later], show_progress=False)
     env = {**os.environ, "CIRCUITLAKE_WAREHOUSE": str(wh.root)}
-    done = subprocess.run([str(Path(sys.executable).parent / "sqlmesh"), "plan", "--auto-apply", "--no-prompts", "--restate-model", "tag:reads_lake"],
-                          cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "sqlmesh"), "plan", "--auto-apply", "--no-prompts", "--restate-model", "tag:reads_lake"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert_matches_research(wh, "e2e", files[:30])
 
@@ -103,9 +118,19 @@ def test_ingest_build_matches_research_aggregation_incrementally(wh, tmp_path):
     report = run_audits(wh)
     assert report.passed, [a for a in report.audits if not a.passed]
     names = {a.name for a in report.audits}
-    assert {"edges_unique_key", "edges_below_threshold", "edges_layer_order", "edges_mean_within_range",
-            "edges_mean_abs_bounds", "edges_statistics_are_finite", "edges_endpoints_are_neurons", "neurons_unique_key", "neurons_inside_shape",
-            "neurons_feature_id_formula", "metadata_has_keys"} <= names
+    assert {
+        "edges_unique_key",
+        "edges_below_threshold",
+        "edges_layer_order",
+        "edges_mean_within_range",
+        "edges_mean_abs_bounds",
+        "edges_statistics_are_finite",
+        "edges_endpoints_are_neurons",
+        "neurons_unique_key",
+        "neurons_inside_shape",
+        "neurons_feature_id_formula",
+        "metadata_has_keys",
+    } <= names
     figures = {(f["atlas"], f["figure"]): f["value"] for f in report.figures}
     assert figures[("e2e", "graphs")] == 40
     md = report.to_markdown()
@@ -121,10 +146,14 @@ def test_ingest_build_matches_research_aggregation_incrementally(wh, tmp_path):
 
     # an edge below the threshold makes its audit fail, with the failing-row count
     con = duckdb.connect(str(wh.duckdb))
-    table = con.execute("select table_schema || '.' || table_name from information_schema.tables where regexp_matches(table_name, '^main__edges__[0-9]+$')").fetchone()[0]
+    table = con.execute(
+        "select table_schema || '.' || table_name from information_schema.tables where regexp_matches(table_name, '^main__edges__[0-9]+$')"
+    ).fetchone()[0]
     con.execute(f"insert into {table} select atlas, 0, 0, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 'relp', null from {table} limit 1")
     # and so does an edge whose sums a NaN weight poisoned
-    con.execute(f"insert into {table} select atlas, 0, 1, 1, 2, 5, 'nan'::double, 1, 1, 1, 1, 'nan'::double, 1, 'relp', null from {table} limit 1")
+    con.execute(
+        f"insert into {table} select atlas, 0, 1, 1, 2, 5, 'nan'::double, 1, 1, 1, 1, 'nan'::double, 1, 'relp', null from {table} limit 1"
+    )
     con.close()
     failing = {a.name: a for a in run_audits(wh).audits}
     assert not failing["edges_below_threshold"].passed and failing["edges_below_threshold"].failing_rows == 1

@@ -8,15 +8,14 @@ import copy
 import gzip
 import json
 import random
-from pathlib import Path
 
 import pyarrow.compute as pc
-
-from app.sample import SampleSpec, write_labels
-from circuitlake import lake, registry
-from circuitlake.settings import warehouse
 from conftest import tiny_graph
 from test_cli import run
+
+from app.sample import SampleSpec, write_labels
+from circuitlake import lake
+from circuitlake.settings import warehouse
 
 WRONG = ["x", None, [], {}, -1, 1e308, 2**70, True, "1e999", float("nan")]
 
@@ -24,8 +23,22 @@ WRONG = ["x", None, [], {}, -1, 1e308, 2**70, True, "1e999", float("nan")]
 def _mutate(rng: random.Random, i: int) -> tuple[str, bytes, bool]:
     """(kind, file bytes, certainly unreadable). Every file is unique (its prompt carries i)."""
     g = tiny_graph(prompt=f"fuzz {i}")
-    kind = rng.choice(["good", "truncated", "wrong type", "huge number", "duplicate node id", "deep nesting",
-                       "random bytes", "utf-16", "latin-1", "bad gzip", "missing key", "dangling link"])
+    kind = rng.choice(
+        [
+            "good",
+            "truncated",
+            "wrong type",
+            "huge number",
+            "duplicate node id",
+            "deep nesting",
+            "random bytes",
+            "utf-16",
+            "latin-1",
+            "bad gzip",
+            "missing key",
+            "dangling link",
+        ]
+    )
     if kind == "good":
         return kind, json.dumps(g).encode(), False
     if kind == "truncated":
@@ -103,8 +116,14 @@ def test_fuzzed_graph_and_label_files_never_crash_and_land_or_reject(tmp_path):
     originals = write_labels(SampleSpec(graphs=1, layers=8, neurons_per_layer=16, seed=3), tmp_path / "labels")
     for original in originals:
         text = original.read_bytes()
-        for n, data in enumerate([text[: len(text) // 2], bytes(rng.randrange(256) for _ in range(300)),
-                                  text.replace(b'"', b"'", 3), text.decode().encode("utf-16")]):
+        for n, data in enumerate(
+            [
+                text[: len(text) // 2],
+                bytes(rng.randrange(256) for _ in range(300)),
+                text.replace(b'"', b"'", 3),
+                text.decode().encode("utf-16"),
+            ]
+        ):
             path = tmp_path / "labels" / f"{original.stem}-{n}{''.join(original.suffixes)}"
             path.write_bytes(data)
             done = run("ingest", "labels", str(path), "--atlas", "fuzz", "--source", f"{original.stem}-{n}", wh=wh.root)

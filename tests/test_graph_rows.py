@@ -7,9 +7,9 @@ import gzip
 import json
 
 import pytest
+from conftest import tiny_graph
 from pydantic import ValidationError
 
-from conftest import tiny_graph
 from ingest.graph_rows import GraphError, _read_checked, _read_columnar, read_graph, to_rows
 
 
@@ -27,8 +27,9 @@ def test_fast_path_takes_the_sample_corpus_and_matches_pydantic(small_corpus):
         assert rows_of(fast) == rows_of(_read_checked(data)), f
 
 
-@pytest.mark.parametrize("change", ["mixed layers", "duplicate node id", "dangling twice", "weight as text",
-                                    "no metadata", "other node kind"])
+@pytest.mark.parametrize(
+    "change", ["mixed layers", "duplicate node id", "dangling twice", "weight as text", "no metadata", "other node kind"]
+)
 def test_edge_cases_match_pydantic(change):
     g = tiny_graph()
     if change == "mixed layers":
@@ -80,8 +81,9 @@ def test_first_broken_rule_in_file_order_is_reported():
         to_rows(read_graph(json.dumps(g).encode()), 8, 512)
 
 
-@pytest.mark.parametrize("where, value, record", [("links", "NaN", "links[1]"), ("links", "Infinity", "links[1]"),
-                                                  ("nodes", "-Infinity", "nodes[2] '3_7_1'")])
+@pytest.mark.parametrize(
+    "where, value, record", [("links", "NaN", "links[1]"), ("links", "Infinity", "links[1]"), ("nodes", "-Infinity", "nodes[2] '3_7_1'")]
+)
 def test_non_finite_numbers_are_rejected_with_their_record(where, value, record):
     g = tiny_graph()
     if where == "links":

@@ -17,7 +17,7 @@ from ingest.graphs import ingest_graphs
 # every column users read; partials_seq is bookkeeping and differs by construction
 TABLES = {
     "edges": "atlas, method, src_layer, src_neuron, tgt_layer, tgt_neuron, count, weight_sum, weight_abs_sum, "
-             "weight_sq_sum, weight_min, weight_max, mean_weight, mean_abs_weight",
+    "weight_sq_sum, weight_min, weight_max, mean_weight, mean_abs_weight",
     "edges_by_target": "atlas, method, tgt_layer, tgt_neuron, src_layer, src_neuron, count, mean_weight",
     "neuron_graphs": "atlas, batch, graph_key, layer, neuron, max_abs_influence, positions",
     "neurons": "atlas, layer, neuron, feature_id, appearance_count, label",
@@ -46,14 +46,20 @@ def test_incremental_equals_from_scratch_and_noop_does_nothing(wh, tmp_path, mon
     ingest_graphs(wh, "inc", [str(f) for f in files[80:]], show_progress=False)
     build(wh, cluster=False)
     incremental = snapshot(wh)
-    assert len(incremental["edges"]) > 0 and len(incremental["edges_by_target"]) == len(incremental["edges"]) and len({r[1] for r in incremental["neuron_graphs"]}) == 70 + 3 + 1
+    assert (
+        len(incremental["edges"]) > 0
+        and len(incremental["edges_by_target"]) == len(incremental["edges"])
+        and len({r[1] for r in incremental["neuron_graphs"]}) == 70 + 3 + 1
+    )
 
     # the ledgers of the append models hold exactly the (atlas, batch, pass) rows of their tables
     con = duckdb.connect(str(wh.duckdb), read_only=True)
     try:
         for model in ("stg.edge_partials", "neuron_graphs"):
-            ledger = con.execute("select table_schema || '.' || table_name from information_schema.tables "
-                                 f"where table_name like '%{model.split('.')[-1]}\\_\\_%\\_\\_batches' escape '\\'").fetchone()[0]
+            ledger = con.execute(
+                "select table_schema || '.' || table_name from information_schema.tables "
+                f"where table_name like '%{model.split('.')[-1]}\\_\\_%\\_\\_batches' escape '\\'"
+            ).fetchone()[0]
             held = con.execute(f"select atlas, batch, seq from {ledger} order by all").fetchall()
             assert held == con.execute(f"select distinct atlas, batch, seq from {model} order by all").fetchall()
             assert len(held) > 64  # more than one pass
@@ -78,7 +84,7 @@ def assert_same(a: dict[str, list[tuple]], b: dict[str, list[tuple]]) -> None:
     assert a.keys() == b.keys()
     for table in a:
         assert len(a[table]) == len(b[table]), table
-        for x, y in zip(a[table], b[table]):
+        for x, y in zip(a[table], b[table], strict=False):
             assert len(x) == len(y)
-            for u, v in zip(x, y):
+            for u, v in zip(x, y, strict=False):
                 assert u == (pytest.approx(v, rel=1e-12, abs=1e-15) if isinstance(v, float) else v), (table, x, y)

@@ -33,14 +33,24 @@ def test_every_key_spelling_normalises(tiny_atlas, key, expected):
 
 def test_autointerp_jsonl_with_bad_lines(wh, tiny_atlas, tmp_path):
     f = tmp_path / "labels.jsonl"
-    f.write_text("\n".join([
-        json.dumps({"feature_id": 12, "labels": [{"label": "coins", "metadata": {"parsed_response": {"description": "mint marks"}}}],
-                    "feature_metadata": {"layer": 1, "neuron": 2, "num_exemplars": 20, "max_activation": 65.0}}),
-        json.dumps({"feature_id": 13, "labels": []}),  # a labeling error upstream: kept, unlabeled
-        '{"feature_id": 14, "labels": [',  # unparseable
-        json.dumps({"feature_id": 15, "feature_metadata": {"layer": 3, "neuron": 5}}),  # disagrees with its layer/neuron
-        json.dumps({"feature_id": 400}),  # outside 4 x 10
-    ]) + "\n")
+    f.write_text(
+        "\n".join(
+            [
+                json.dumps(
+                    {
+                        "feature_id": 12,
+                        "labels": [{"label": "coins", "metadata": {"parsed_response": {"description": "mint marks"}}}],
+                        "feature_metadata": {"layer": 1, "neuron": 2, "num_exemplars": 20, "max_activation": 65.0},
+                    }
+                ),
+                json.dumps({"feature_id": 13, "labels": []}),  # a labeling error upstream: kept, unlabeled
+                '{"feature_id": 14, "labels": [',  # unparseable
+                json.dumps({"feature_id": 15, "feature_metadata": {"layer": 3, "neuron": 5}}),  # disagrees with its layer/neuron
+                json.dumps({"feature_id": 400}),  # outside 4 x 10
+            ]
+        )
+        + "\n"
+    )
     assert detect_format(f) == "autointerp-jsonl"
     report = ingest_labels(wh, "t", f, show_progress=False)
     assert report.rejected == 3 and report.exit_code == 1
@@ -55,36 +65,76 @@ def test_autointerp_jsonl_with_bad_lines(wh, tiny_atlas, tmp_path):
 
 def test_enriched_json_streams_both_passes_in_every_spelling(wh, tiny_atlas, tmp_path):
     f = tmp_path / "olmo_enriched.json.gz"
-    f.write_bytes(gzip.compress(json.dumps({
-        "L0/N1": {"label": "a", "short_label": "sa", "input_label": "ia", "autointerp_label": "aa"},
-        "L1/2": {"label": "b", "input_label": "ib"},
-        "2_3": {"label": "c"},
-        "L9/N0": {"label": "outside"},
-        "L1/N2": {"label": "duplicate of L1/2"},
-    }).encode()))
+    f.write_bytes(
+        gzip.compress(
+            json.dumps(
+                {
+                    "L0/N1": {"label": "a", "short_label": "sa", "input_label": "ia", "autointerp_label": "aa"},
+                    "L1/2": {"label": "b", "input_label": "ib"},
+                    "2_3": {"label": "c"},
+                    "L9/N0": {"label": "outside"},
+                    "L1/N2": {"label": "duplicate of L1/2"},
+                }
+            ).encode()
+        )
+    )
     assert detect_format(f) == "enriched"
     report = ingest_labels(wh, "t", f, show_progress=False)
     assert report.rejected == 2
-    assert labels(wh) == [(0, 1, "autointerp_original", "aa"), (0, 1, "input", "ia"), (0, 1, "output", "a"),
-                          (1, 2, "input", "ib"), (1, 2, "output", "b"), (2, 3, "input", None), (2, 3, "output", "c")]
+    assert labels(wh) == [
+        (0, 1, "autointerp_original", "aa"),
+        (0, 1, "input", "ia"),
+        (0, 1, "output", "a"),
+        (1, 2, "input", "ib"),
+        (1, 2, "output", "b"),
+        (2, 3, "input", None),
+        (2, 3, "output", "c"),
+    ]
     assert {r["source"] for r in lake.read(wh, "labels").to_pylist()} == {"olmo_enriched"}
 
 
 def test_function_db_and_activation_descriptions(wh, tiny_atlas, tmp_path):
     db = tmp_path / "neuron_labels_combined.json"
-    db.write_text(json.dumps({"neurons": {
-        "L3/N4": {"neuron_id": "L3/N4", "layer": 3, "neuron_idx": 4, "function_label": "routes", "input_label": "when x", "output_norm": 1.25},
-        "L3/N5": {"neuron_id": "L3/N5", "layer": 2, "neuron_idx": 5, "function_label": "mismatch"}}}))
+    db.write_text(
+        json.dumps(
+            {
+                "neurons": {
+                    "L3/N4": {
+                        "neuron_id": "L3/N4",
+                        "layer": 3,
+                        "neuron_idx": 4,
+                        "function_label": "routes",
+                        "input_label": "when x",
+                        "output_norm": 1.25,
+                    },
+                    "L3/N5": {"neuron_id": "L3/N5", "layer": 2, "neuron_idx": 5, "function_label": "mismatch"},
+                }
+            }
+        )
+    )
     profiles = tmp_path / "edge_stats_enriched.json"
-    profiles.write_text(json.dumps({"metadata": {"tau": 0.005}, "summary": {"total_neurons": 2}, "profiles": [
-        {"layer": 3, "neuron": 4, "neuron_id": "L3/N4", "transluce_label_positive": "pos", "transluce_label_negative": "neg"},
-        {"neuron_id": "L0/N0", "transluce_label_positive": "only id"}]}))
+    profiles.write_text(
+        json.dumps(
+            {
+                "metadata": {"tau": 0.005},
+                "summary": {"total_neurons": 2},
+                "profiles": [
+                    {"layer": 3, "neuron": 4, "neuron_id": "L3/N4", "transluce_label_positive": "pos", "transluce_label_negative": "neg"},
+                    {"neuron_id": "L0/N0", "transluce_label_positive": "only id"},
+                ],
+            }
+        )
+    )
     assert (detect_format(db), detect_format(profiles)) == ("function-db", "activation-descriptions")
     assert ingest_labels(wh, "t", db, show_progress=False).rejected == 1
     assert ingest_labels(wh, "t", profiles, source="transluce", show_progress=False).rejected == 0
     assert labels(wh, "neuron_labels_combined") == [(3, 4, "input", "when x"), (3, 4, "output", "routes")]
-    assert labels(wh, "transluce") == [(0, 0, "activation_neg", None), (0, 0, "activation_pos", "only id"),
-                                       (3, 4, "activation_neg", "neg"), (3, 4, "activation_pos", "pos")]
+    assert labels(wh, "transluce") == [
+        (0, 0, "activation_neg", None),
+        (0, 0, "activation_pos", "only id"),
+        (3, 4, "activation_neg", "neg"),
+        (3, 4, "activation_pos", "pos"),
+    ]
 
 
 def test_reingest_is_noop_and_a_newer_file_replaces_the_source_atomically(wh, tiny_atlas, tmp_path):
@@ -138,8 +188,12 @@ def test_coverage_audit_passes_and_fails_around_its_threshold(wh, tmp_path):
 
 def test_olmo_shaped_atlas_reports_97_8_percent_and_passes_at_0_978(wh, tmp_path):
     layers, npl, labeled = 32, 11_008, 344_551
-    registry.add(wh, registry.Atlas(atlas="olmo-3-7b", model_id="allenai/OLMo-3-7B-Instruct", num_layers=layers,
-                                    neurons_per_layer=npl, min_label_coverage=0.978))
+    registry.add(
+        wh,
+        registry.Atlas(
+            atlas="olmo-3-7b", model_id="allenai/OLMo-3-7B-Instruct", num_layers=layers, neurons_per_layer=npl, min_label_coverage=0.978
+        ),
+    )
     f = tmp_path / "olmo3_enriched_labels.json"
     with f.open("w") as out:  # streamed out, like the real 513 MB file is streamed in
         out.write("{")
@@ -164,13 +218,17 @@ def test_enriched_autointerp_label_alone_is_not_an_atlas_label(wh, tmp_path):
     autointerp label does not count towards coverage (it is kept, as pass autointerp_original)."""
     registry.add(wh, registry.Atlas(atlas="e", model_id="m", num_layers=2, neurons_per_layer=5, min_label_coverage=0.5))
     f = tmp_path / "enriched.json"
-    f.write_text(json.dumps({
-        "L0/N0": {"label": "l0", "short_label": "s0", "autointerp_label": "a0"},
-        "L0/N1": {"label": "l1", "autointerp_label": "a1"},
-        "L0/N2": {"autointerp_label": "a2"},
-        "L0/N3": {"label": "", "autointerp_label": "a3"},
-        "L1/N0": {"short_label": "s5"},
-    }))
+    f.write_text(
+        json.dumps(
+            {
+                "L0/N0": {"label": "l0", "short_label": "s0", "autointerp_label": "a0"},
+                "L0/N1": {"label": "l1", "autointerp_label": "a1"},
+                "L0/N2": {"autointerp_label": "a2"},
+                "L0/N3": {"label": "", "autointerp_label": "a3"},
+                "L1/N0": {"short_label": "s5"},
+            }
+        )
+    )
     ingest_labels(wh, "e", f, show_progress=False)
     build(wh)
     con = duckdb.connect(str(wh.duckdb), read_only=True)

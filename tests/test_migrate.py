@@ -7,10 +7,10 @@ import shutil
 from pathlib import Path
 
 import pyarrow as pa
+from test_cli import run
 
 from circuitlake import lake
 from circuitlake.settings import warehouse
-from test_cli import run
 
 FIXTURE = Path(__file__).parent / "fixtures" / "lake_v1"
 
@@ -26,8 +26,14 @@ def test_v1_lake_is_refused_until_migrated_and_keeps_every_row(tmp_path):
     rows = {name: lake.read(wh, name) for name in lake.TABLES if lake.schema_version(wh, name)}
     assert rows["graphs"].num_rows == 2 and rows["labels"].num_rows == 3 and rows["rejects"].num_rows == 2
 
-    for command in (["status"], ["build"], ["ingest", "graphs", str(tmp_path), "--atlas", "t"], ["atlas", "list"],
-                    ["retract", "--atlas", "t", "--all", "--yes"], ["maintain"]):
+    for command in (
+        ["status"],
+        ["build"],
+        ["ingest", "graphs", str(tmp_path), "--atlas", "t"],
+        ["atlas", "list"],
+        ["retract", "--atlas", "t", "--all", "--yes"],
+        ["maintain"],
+    ):
         refused = run(*command, wh=wh.root)
         assert refused.returncode == 2 and "circuitlake migrate" in refused.stderr, command
         assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
@@ -39,7 +45,8 @@ def test_v1_lake_is_refused_until_migrated_and_keeps_every_row(tmp_path):
     for name, before in rows.items():
         after = lake.read(wh, name)
         if name == "labels":  # every row kept; only the enriched batch's autointerp row changed its pass
-            passes = dict(zip(zip(after["batch"].to_pylist(), after["label"].to_pylist()), after["pass"].to_pylist()))
+            keys = zip(after["batch"].to_pylist(), after["label"].to_pylist(), strict=True)
+            passes = dict(zip(keys, after["pass"].to_pylist(), strict=True))
             assert passes[("labels-enriched", "autointerp")] == "autointerp_original"
             assert passes[("labels-enriched", "output")] == "output" and sorted(passes.values()).count("autointerp") == 1
             after = after.drop_columns(["pass"]).sort_by("batch")

@@ -7,6 +7,7 @@ import shutil
 
 import duckdb
 import pytest
+from test_incremental_build import assert_same
 
 from app.build import build
 from app.sample import SampleSpec, write_graphs, write_labels
@@ -16,13 +17,12 @@ from circuitlake.settings import warehouse
 from ingest.graphs import ingest_graphs
 from ingest.labels import ingest_labels
 from jobs.retract import retract, select
-from test_incremental_build import assert_same
 
 SPEC = SampleSpec(graphs=30, min_nodes=20, max_nodes=40, seed=5)
 # what users read, without batch ids (a from-scratch ingest of the same files batches them differently)
 USER_TABLES = {
     "edges": "atlas, method, src_layer, src_neuron, tgt_layer, tgt_neuron, count, weight_sum, weight_abs_sum, "
-             "weight_sq_sum, weight_min, weight_max, mean_weight, mean_abs_weight",
+    "weight_sq_sum, weight_min, weight_max, mean_weight, mean_abs_weight",
     "edges_by_target": "atlas, method, tgt_layer, tgt_neuron, src_layer, src_neuron, count, mean_weight",
     "neuron_graphs": "atlas, graph_key, layer, neuron, max_abs_influence, positions",
     "neurons": "atlas, layer, neuron, feature_id, appearance_count, label, output_label",
@@ -30,13 +30,21 @@ USER_TABLES = {
 }
 
 
+VARYING_METADATA = "('build_time', 'last_ingest', 'lake_hash', 'graphs_hash', 'ingest_batches')"
+
+
 def snapshot(wh) -> dict[str, list[tuple]]:
     con = duckdb.connect(str(wh.duckdb), read_only=True)
     try:
         # times, and what depends on how graphs were batched, differ from an ingest of the same files
-        return {t: con.execute(f"select {cols} from {t} where key not in ('build_time', 'last_ingest', 'lake_hash', 'graphs_hash', 'ingest_batches') order by all"
-                               if t == "metadata" else f"select {cols} from {t} order by all").fetchall()
-                for t, cols in USER_TABLES.items()}
+        return {
+            t: con.execute(
+                f"select {cols} from {t} where key not in {VARYING_METADATA} order by all"
+                if t == "metadata"
+                else f"select {cols} from {t} order by all"
+            ).fetchall()
+            for t, cols in USER_TABLES.items()
+        }
     finally:
         con.close()
 

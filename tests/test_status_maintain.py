@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from deltalake import DeltaTable
+from test_cli import run
 
 from app.build import build
 from app.maintain import maintain
@@ -13,7 +14,6 @@ from app.status import warehouse_status
 from circuitlake import lake, registry
 from ingest.graphs import ingest_graphs
 from jobs.retract import retract, select
-from test_cli import run
 
 
 def test_status_follows_ingest_build_retract_and_cli_exit_codes(wh, atlas, small_corpus):
@@ -53,7 +53,9 @@ def test_maintain_compacts_vacuums_and_changes_no_row(wh, atlas, small_corpus):
         ingest_graphs(wh, atlas, [f], show_progress=False)
     retract(wh, atlas, select(wh, atlas, files=[files[0]]))  # leaves deleted files for the vacuum
     build(wh, cluster=False)
-    rows = {t: lake.read(wh, t).sort_by([(c, "ascending") for c in ("atlas", "batch")]) for t in ("graphs", "graph_links", "ingest_batches")}
+    rows = {
+        t: lake.read(wh, t).sort_by([(c, "ascending") for c in ("atlas", "batch")]) for t in ("graphs", "graph_links", "ingest_batches")
+    }
     first = DeltaTable(str(wh.table("ingest_batches"))).version()
 
     report = maintain(wh, retain_hours=0)

@@ -27,7 +27,7 @@ def checkpoint(request, tmp_path_factory):
 
 def dense_expected(ckpt: Checkpoint, layer: int):
     """Every candidate of every neuron of `layer`, in float64, sorted: the brute-force reference."""
-    w = {(l, k): ckpt.mlp(l, k, torch.float64, "cpu") for l in range(LAYERS) for k in ("up_proj", "gate_proj", "down_proj")}
+    w = {(i, k): ckpt.mlp(i, k, torch.float64, "cpu") for i in range(LAYERS) for k in ("up_proj", "gate_proj", "down_proj")}
     out = {}
     for direction in ("upstream", "downstream"):
         for n in range(NPL):
@@ -38,7 +38,7 @@ def dense_expected(ckpt: Checkpoint, layer: int):
                     cu, cg = w[layer, "up_proj"][n] @ w[o, "down_proj"], w[layer, "gate_proj"][n] @ w[o, "down_proj"]
                 else:
                     cu, cg = w[o, "up_proj"] @ w[layer, "down_proj"][:, n], w[o, "gate_proj"] @ w[layer, "down_proj"][:, n]
-                for j, (u, g) in enumerate(zip(cu.tolist(), cg.tolist())):
+                for j, (u, g) in enumerate(zip(cu.tolist(), cg.tolist(), strict=False)):
                     if (u > 0 and g > 0) or (u < 0 and g < 0):
                         cands.append((u + g, o, j, u, g))
             exc = sorted((c for c in cands if c[0] > 0), reverse=True)[:K]
@@ -59,7 +59,9 @@ def test_computed_topk_and_projections_match_brute_force(checkpoint, layer):
             for got, want, polarity in ((lists.excitatory, exc, "excitatory"), (lists.inhibitory, inh, "inhibitory")):
                 assert [(c.layer, c.neuron) for c in got] == [(o, j) for _, o, j, _, _ in want]
                 assert [c.effective_strength for c in got] == pytest.approx([s for s, *_ in want], rel=1e-4, abs=1e-7)
-                assert [x for c in got for x in (c.c_up, c.c_gate)] == pytest.approx([x for *_, u, g in want for x in (u, g)], rel=1e-4, abs=1e-7)
+                assert [x for c in got for x in (c.c_up, c.c_gate)] == pytest.approx(
+                    [x for *_, u, g in want for x in (u, g)], rel=1e-4, abs=1e-7
+                )
                 assert all(c.predicted_polarity == polarity for c in got)
                 # effective_strength = +-(|c_up| + |c_gate|)
                 assert all(abs(abs(c.effective_strength) - abs(c.c_up) - abs(c.c_gate)) < 1e-6 for c in got)
@@ -117,8 +119,10 @@ def test_weight_graph_atlas_builds_and_clusters_with_audits_passing(wh, tmp_path
     assert report.passed, [a for a in report.audits if not a.passed]
     con = duckdb.connect(str(wh.duckdb), read_only=True)
     try:
-        methods = con.execute("select method, count(*), min(count), max(count), bool_and(weight_min = weight_max and mean_weight = weight_sum) "
-                              "from edges where atlas = 'olmo-like' group by method").fetchall()
+        methods = con.execute(
+            "select method, count(*), min(count), max(count), bool_and(weight_min = weight_max and mean_weight = weight_sum) "
+            "from edges where atlas = 'olmo-like' group by method"
+        ).fetchall()
         norms = con.execute("select count(output_norm) from neurons where atlas = 'olmo-like'").fetchone()[0]
         clustered = con.execute("select count(*) from neurons where atlas = 'olmo-like' and cluster_path is not null").fetchone()[0]
     finally:
@@ -135,17 +139,25 @@ def test_cache_with_missing_fields_and_malformed_entries(wh, tmp_path):
     registry.add(wh, registry.Atlas(atlas="t", model_id="m", num_layers=4, neurons_per_layer=10))
     cache = tmp_path / "cache"
     cache.mkdir()
-    (cache / "layer_1.json").write_text(json.dumps({
-        "3": {"upstream": {"excitatory": [{"layer": 0, "neuron": 7, "effective_strength": 0.3}]},
-              "downstream": {"inhibitory": [{"layer": 2, "neuron": 1, "effective_strength": -0.2, "c_up": -0.1}]},
-              "projections": {"promoted": [{"token": " Paris", "token_id": 5, "weight": 0.4}]}},
-        "4": {"downstream": {"excitatory": [{"layer": 2, "neuron": 1}]}},  # no effective_strength
-        "5": {"downstream": {"excitatory": [{"layer": 9, "neuron": 1, "effective_strength": 0.1}]}},  # outside the shape
-    }))
+    (cache / "layer_1.json").write_text(
+        json.dumps(
+            {
+                "3": {
+                    "upstream": {"excitatory": [{"layer": 0, "neuron": 7, "effective_strength": 0.3}]},
+                    "downstream": {"inhibitory": [{"layer": 2, "neuron": 1, "effective_strength": -0.2, "c_up": -0.1}]},
+                    "projections": {"promoted": [{"token": " Paris", "token_id": 5, "weight": 0.4}]},
+                },
+                "4": {"downstream": {"excitatory": [{"layer": 2, "neuron": 1}]}},  # no effective_strength
+                "5": {"downstream": {"excitatory": [{"layer": 9, "neuron": 1, "effective_strength": 0.1}]}},  # outside the shape
+            }
+        )
+    )
     report = ingest_wiring(wh, "t", cache, show_progress=False)
     assert report.rejected == 2 and report.exit_code == 1
     rows = lake.read(wh, "wiring").to_pylist()
     assert sorted((r["direction"], r["polarity"], r["other_layer"], r["c_up"], r["c_gate"]) for r in rows) == [
-        ("downstream", "inhibitory", 2, -0.1, None), ("upstream", "excitatory", 0, None, None)]
+        ("downstream", "inhibitory", 2, -0.1, None),
+        ("upstream", "excitatory", 0, None, None),
+    ]
     assert [(p["kind"], p["token"]) for p in lake.read(wh, "projections").to_pylist()] == [("promotes", " Paris")]
     assert {r["record"] for r in lake.read(wh, "rejects").to_pylist()} == {"4", "5"}

@@ -9,8 +9,10 @@ Nodes are classified by `feature_type` / `isLogit` / id prefix, never by layer. 
 
 from __future__ import annotations
 
+from typing import NotRequired
+
 from pydantic import ConfigDict, TypeAdapter, with_config
-from typing_extensions import NotRequired, TypedDict
+from typing_extensions import TypedDict
 
 _LOOSE = ConfigDict(extra="ignore")
 
@@ -63,4 +65,3 @@ class GraphFile(TypedDict):
 
 
 GRAPH_FILE = TypeAdapter(GraphFile)
-
