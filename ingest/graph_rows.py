@@ -27,7 +27,7 @@ import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import TypeAdapter
+from pydantic import TypeAdapter, ValidationError
 
 from circuitlake.formats.graph import GRAPH_FILE, GraphMetadata
 
@@ -150,7 +150,10 @@ def _column(items: list, key: str, types: set, arrow: pa.DataType, default=None)
         return None
     if arrow == pa.string() and int in seen:  # int layers (raw output) become text, as viewer output has them
         values = [str(v) if type(v) is int else v for v in values]
-    return pa.array(values, arrow)
+    try:
+        return pa.array(values, arrow)
+    except (OverflowError, pa.ArrowInvalid):  # an int beyond the column's type: the format's range check says so
+        return None
 
 
 def _read_columnar(data: bytes) -> Graph | None:
@@ -179,7 +182,12 @@ def _read_columnar(data: bytes) -> Graph | None:
     }
     if any(c is None for c in (*node_columns.values(), *link_columns.values())):
         return None
-    metadata = _METADATA.validate_python(doc["metadata"]) if "metadata" in doc else {}
+    if any(pc.min(node_columns[k]).as_py() is not None and pc.min(node_columns[k]).as_py() < 0 for k in ("feature", "ctx_idx")):
+        return None  # a negative index or position: the pydantic format rejects it with its record
+    try:
+        metadata = _METADATA.validate_python(doc["metadata"]) if "metadata" in doc else {}
+    except ValidationError:
+        return None  # judged by the file's pydantic format, whose error names the path from the file's root
     return Graph(metadata, doc.get("nodes_exceeded"), pa.table(node_columns).select(NODES.names), pa.table(link_columns))
 
 
@@ -326,7 +334,9 @@ def to_rows(graph: Graph, num_layers: int, neurons_per_layer: int) -> GraphRows:
     is_neuron, columns = ends.columns()
     layer = columns[1].fill_null(-1).to_numpy(zero_copy_only=False)
     src, tgt = sides["source"], sides["target"]
-    backwards = is_neuron[src] & is_neuron[tgt] & (layer[src] >= layer[tgt])
+    position = columns[3].fill_null(0).to_numpy(zero_copy_only=False)
+    neuron_link = is_neuron[src] & is_neuron[tgt]
+    backwards = neuron_link & ((layer[src] >= layer[tgt]) | (position[tgt] < position[src]))
     weight = links["weight"].combine_chunks()
     non_finite = ~np.isfinite(weight.to_numpy(zero_copy_only=False))
     i = _first_true(backwards | non_finite, -1)
@@ -334,7 +344,9 @@ def to_rows(graph: Graph, num_layers: int, neurons_per_layer: int) -> GraphRows:
         raise GraphError(f"links[{i}]", f"weight is not finite ({weight[i].as_py()}): it would poison every sum of its edge")
     if i >= 0:
         raise GraphError(
-            f"links[{i}]", f"neuron link {links['source'][i].as_py()} -> {links['target'][i].as_py()} does not go to a later layer"
+            f"links[{i}]",
+            f"neuron link {links['source'][i].as_py()} -> {links['target'][i].as_py()} does not go to a later layer "
+            "at the same or a later position",
         )
     link_columns = {
         f"{prefix}_{name}": col.take(pa.array(idx))

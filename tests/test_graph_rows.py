@@ -35,7 +35,7 @@ def test_edge_cases_match_pydantic(change):
     if change == "mixed layers":
         pass  # tiny_graph mixes int and string layers: pyarrow refuses, pydantic decides
     elif change == "duplicate node id":  # the last node of an id is the one links refer to
-        g["nodes"].append({**g["nodes"][1], "ctx_idx": 2, "influence": 9.0})
+        g["nodes"].append({**g["nodes"][1], "activation": 3.0, "influence": 9.0})
     elif change == "dangling twice":
         g["links"] += [{"source": "1_4_0", "target": "3_7_1", "weight": 0.2}, {"source": "1_4_0", "target": "2_2_1", "weight": 0.3}]
     elif change == "weight as text":
@@ -94,3 +94,44 @@ def test_non_finite_numbers_are_rejected_with_their_record(where, value, record)
     with pytest.raises(GraphError) as e:
         to_rows(read_graph(data), 8, 512)
     assert e.value.record == record and "not finite" in e.value.reason
+
+
+@pytest.mark.parametrize(
+    "change, record",
+    [
+        (lambda g: g["nodes"][1].update(ctx_idx=-1), "nodes.1.ctx_idx"),
+        (lambda g: g["nodes"][0].update(feature=-9), "nodes.0.feature"),
+        (lambda g: g["metadata"].update(corpus_index=-1), "metadata.corpus_index"),
+        (lambda g: g["metadata"].update(node_threshold=-0.5), "metadata.node_threshold"),
+    ],
+)
+def test_out_of_range_numbers_are_rejected_by_both_paths(change, record):
+    g = tiny_graph()
+    change(g)
+    data = json.dumps(g).encode()
+    assert _read_columnar(data) is None  # the fast path declines; the pydantic format names the record
+    with pytest.raises(ValidationError) as bad:
+        read_graph(data)
+    assert ".".join(map(str, bad.value.errors()[0]["loc"])) == record
+
+
+def test_neuron_link_going_back_in_position_is_rejected():
+    g = tiny_graph()
+    g["nodes"][2]["ctx_idx"] = 0
+    g["nodes"][1]["ctx_idx"] = 1
+    g["nodes"][1]["node_id"] = "0_5_1"
+    g["links"][0]["target"] = g["links"][1]["source"] = "0_5_1"
+    with pytest.raises(GraphError, match="same or a later position") as bad:
+        to_rows(read_graph(json.dumps(g).encode()), 8, 512)
+    assert bad.value.record == "links[1]"
+
+
+@pytest.mark.parametrize("where", ["ctx_idx", "feature"])
+def test_integers_beyond_the_lake_columns_are_rejected_not_crashed(where):
+    g = tiny_graph()
+    g["nodes"][1][where] = 2**70
+    data = json.dumps(g).encode()
+    assert _read_columnar(data) is None
+    with pytest.raises(ValidationError) as bad:
+        read_graph(data)
+    assert ".".join(map(str, bad.value.errors()[0]["loc"])) == f"nodes.1.{where}"

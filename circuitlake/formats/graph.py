@@ -9,19 +9,24 @@ Nodes are classified by `feature_type` / `isLogit` / id prefix, never by layer. 
 
 from __future__ import annotations
 
-from typing import NotRequired
+from typing import Annotated, NotRequired
 
-from pydantic import ConfigDict, TypeAdapter, with_config
+from pydantic import ConfigDict, Field, TypeAdapter, with_config
 from typing_extensions import TypedDict
 
 _LOOSE = ConfigDict(extra="ignore")
+# ranges the format implies: positions, indices and ids count from 0 (and fit the lake's int32 positions,
+# int64 ids); a threshold is a non-negative score
+Threshold = Annotated[float, Field(ge=0)]
+Position = Annotated[int, Field(ge=0, le=2**31 - 1)]
+Index = Annotated[int, Field(ge=0, le=2**63 - 1)]
 
 
 @with_config(_LOOSE)
 class GenerationSettings(TypedDict, total=False):
-    node_threshold: float | None
+    node_threshold: Threshold | None
     metric_value: float | None
-    target_position: int | None
+    target_position: Position | None
     nodes_exceeded: bool | None
 
 
@@ -31,18 +36,18 @@ class GraphMetadata(TypedDict, total=False):
     scan: str | None
     prompt: str | None
     prompt_tokens: list[str]
-    node_threshold: float | None
-    target_position: int | None
-    corpus_index: int | None
+    node_threshold: Threshold | None
+    target_position: Position | None
+    corpus_index: Index | None
     generation_settings: GenerationSettings
 
 
 @with_config(_LOOSE)
 class GraphNode(TypedDict):
     node_id: str
-    feature: NotRequired[int | None]
+    feature: NotRequired[Index | None]
     layer: NotRequired[int | str | None]
-    ctx_idx: NotRequired[int | None]
+    ctx_idx: NotRequired[Position | None]
     feature_type: NotRequired[str | None]
     influence: NotRequired[float | None]
     activation: NotRequired[float | None]
