@@ -32,6 +32,8 @@ from ingest.graphs import ingest_graphs
 from ingest.labels import ingest_labels
 from ingest.wiring import ingest_wiring
 from jobs.cluster import cluster
+from jobs.label import LabelSettings, dry_run
+from jobs.label import label as run_label
 from jobs.maintain import DEFAULT_RETAIN_HOURS
 from jobs.retract import retract, select
 
@@ -262,6 +264,54 @@ def status(
     else:
         show_status(result)
     raise typer.Exit(1 if result["attention"] else 0)
+
+
+@app.command()
+@friendly
+def label(
+    ctx: typer.Context,
+    atlas: str = typer.Option(..., "--atlas", help="Registered, built atlas."),
+    pass_: str = typer.Option("both", "--pass", help="output (what it does) | input (what triggers it) | both."),
+    model: str = typer.Option("gpt-5-mini", "--model", help="Model name the endpoint knows."),
+    base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible endpoint (default: OpenAI)."),
+    api_key_env: str = typer.Option("OPENAI_API_KEY", "--api-key-env", help="Environment variable holding the key."),
+    concurrency: int = typer.Option(4, "--concurrency", help="Calls in flight."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Label at most this many neurons per pass."),
+    layers: Optional[str] = typer.Option(None, "--layers", help="Layer range A-B."),
+    run: Optional[str] = typer.Option(None, "--run", help="Run name, the source of its labels (default label-<model>)."),
+    max_cost: Optional[float] = typer.Option(None, "--max-cost", help="Stop cleanly once the estimated cost reaches this (USD)."),
+    dry: bool = typer.Option(False, "--dry-run", help="Print a few prompts and the estimated tokens and cost; call nothing."),
+):
+    """Label neurons with an LLM, two passes, resumable; labels land in the lake (build to publish them)."""
+    passes = {"output": ["output"], "input": ["input"], "both": ["output", "input"]}.get(pass_)
+    if passes is None:
+        raise UserError("--pass is output, input or both")
+    span = None
+    if layers:
+        lo, _, hi = layers.partition("-")
+        if not (lo.isdigit() and (hi or lo).isdigit()):
+            raise UserError("--layers is A-B, e.g. 10-20")
+        span = (int(lo), int(hi or lo))
+    settings = LabelSettings(
+        model=model,
+        base_url=base_url,
+        api_key_env=api_key_env,
+        concurrency=concurrency,
+        limit=limit,
+        layers=span,
+        run=run,
+        max_cost=max_cost,
+    )
+    if dry:
+        for line in dry_run(_wh(ctx), atlas, passes, settings):
+            out.print(line, markup=False, highlight=False)
+        return
+    report = run_label(_wh(ctx), atlas, passes, settings)
+    console.print(
+        f"label: {report.labeled} labeled, {report.failed} failed, {report.calls} calls, "
+        f"{report.tokens_in:,} tokens in, {report.tokens_out:,} out, ~${report.cost:.2f}; run `circuitlake build` to publish"
+    )
+    raise typer.Exit(1 if report.failed else 0)
 
 
 @app.command()

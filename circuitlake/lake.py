@@ -19,7 +19,7 @@ from deltalake import DeltaTable, write_deltalake
 from circuitlake.errors import UserError
 from circuitlake.settings import Warehouse
 
-SCHEMA_VERSION = "3"  # 2: table `retractions`; 3: pass autointerp_original (circuitlake/migrations.py)
+SCHEMA_VERSION = "4"  # 2: `retractions`; 3: pass autointerp_original; 4: `label_calls` (circuitlake/migrations.py)
 SCHEMA_MARK = "circuitlake lake schema "  # stored in each table's Delta description (custom properties are refused)
 _TS = pa.timestamp("us", tz="UTC")
 
@@ -231,6 +231,26 @@ TABLES: dict[str, LakeTable] = {
                 ("rows", pa.string()),  # JSON {table: rows written}
             ),
             partition_by=("atlas",),
+        ),
+        LakeTable(
+            "label_calls",
+            _schema(
+                *_BATCH,
+                ("run", pa.string()),  # the labeling run (its labels' source)
+                ("pass", pa.string()),  # output | input
+                ("layer", pa.int32()),
+                ("neuron", pa.int32()),
+                ("model", pa.string()),
+                ("template_hash", pa.string()),  # sha256 of the prompt template file
+                ("attempt", pa.int32()),  # 1, 2, ... for one neuron and pass
+                ("outcome", pa.string()),  # ok | invalid | rate_limited | server_error | timeout | refused | error
+                ("tokens_in", pa.int64()),
+                ("tokens_out", pa.int64()),
+                ("latency_ms", pa.float64()),
+                ("error", pa.string()),  # what went wrong (never a secret)
+                ("reply", pa.string()),  # the raw reply of an answer that did not validate
+                ("called_at", _TS),
+            ),
         ),
         LakeTable(
             "retractions",

@@ -30,9 +30,15 @@ def _enriched_autointerp_pass(wh: Warehouse) -> None:
         lake.update(wh, "labels", {"pass": "'autointerp_original'"}, f"pass = 'autointerp' AND batch IN ({listed})")
 
 
+def _add_label_calls(wh: Warehouse) -> None:
+    """4: the `label_calls` table (every LLM call of `circuitlake label`)."""
+    lake.create_missing(wh)
+
+
 STEPS: dict[str, tuple[str, Callable[[Warehouse], None]]] = {
     "1": ("2", _add_retractions),
     "2": ("3", _enriched_autointerp_pass),
+    "3": ("4", _add_label_calls),
 }
 
 

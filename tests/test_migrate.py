@@ -40,8 +40,8 @@ def test_v1_lake_is_refused_until_migrated_and_keeps_every_row(tmp_path):
     assert lake.lake_version(wh) == "1" and not lake.schema_version(wh, "retractions")  # nothing created
 
     done = run("migrate", wh=wh.root)
-    assert done.returncode == 0 and "1 -> 2" in done.stderr and "2 -> 3" in done.stderr
-    assert lake.lake_version(wh) == lake.SCHEMA_VERSION == "3"
+    assert done.returncode == 0 and "1 -> 2" in done.stderr and "2 -> 3" in done.stderr and "3 -> 4" in done.stderr
+    assert lake.lake_version(wh) == lake.SCHEMA_VERSION == "4"
     for name, before in rows.items():
         after = lake.read(wh, name)
         if name == "labels":  # every row kept; only the enriched batch's autointerp row changed its pass

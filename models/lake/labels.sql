@@ -1,4 +1,4 @@
--- Current neuron labels: for each (atlas, source), the rows of its latest committed batch only.
+-- Current neuron labels: each label file source's latest committed batch, and every labeling-job batch.
 MODEL (
   name lake.labels,
   kind VIEW,
@@ -25,11 +25,16 @@ MODEL (
 );
 
 with current as (
-  -- batch ids sort by time: the latest committed batch of a source is its current version
+  -- batch ids sort by time: the latest committed batch of a file source is its current version
   select atlas, source, max(batch) as batch
   from lake.ingest_batches
   where job = 'labels'
   group by atlas, source
+  union all
+  -- `circuitlake label` commits a run in many small batches: they accumulate
+  select atlas, source, batch
+  from lake.ingest_batches
+  where job = 'label'
 )
 
 select l.*

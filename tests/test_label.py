@@ -1,0 +1,174 @@
+"""The labeling job against a scripted OpenAI-compatible server on 127.0.0.1, through the real `openai` client:
+throttling, garbled and never-valid answers, server errors; both passes in layer order; labels in the lake
+and in `neurons` after a build; every call accounted for; a re-run labels nothing twice; no secret stored."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import duckdb
+import pytest
+from conftest import tiny_graph, write_graph
+from test_cli import run
+
+from app.build import build
+from circuitlake import lake, registry
+from ingest.graphs import ingest_graphs
+from jobs.label import LabelSettings, dry_run, label
+
+SECRET = "sk-test-very-secret-4242"
+NEURON = re.compile(r"\(layer (\d+) of \d+, neuron (\d+)\)")
+
+
+class Server:
+    """Answers chat completions per (pass, layer, neuron) from a script of replies, else validly."""
+
+    def __init__(self, script: dict):
+        self.script = {k: list(v) for k, v in script.items()}
+        self.prompts: list[tuple[str, int, int, str]] = []
+        self.keys: set[str] = set()
+        self.lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+                prompt = body["messages"][0]["content"]
+                pass_ = "output" if "what the neuron does" in prompt else "input"
+                layer, neuron = map(int, NEURON.search(prompt).groups())
+                with server.lock:
+                    server.keys.add(self.headers.get("authorization", ""))
+                    server.prompts.append((pass_, layer, neuron, prompt))
+                    queue = server.script.get((pass_, layer, neuron), [])
+                    reply = queue.pop(0) if queue and queue[0] != "never" else (queue[0] if queue else "ok")
+                if reply in ("429", "500"):
+                    self.send_response(int(reply))
+                    self.send_header("retry-after", "0")
+                    self.send_header("content-type", "application/json")
+                    self.end_headers()
+                    self.wfile.write(json.dumps({"error": {"message": "busy", "type": "x"}}).encode())
+                    return
+                kind = {"output": '"type": "semantic"', "input": '"input_type": "context"'}[pass_]
+                content = (
+                    (
+                        f'{{"short_label": "{pass_} of L{layer} N{neuron}", "function": "It does things.", '
+                        f'{kind}, "interpretability": "high"}}'
+                    )
+                    if reply == "ok"
+                    else '{"short_label": "two words"'
+                )
+                payload = {
+                    "id": "x",
+                    "object": "chat.completion",
+                    "created": 0,
+                    "model": body["model"],
+                    "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}],
+                    "usage": {"prompt_tokens": len(prompt) // 4, "completion_tokens": 30, "total_tokens": len(prompt) // 4 + 30},
+                }
+                data = json.dumps(payload).encode()
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+
+
+@pytest.fixture
+def tiny(wh, tmp_path, monkeypatch):
+    """A built 4 x 8 atlas whose only published edge is L0/N5 -> L3/N7."""
+    registry.add(wh, registry.Atlas(atlas="tiny", model_id="test/4x8", num_layers=4, neurons_per_layer=8))
+    folder = tmp_path / "graphs"
+    folder.mkdir()
+    for i in range(3):
+        write_graph(folder / f"g{i}.json", tiny_graph(prompt=f"p{i}"))
+    ingest_graphs(wh, "tiny", [str(folder)], show_progress=False)
+    build(wh, cluster=False)
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    return "tiny"
+
+
+def test_both_passes_label_every_neuron_through_throttling_and_garbling(wh, tiny):
+    script = {
+        ("output", 3, 7): ["429", "garbled", "ok"],
+        ("output", 2, 1): ["500", "ok"],
+        ("output", 1, 1): ["never"],
+        ("input", 0, 5): ["garbled", "ok"],
+    }
+    server = Server(script)
+    settings = LabelSettings(model="gpt-5-mini", base_url=server.url, concurrency=4, backoff=0.01, commit_every=5)
+    try:
+        report = label(wh, tiny, ["output", "input"], settings)
+    finally:
+        server.close()
+    assert report.labeled == {"output": 31, "input": 32} and report.failed == 1
+    assert server.keys == {f"Bearer {SECRET}"}
+
+    # pass 1 walks down: L0/N5's prompt cites the label L3/N7 got earlier in the same run
+    prompts = {(p, layer, n): text for p, layer, n, text in server.prompts}
+    assert "L3/N7 (+" in prompts[("output", 0, 5)] and "output of L3 N7" in prompts[("output", 0, 5)]
+    order = [layer for p, layer, _, _ in server.prompts if p == "output"]
+    assert order == sorted(order, reverse=True)
+    # pass 2 walks up and cites pass 1
+    assert "output of L3 N7" in prompts[("input", 3, 7)] and "L0/N5 (+" in prompts[("input", 3, 7)]
+
+    calls = lake.read(wh, "label_calls").to_pylist()
+    outcomes = [
+        (c["pass"], c["layer"], c["neuron"], c["outcome"])
+        for c in sorted(calls, key=lambda c: (c["pass"], c["layer"], c["neuron"], c["attempt"]))
+    ]
+    assert [o[3] for o in outcomes if o[:3] == ("output", 3, 7)] == ["rate_limited", "invalid", "ok"]
+    assert [o[3] for o in outcomes if o[:3] == ("output", 2, 1)] == ["server_error", "ok"]
+    never = [c for c in calls if (c["pass"], c["layer"], c["neuron"]) == ("output", 1, 1)]
+    assert [c["outcome"] for c in never] == ["invalid"] * 3 and never[0]["reply"] == '{"short_label": "two words"'
+    labels = lake.read(wh, "labels", filters=[("atlas", "=", "tiny")]).to_pylist()
+    assert len(labels) == 63 and not [x for x in labels if (x["pass"], x["layer"], x["neuron"]) == ("output", 1, 1)]
+    assert {x["source"] for x in labels} == {"label-gpt-5-mini"} and {x["labeler_model"] for x in labels} == {"gpt-5-mini"}
+
+    # published after a build; coverage follows
+    build(wh, cluster=False)
+    con = duckdb.connect(str(wh.duckdb), read_only=True)
+    labeled, outputs, inputs = con.execute(
+        "select count(label), count(output_label), count(input_label) from neurons where atlas = 'tiny'"
+    ).fetchone()
+    con.close()
+    assert (labeled, outputs, inputs) == (31, 31, 32)  # `label` takes the output pass: L1/N1 has none
+
+    # a re-run asks nothing for what is labeled: only the never-valid neuron again
+    server = Server({("output", 1, 1): ["ok"]})
+    try:
+        again = label(wh, tiny, ["output", "input"], LabelSettings(base_url=server.url, backoff=0.01))
+    finally:
+        server.close()
+    assert again.labeled == {"output": 1} and [(p, layer, n) for p, layer, n, _ in server.prompts] == [("output", 1, 1)]
+
+    # the key is nowhere on disk
+    found = subprocess.run(["grep", "-rl", SECRET, str(wh.root)], capture_output=True, text=True)
+    assert found.stdout == ""
+
+
+def test_dry_run_calls_nothing_and_cli_needs_a_key(wh, tiny, monkeypatch):
+    server = Server({})
+    try:
+        lines = dry_run(wh, tiny, ["output", "input"], LabelSettings(base_url=server.url))
+    finally:
+        server.close()
+    assert server.prompts == [] and "32 neurons to label" in lines[0] and lines[-1].startswith("estimate: 64 calls")
+    monkeypatch.delenv("OPENAI_API_KEY")
+    missing = run("label", "--atlas", "tiny", wh=wh.root)
+    assert missing.returncode == 2 and "OPENAI_API_KEY" in missing.stderr
+    dry = run("label", "--atlas", "tiny", "--pass", "output", "--dry-run", "--limit", "2", wh=wh.root)
+    assert dry.returncode == 0 and "2 neurons to label" in dry.stdout and "--- prompt 1" in dry.stdout
