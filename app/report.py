@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from app.build import ensure_free
 from circuitlake import project
 from circuitlake.settings import Warehouse
+from jobs.label import PRICES
 
 LAST_AUDIT = "last_audit.json"  # the latest report, beside the warehouse file: `circuitlake status` reads it
 
@@ -74,6 +75,52 @@ FIGURES = [
     """select atlas, 'clusters stale (graphs landed after clustering)', value from main.metadata where key = 'clusters_stale'""",
     """select atlas, 'circuits of size >= 3 (real modules)', count(*) filter (where is_module and size >= 3)
        from main.clusters group by atlas""",
+]
+
+# the labeling job, per atlas and run (`circuitlake label`): calls, failures, tokens, cost, throughput, and the
+# label-quality figures ARTIFACTS.md reports for the research runs
+JOB_LABELS = """(select l.* from lake.labels as l semi join lake.ingest_batches as b
+                  on l.atlas = b.atlas and l.batch = b.batch and b.job = 'label')"""
+LABELING = [
+    """select atlas, 'labeling ' || run || ': calls (ok / all), tokens in / out',
+              count(*) filter (where outcome = 'ok') || ' / ' || count(*) || ', ' || sum(tokens_in) || ' / ' || sum(tokens_out)
+       from lake.label_calls group by atlas, run""",
+    """select atlas, 'labeling ' || run || ': failed calls by outcome',
+              string_agg(outcome || ' ' || n, ', ' order by outcome)
+       from (select atlas, run, outcome, count(*) as n from lake.label_calls where outcome <> 'ok' group by all)
+       group by atlas, run""",
+    """select c.atlas, 'labeling ' || c.run || ': estimated cost (USD)',
+              printf('%.4f', sum(c.tokens_in * p.usd_in + c.tokens_out * p.usd_out) / 1e6)
+              || case when bool_and(p.model is not null) then '' else ' (some models have no price)' end
+       from lake.label_calls as c left join (values {prices}) as p(model, usd_in, usd_out) on c.model = p.model
+       group by c.atlas, c.run""",
+    """select atlas, 'labeling ' || run || ': labels per minute',
+              printf('%.1f', 60 * count(*) filter (where outcome = 'ok')
+                             / greatest(epoch(max(called_at)) - epoch(min(called_at)), 1))
+       from lake.label_calls group by atlas, run""",
+    # parsing issues: neurons whose answer never validated (the research pipeline stored 0.47% raw replies)
+    """select atlas, 'labeling ' || run || ' / ' || pass || ': parsing issues (neurons never validated)',
+              printf('%.2f%%', 100.0 * count(*) filter (where not ok) / count(*))
+       from (select atlas, run, pass, layer, neuron, bool_or(outcome = 'ok') as ok from lake.label_calls group by all)
+       group by atlas, run, pass""",
+    f"""select atlas, 'labeling ' || source || ' / ' || pass || ': interpretability high / medium / low',
+              printf('%.1f%% / %.1f%% / %.1f%%', 100.0 * count(*) filter (where interpretability = 'high') / count(*),
+                     100.0 * count(*) filter (where interpretability = 'medium') / count(*),
+                     100.0 * count(*) filter (where interpretability = 'low') / count(*))
+       from {JOB_LABELS} group by atlas, source, pass""",
+    f"""select atlas, 'labeling ' || source || ' / ' || pass || ': types',
+              string_agg(type || ' ' || printf('%.1f%%', share), ', ' order by share desc)
+       from (select atlas, source, pass, type, 100.0 * count(*) / sum(count(*)) over (partition by atlas, source, pass) as share
+             from {JOB_LABELS} group by atlas, source, pass, type)
+       group by atlas, source, pass""",
+    f"""select atlas, 'labeling ' || source || ' / ' || pass || ': label uniqueness',
+              printf('%.1f%%', 100.0 * count(distinct label) / count(*))
+       from {JOB_LABELS} group by atlas, source, pass""",
+    f"""select o.atlas, 'labeling ' || o.source || ': low output but high input interpretability', count(*)
+       from {JOB_LABELS} as o join {JOB_LABELS} as i
+         on o.atlas = i.atlas and o.source = i.source and o.layer = i.layer and o.neuron = i.neuron
+       where o.pass = 'output' and i.pass = 'input' and o.interpretability = 'low' and i.interpretability = 'high'
+       group by o.atlas, o.source""",
 ]
 
 
@@ -144,7 +191,8 @@ def run_audits(wh: Warehouse) -> Report:
         for table in COUNTED_TABLES:
             for atlas, rows in fetch(f"select atlas, count(*) from {table} group by atlas order by atlas"):
                 report.row_counts.append({"table": table, "atlas": atlas, "rows": rows})
-        for sql in FIGURES:
+        prices = ", ".join(f"('{model}', {usd_in}, {usd_out})" for model, (usd_in, usd_out) in PRICES.items())
+        for sql in FIGURES + [q.replace("{prices}", prices) for q in LABELING]:
             for atlas, figure, value in fetch(sql):
                 report.figures.append({"atlas": atlas, "figure": figure, "value": value})
         report.figures.sort(key=lambda f: f["atlas"])

@@ -16,6 +16,7 @@ from conftest import tiny_graph, write_graph
 from test_cli import run
 
 from app.build import build
+from app.report import run_audits
 from circuitlake import lake, registry
 from ingest.graphs import ingest_graphs
 from jobs.label import LabelSettings, dry_run, label
@@ -146,6 +147,18 @@ def test_both_passes_label_every_neuron_through_throttling_and_garbling(wh, tiny
     ).fetchone()
     con.close()
     assert (labeled, outputs, inputs) == (31, 31, 32)  # `label` takes the output pass: L1/N1 has none
+
+    # the audit report's labeling section
+    figures = {f["figure"]: f["value"] for f in run_audits(wh).figures if f["atlas"] == "tiny"}
+    run_ = "labeling label-gpt-5-mini"
+    assert figures[f"{run_}: calls (ok / all), tokens in / out"].startswith(f"63 / {len(calls)}, ")
+    assert figures[f"{run_}: failed calls by outcome"] == "invalid 5, rate_limited 1, server_error 1"
+    assert float(figures[f"{run_}: estimated cost (USD)"]) > 0
+    assert figures[f"{run_} / output: parsing issues (neurons never validated)"] == "3.12%"  # 1 of 32
+    assert figures[f"{run_} / input: parsing issues (neurons never validated)"] == "0.00%"
+    assert figures[f"{run_} / output: interpretability high / medium / low"] == "100.0% / 0.0% / 0.0%"
+    assert figures[f"{run_} / input: types"] == "context 100.0%"
+    assert figures[f"{run_} / output: label uniqueness"] == "100.0%"
 
     # a re-run asks nothing for what is labeled: only the never-valid neuron again
     server = Server({("output", 1, 1): ["ok"]})
