@@ -185,3 +185,34 @@ def test_dry_run_calls_nothing_and_cli_needs_a_key(wh, tiny, monkeypatch):
     assert missing.returncode == 2 and "OPENAI_API_KEY" in missing.stderr
     dry = run("label", "--atlas", "tiny", "--pass", "output", "--dry-run", "--limit", "2", wh=wh.root)
     assert dry.returncode == 0 and "2 neurons to label" in dry.stdout and "--- prompt 1" in dry.stdout
+
+
+def test_killed_run_resumes_without_relabeling_committed_neurons(wh, tiny):
+    import os
+    import signal
+    import sys
+    import time
+
+    server = Server({})
+    code = (
+        "from circuitlake.settings import warehouse; from jobs.label import LabelSettings, label\n"
+        f"label(warehouse({str(wh.root)!r}), 'tiny', ['output', 'input'], "
+        f"LabelSettings(base_url={server.url!r}, concurrency=1, commit_every=4, commit_seconds=3600))\n"
+    )
+    try:
+        proc = subprocess.Popen([sys.executable, "-c", code], env={**os.environ}, stderr=subprocess.DEVNULL)
+        while len(server.prompts) < 14 and proc.poll() is None:
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        batches = list(lake.committed_batches(wh, "tiny", "label"))  # a batch killed before its marker does not count
+        committed = lake.read(wh, "labels", ["layer"], [("atlas", "=", "tiny"), ("batch", "in", batches)]).to_pylist()
+        assert 4 <= len(committed) < 64 and len(committed) % 4 == 0  # whole commits only
+        asked_before = len(server.prompts)
+        again = label(wh, tiny, ["output", "input"], LabelSettings(base_url=server.url, backoff=0.01))
+    finally:
+        server.close()
+    labels = lake.read(wh, "labels", ["pass", "layer", "neuron"], [("atlas", "=", "tiny")]).to_pylist()
+    keys = [(x["pass"], x["layer"], x["neuron"]) for x in labels]
+    assert len(keys) == len(set(keys)) == 64  # every neuron once per pass
+    assert sum(again.labeled.values()) == 64 - len(committed) == len(server.prompts) - asked_before
