@@ -216,3 +216,31 @@ def test_killed_run_resumes_without_relabeling_committed_neurons(wh, tiny):
     keys = [(x["pass"], x["layer"], x["neuron"]) for x in labels]
     assert len(keys) == len(set(keys)) == 64  # every neuron once per pass
     assert sum(again.labeled.values()) == 64 - len(committed) == len(server.prompts) - asked_before
+
+
+def test_atlas_from_a_tiny_model_with_computed_wiring_is_labeled_in_both_passes(wh, tmp_path, monkeypatch):
+    """The issue's acceptance: a from_config model, wiring computed, a throttling and garbling server."""
+    from jobs.wiring import compute_wiring, tiny_model
+
+    folder = tmp_path / "model"
+    tiny_model("llama", 3, 8, hidden=16, vocab=50, seed=2).save_pretrained(folder)
+    registry.add(wh, registry.Atlas(atlas="model", model_id="tiny-llama", num_layers=3, neurons_per_layer=8))
+    compute_wiring(wh, "model", folder, top_k=3, show_progress=False)
+    build(wh, cluster=False)
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    server = Server({("output", 2, 0): ["429", "ok"], ("output", 1, 3): ["garbled", "ok"], ("input", 0, 7): ["500", "garbled", "ok"]})
+    try:
+        report = label(wh, "model", ["output", "input"], LabelSettings(base_url=server.url, backoff=0.01))
+    finally:
+        server.close()
+    assert report.labeled == {"output": 24, "input": 24} and report.failed == 0
+    prompts = {(p, layer, n): text for p, layer, n, text in server.prompts}
+    # projections (token ids: the tiny model has no tokenizer) and weight-graph neighbours with their labels
+    assert "Tokens its output direction promotes: (none)" not in prompts[("output", 1, 3)]
+    assert re.search(r"L2/N\d \([+-][\d.e-]+\): output of L2 N\d", prompts[("output", 1, 3)])
+    assert re.search(r"L0/N\d \([+-][\d.e-]+\): input of L0 N\d", prompts[("input", 1, 3)])
+    build(wh, cluster=False)
+    con = duckdb.connect(str(wh.duckdb), read_only=True)
+    counts = con.execute("select count(label), count(output_label), count(input_label) from neurons where atlas = 'model'").fetchone()
+    con.close()
+    assert counts == (24, 24, 24)
