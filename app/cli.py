@@ -34,6 +34,7 @@ from ingest.wiring import ingest_wiring
 from jobs.cluster import cluster
 from jobs.label import LabelSettings, dry_run
 from jobs.label import label as run_label
+from jobs.label_batch import label_with_batches
 from jobs.maintain import DEFAULT_RETAIN_HOURS
 from jobs.retract import retract, select
 
@@ -281,6 +282,9 @@ def label(
     run: Optional[str] = typer.Option(None, "--run", help="Run name, the source of its labels (default label-<model>)."),
     max_cost: Optional[float] = typer.Option(None, "--max-cost", help="Stop cleanly once the estimated cost reaches this (USD)."),
     dry: bool = typer.Option(False, "--dry-run", help="Print a few prompts and the estimated tokens and cost; call nothing."),
+    batch_api: bool = typer.Option(False, "--batch-api", help="One OpenAI Batch API job per layer (half price, hours)."),
+    poll_seconds: float = typer.Option(60, "--poll-seconds", help="With --batch-api: seconds between status checks."),
+    wait_minutes: Optional[float] = typer.Option(None, "--wait-minutes", help="With --batch-api: stop waiting then; a re-run resumes."),
 ):
     """Label neurons with an LLM, two passes, resumable; labels land in the lake (build to publish them)."""
     passes = {"output": ["output"], "input": ["input"], "both": ["output", "input"]}.get(pass_)
@@ -306,7 +310,11 @@ def label(
         for line in dry_run(_wh(ctx), atlas, passes, settings):
             out.print(line, markup=False, highlight=False)
         return
-    report = run_label(_wh(ctx), atlas, passes, settings)
+    if batch_api:
+        wait = None if wait_minutes is None else wait_minutes * 60
+        report = label_with_batches(_wh(ctx), atlas, passes, settings, poll_seconds=poll_seconds, wait_seconds=wait)
+    else:
+        report = run_label(_wh(ctx), atlas, passes, settings)
     console.print(
         f"label: {report.labeled} labeled, {report.failed} failed, {report.calls} calls, "
         f"{report.tokens_in:,} tokens in, {report.tokens_out:,} out, ~${report.cost:.2f}; run `circuitlake build` to publish"

@@ -212,6 +212,35 @@ def _retry_after(error: openai.APIStatusError) -> float | None:
         return None
 
 
+def judge(pass_: str, content: str | None, refusal: str | None = None) -> tuple[str, dict | None, str | None]:
+    """(outcome, the validated answer or None, error) of one reply's message."""
+    if refusal:
+        return "refused", None, refusal
+    try:
+        return "ok", ANSWERS[pass_].model_validate_json(content or "").model_dump(), None
+    except ValidationError as e:
+        return "invalid", None, str(e).splitlines()[0]
+
+
+def call_row(s: LabelSettings, template: Template, layer: int, neuron: int, attempt: int) -> dict[str, Any]:
+    """A `label_calls` row before its outcome is known."""
+    return {
+        "run": run_name(s),
+        "pass": template.pass_,
+        "layer": layer,
+        "neuron": neuron,
+        "model": s.model,
+        "template_hash": template.sha,
+        "attempt": attempt,
+        "tokens_in": 0,
+        "tokens_out": 0,
+        "error": None,
+        "reply": None,
+        "latency_ms": None,
+        "called_at": datetime.now(UTC),
+    }
+
+
 def _secretless(text: str, secret: str | None) -> str:
     return text.replace(secret, "***") if secret else text
 
@@ -229,44 +258,25 @@ class Caller:
             return {"type": "json_schema", "json_schema": {"name": answer.__name__, "schema": answer.model_json_schema(), "strict": False}}
         return {"type": "json_object"}
 
-    def label(self, pass_: str, layer: int, neuron: int, prompt: str, template: Template) -> tuple[dict | None, list[dict]]:
+    def label(self, layer: int, neuron: int, prompt: str, template: Template) -> tuple[dict | None, list[dict]]:
         """(the validated answer or None, the call rows)."""
-        answer_model = ANSWERS[pass_]
         calls: list[dict] = []
         invalid = transient = 0
         while invalid < self.s.attempts and transient <= self.s.transient_retries:
             started = time.perf_counter()
-            row: dict[str, Any] = {
-                "run": run_name(self.s),
-                "pass": pass_,
-                "layer": layer,
-                "neuron": neuron,
-                "model": self.s.model,
-                "template_hash": template.sha,
-                "attempt": len(calls) + 1,
-                "tokens_in": 0,
-                "tokens_out": 0,
-                "error": None,
-                "reply": None,
-                "called_at": datetime.now(UTC),
-            }
-            wait, switched = None, False
+            row = call_row(self.s, template, layer, neuron, len(calls) + 1)
+            wait, switched, answer = None, False, None
             try:
                 response = self.client.chat.completions.create(
                     model=self.s.model,
                     messages=[ChatCompletionUserMessageParam(role="user", content=prompt)],
-                    response_format=self._format(answer_model),
+                    response_format=self._format(ANSWERS[template.pass_]),
                 )
                 usage = response.usage
                 row["tokens_in"], row["tokens_out"] = (usage.prompt_tokens, usage.completion_tokens) if usage else (0, 0)
                 message = response.choices[0].message
-                if getattr(message, "refusal", None):
-                    row["outcome"], row["error"] = "refused", message.refusal
-                else:
-                    parsed = answer_model.model_validate_json(message.content or "")
-                    row["outcome"] = "ok"
-            except ValidationError as e:
-                row["outcome"], row["error"], row["reply"] = "invalid", str(e).splitlines()[0], message.content
+                row["outcome"], answer, row["error"] = judge(template.pass_, message.content, getattr(message, "refusal", None))
+                row["reply"] = message.content if row["outcome"] == "invalid" else None
             except openai.RateLimitError as e:
                 row["outcome"], row["error"], wait = "rate_limited", "429", _retry_after(e)
             except openai.APITimeoutError:
@@ -278,18 +288,15 @@ class Caller:
                 else:
                     row["outcome"], row["error"] = "error", f"{e.status_code}: {e.message}"
             except openai.APIStatusError as e:
-                row["outcome"], row["error"], wait = (
-                    ("server_error" if e.status_code >= 500 else "error"),
-                    str(e.status_code),
-                    _retry_after(e),
-                )
+                outcome = "server_error" if e.status_code >= 500 else "error"
+                row["outcome"], row["error"], wait = outcome, str(e.status_code), _retry_after(e)
             except openai.APIConnectionError as e:
                 row["outcome"], row["error"] = "error", type(e).__name__
             row["latency_ms"] = (time.perf_counter() - started) * 1000
             row["error"] = _secretless(row["error"], self.secret) if row["error"] else None
             calls.append(row)
-            if row["outcome"] == "ok":
-                return parsed.model_dump(), calls
+            if answer is not None:
+                return answer, calls
             if row["outcome"] in ("invalid", "refused") and not switched:
                 invalid += 1
             elif row["outcome"] in TRANSIENT:
@@ -418,9 +425,7 @@ def label(wh: Warehouse, atlas_name: str, passes: list[str], s: LabelSettings) -
                 task = progress.add_task(f"label {pass_} -> {atlas.atlas}", total=len(todo))
                 for layer, neurons in _layers(atlas, pass_, todo):
                     facts = ctx.layer_facts(pass_, layer)
-                    jobs = [
-                        (n, pool.submit(caller.label, pass_, layer, n, ctx.prompt(template, layer, n, facts), template)) for n in neurons
-                    ]
+                    jobs = [(n, pool.submit(caller.label, layer, n, ctx.prompt(template, layer, n, facts), template)) for n in neurons]
                     for n, job in jobs:
                         answer, calls = job.result()
                         report.calls += len(calls)

@@ -20,18 +20,23 @@ from app.report import run_audits
 from circuitlake import lake, registry
 from ingest.graphs import ingest_graphs
 from jobs.label import LabelSettings, dry_run, label
+from jobs.label_batch import label_with_batches
 
 SECRET = "sk-test-very-secret-4242"
 NEURON = re.compile(r"\(layer (\d+) of \d+, neuron (\d+)\)")
 
 
 class Server:
-    """Answers chat completions per (pass, layer, neuron) from a script of replies, else validly."""
+    """Answers chat completions per (pass, layer, neuron) from a script of replies, else validly; also the
+    Batch API (files, batches): a batch job completes after `polls` status checks."""
 
-    def __init__(self, script: dict):
+    def __init__(self, script: dict, polls: int = 0):
         self.script = {k: list(v) for k, v in script.items()}
         self.prompts: list[tuple[str, int, int, str]] = []
         self.keys: set[str] = set()
+        self.files: dict[str, bytes] = {}
+        self.batches: dict[str, dict] = {}
+        self.polls = polls
         self.lock = threading.Lock()
         server = self
 
@@ -39,50 +44,109 @@ class Server:
             def log_message(self, *args):
                 pass
 
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["content-length"])))
-                prompt = body["messages"][0]["content"]
-                pass_ = "output" if "what the neuron does" in prompt else "input"
-                layer, neuron = map(int, NEURON.search(prompt).groups())
-                with server.lock:
-                    server.keys.add(self.headers.get("authorization", ""))
-                    server.prompts.append((pass_, layer, neuron, prompt))
-                    queue = server.script.get((pass_, layer, neuron), [])
-                    reply = queue.pop(0) if queue and queue[0] != "never" else (queue[0] if queue else "ok")
-                if reply in ("429", "500"):
-                    self.send_response(int(reply))
-                    self.send_header("retry-after", "0")
-                    self.send_header("content-type", "application/json")
-                    self.end_headers()
-                    self.wfile.write(json.dumps({"error": {"message": "busy", "type": "x"}}).encode())
-                    return
-                kind = {"output": '"type": "semantic"', "input": '"input_type": "context"'}[pass_]
-                content = (
-                    (
-                        f'{{"short_label": "{pass_} of L{layer} N{neuron}", "function": "It does things.", '
-                        f'{kind}, "interpretability": "high"}}'
-                    )
-                    if reply == "ok"
-                    else '{"short_label": "two words"'
-                )
-                payload = {
-                    "id": "x",
-                    "object": "chat.completion",
-                    "created": 0,
-                    "model": body["model"],
-                    "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}],
-                    "usage": {"prompt_tokens": len(prompt) // 4, "completion_tokens": 30, "total_tokens": len(prompt) // 4 + 30},
-                }
-                data = json.dumps(payload).encode()
-                self.send_response(200)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
+            def reply(self, status: int, payload, raw: bytes | None = None, headers: dict | None = None):
+                data = raw if raw is not None else json.dumps(payload).encode()
+                self.send_response(status)
+                for k, v in {"content-type": "application/json", "content-length": str(len(data)), **(headers or {})}.items():
+                    self.send_header(k, v)
                 self.end_headers()
                 self.wfile.write(data)
+
+            def do_POST(self):
+                server.keys.add(self.headers.get("authorization", ""))
+                raw = self.rfile.read(int(self.headers["content-length"]))
+                if self.path.endswith("/files"):  # multipart: the JSONL is the part named "file"
+                    boundary = self.headers["content-type"].split("boundary=")[1].encode()
+                    part = next(p for p in raw.split(b"--" + boundary) if b'name="file"' in p)
+                    content = part.split(b"\r\n\r\n", 1)[1].rsplit(b"\r\n", 1)[0]
+                    fid = f"file-{len(server.files)}"
+                    server.files[fid] = content
+                    return self.reply(
+                        200,
+                        {
+                            "id": fid,
+                            "object": "file",
+                            "bytes": len(content),
+                            "created_at": 0,
+                            "filename": "requests.jsonl",
+                            "purpose": "batch",
+                            "status": "processed",
+                        },
+                    )
+                body = json.loads(raw)
+                if self.path.endswith("/batches"):
+                    results = []
+                    for line in server.files[body["input_file_id"]].decode().splitlines():
+                        request = json.loads(line)
+                        status, payload = server.chat(request["body"])
+                        results.append(
+                            json.dumps(
+                                {
+                                    "id": "r",
+                                    "custom_id": request["custom_id"],
+                                    "error": None,
+                                    "response": {"status_code": status, "request_id": "q", "body": payload},
+                                }
+                            )
+                        )
+                    out = f"file-{len(server.files)}"
+                    server.files[out] = "\n".join(results).encode()
+                    bid = f"batch_{len(server.batches)}"
+                    server.batches[bid] = {
+                        "id": bid,
+                        "object": "batch",
+                        "endpoint": body["endpoint"],
+                        "input_file_id": body["input_file_id"],
+                        "completion_window": "24h",
+                        "status": "in_progress",
+                        "output_file_id": None,
+                        "error_file_id": None,
+                        "created_at": 0,
+                        "polls": 0,
+                        "out": out,
+                    }
+                    return self.reply(200, {k: v for k, v in server.batches[bid].items() if k not in ("polls", "out")})
+                status, payload = server.chat(body)
+                self.reply(status, payload, headers={"retry-after": "0"} if status != 200 else None)
+
+            def do_GET(self):
+                parts = self.path.strip("/").split("/")
+                if parts[-1] == "content":
+                    return self.reply(200, None, raw=server.files[parts[-2]], headers={"content-type": "application/octet-stream"})
+                batch = server.batches[parts[-1]]
+                batch["polls"] += 1
+                if batch["polls"] > server.polls:
+                    batch["status"], batch["output_file_id"] = "completed", batch["out"]
+                self.reply(200, {k: v for k, v in batch.items() if k not in ("polls", "out")})
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def chat(self, body: dict) -> tuple[int, dict]:
+        prompt = body["messages"][0]["content"]
+        pass_ = "output" if "what the neuron does" in prompt else "input"
+        layer, neuron = map(int, NEURON.search(prompt).groups())
+        with self.lock:
+            self.prompts.append((pass_, layer, neuron, prompt))
+            queue = self.script.get((pass_, layer, neuron), [])
+            reply = queue.pop(0) if queue and queue[0] != "never" else (queue[0] if queue else "ok")
+        if reply in ("429", "500"):
+            return int(reply), {"error": {"message": "busy", "type": "x"}}
+        kind = {"output": '"type": "semantic"', "input": '"input_type": "context"'}[pass_]
+        content = (
+            (f'{{"short_label": "{pass_} of L{layer} N{neuron}", "function": "It does things.", {kind}, "interpretability": "high"}}')
+            if reply == "ok"
+            else '{"short_label": "two words"'
+        )
+        return 200, {
+            "id": "x",
+            "object": "chat.completion",
+            "created": 0,
+            "model": body["model"],
+            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}],
+            "usage": {"prompt_tokens": len(prompt) // 4, "completion_tokens": 30, "total_tokens": len(prompt) // 4 + 30},
+        }
 
     def close(self):
         self.httpd.shutdown()
@@ -244,3 +308,22 @@ def test_atlas_from_a_tiny_model_with_computed_wiring_is_labeled_in_both_passes(
     counts = con.execute("select count(label), count(output_label), count(input_label) from neurons where atlas = 'model'").fetchone()
     con.close()
     assert counts == (24, 24, 24)
+
+
+def test_batch_api_submits_a_layer_at_a_time_and_a_rerun_resumes_polling(wh, tiny):
+    server = Server({("output", 2, 3): ["garbled"]}, polls=2)
+    settings = LabelSettings(base_url=server.url)
+    try:
+        first = label_with_batches(wh, tiny, ["output", "input"], settings, poll_seconds=0.01, wait_seconds=0)
+        assert len(server.batches) == 1 and first.labeled == {}  # layer 3 submitted, still running: stopped
+        done = label_with_batches(wh, tiny, ["output", "input"], settings, poll_seconds=0.01)
+    finally:
+        server.close()
+    assert len(server.batches) == 8  # the running job was polled again, not resubmitted: 4 layers x 2 passes
+    assert done.labeled == {"output": 31, "input": 32} and done.failed == 1
+    # layer order kept: pass 1 prompts of layer 0 cite the label layer 3 got from its batch job
+    prompts = {(p, layer, n): text for p, layer, n, text in server.prompts}
+    assert "output of L3 N7" in prompts[("output", 0, 5)]
+    calls = lake.read(wh, "label_calls", filters=[("atlas", "=", "tiny")]).to_pylist()
+    assert [c["outcome"] for c in calls if (c["pass"], c["layer"], c["neuron"]) == ("output", 2, 3)] == ["invalid"]
+    assert len(lake.read(wh, "labels", filters=[("atlas", "=", "tiny")])) == 63
