@@ -120,6 +120,55 @@ def steps(log: Path, top: int = 3) -> str:
     return ", ".join(f"{n.split('.')[-1]} {s:.0f}" for n, s in slowest)
 
 
+CLUSTER_HEADER = ["tier", "links", "neurons", "top modules", "Infomap s", "total s", "peak GiB"]
+CLUSTER_TEXT = (
+    "One Infomap trial per tier (`circuitlake cluster` with trials = 1, {cores} threads, RelP edges with count >= 5 "
+    "between neurons with more than one such edge), then the restatement that brings it into neurons and clusters; "
+    "total s and peak cover both"
+)
+
+
+def cluster_and_look_up(wh: Path, tier: str) -> tuple[list, list[list]]:
+    """One Infomap trial on a built tier (its row), then the lookups and the ARTIFACTS.md queries (their rows)."""
+    clustered = measure(CLUSTER.format(wh=str(wh)))
+    links, neurons, modules, infomap_s = clustered.output.split()[-4:]
+    row = [
+        tier,
+        f"{int(links) / 1e6:.2f}M",
+        f"{int(neurons):,}",
+        modules,
+        infomap_s,
+        f"{clustered.seconds:.0f}",
+        f"{clustered.peak_rss_mb / 1024:.2f}",
+    ]
+    lookups = []
+    for line in measure(LOOKUPS.format(db=str(wh / "circuitlake.duckdb"))).output.strip().splitlines()[-7:]:
+        name, median, p95 = line.split("\t")
+        lookups.append([tier, name, median, p95])
+    return row, lookups
+
+
+def run_top(work: Path) -> str:
+    """`python bench/run.py scale-top` with $BENCH_SCALE_WAREHOUSE (a tier built by `scale`, e.g.
+    bench/work/scale/tier-1000M) and $BENCH_SCALE_TIER (its name): its no-op build, one Infomap trial
+    and the lookups with the ARTIFACTS.md queries, without building it again."""
+    wh, tier = Path(os.environ["BENCH_SCALE_WAREHOUSE"]), os.environ.get("BENCH_SCALE_TIER", "top")
+    noop = measure(BUILD.format(wh=str(wh), log=str(work.parent / f"{tier}-top-noop.log")))
+    clustered, lookups = cluster_and_look_up(wh, tier)
+    return (
+        f"## Scale: the {tier} tier's clustering and queries\n\n"
+        f"On the warehouse the `scale` section built for this tier (lake {du(wh / 'lake'):.1f} GiB, warehouse "
+        f"{du(wh / 'circuitlake.duckdb'):.1f} GiB); no-op build first: {noop.seconds:.1f} s, peak {noop.peak_rss_mb / 1024:.2f} GiB. "
+        + CLUSTER_TEXT.format(cores=os.cpu_count())
+        + ":\n\n"
+        + table(CLUSTER_HEADER, [clustered])
+        + "\n\nLookups and the ARTIFACTS.md example queries (ms over 20 runs, read-only DuckDB connection; "
+        "the circuit queries use the (top_cluster, sub_module) with the most neurons):\n\n"
+        + table(["tier", "query", "median ms", "p95 ms"], lookups)
+        + "\n"
+    )
+
+
 def du(path: Path) -> float:
     out = subprocess.run(["du", "-sbL", str(path)], capture_output=True, text=True).stdout.split()
     return int(out[0]) / 2**30 if out else 0.0
@@ -163,22 +212,9 @@ def run(work: Path) -> str:
         distinct = int(measure(DISTINCT.format(db=str(wh / "circuitlake.duckdb"))).output.split()[-1])
         noop = measure(BUILD.format(wh=str(wh), log=str(work / f"{tier}M-noop.log")))
         size_wh = du(wh / "circuitlake.duckdb")
-        clustered = measure(CLUSTER.format(wh=str(wh)))
-        cluster_links, cluster_neurons, modules, infomap_s = clustered.output.split()[-4:]
-        clusters.append(
-            [
-                f"{tier}M",
-                f"{int(cluster_links) / 1e6:.2f}M",
-                f"{int(cluster_neurons):,}",
-                modules,
-                infomap_s,
-                f"{clustered.seconds:.0f}",
-                f"{clustered.peak_rss_mb / 1024:.2f}",
-            ]
-        )
-        for line in measure(LOOKUPS.format(db=str(wh / "circuitlake.duckdb"))).output.strip().splitlines()[-7:]:
-            name, median, p95 = line.split("\t")
-            lookups.append([f"{tier}M", name, median, p95])
+        clustered, looked_up = cluster_and_look_up(wh, f"{tier}M")
+        clusters.append(clustered)
+        lookups += looked_up
         more = max(1, round(have * 0.01))
         measure(GROW.format(repo=repo, lake_wh=str(lake_wh), labels=False, batches=more, seed=seed))
         have, seed = have + more, seed + 1
@@ -234,10 +270,10 @@ def run(work: Path) -> str:
         )
         + "\n\nSlowest models per build (seconds, audits included, from the SQLMesh log):\n\n"
         + table(["tier", "full build", "+1% build"], slowest)
-        + "\n\nOne Infomap trial per tier (`circuitlake cluster` with trials = 1, "
-        f"{os.cpu_count()} threads, RelP edges with count >= 5 between neurons with more than one such edge), "
-        "then the restatement that brings it into neurons and clusters; total s and peak cover both:\n\n"
-        + table(["tier", "links", "neurons", "top modules", "Infomap s", "total s", "peak GiB"], clusters)
+        + "\n\n"
+        + CLUSTER_TEXT.format(cores=os.cpu_count())
+        + ":\n\n"
+        + table(CLUSTER_HEADER, clusters)
         + "\n\nLookups (ms over 20 runs, read-only DuckDB connection to the warehouse file):\n\n"
         + table(["tier", "query", "median ms", "p95 ms"], lookups)
         + f"\n\nThe research way (a Python dict of [count, sum, abs, sq, min, max] per distinct edge) holds "

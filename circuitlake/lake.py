@@ -406,12 +406,13 @@ def discard_uncommitted(wh: Warehouse, atlas: str) -> int:
 INGESTED = tuple(sorted(set(TABLES) - {"cluster_runs", "cluster_assignments"}))  # what ingest jobs write
 
 
-MAINTENANCE_OPERATIONS = {"OPTIMIZE", "VACUUM START", "VACUUM END"}  # commits that change no row
+# commits that change no row: compaction, vacuum, a description change (the schema stamp of a migration)
+MAINTENANCE_OPERATIONS = {"OPTIMIZE", "VACUUM START", "VACUUM END", "UPDATE TABLE METADATA"}
 
 
 def data_changed(wh: Warehouse, name: str, since: int) -> bool:
-    """True when a commit after version `since` changed the table's rows (compaction and vacuum do not;
-    a history cleaned up past `since` counts as changed)."""
+    """True when a commit after version `since` changed the table's rows (compaction, vacuum and a
+    schema stamp do not; a history cleaned up past `since` counts as changed)."""
     table = DeltaTable(_path(wh, name))
     newer = [h for h in table.history(max(table.version() - since, 1)) if h["version"] > since]
     return len(newer) < table.version() - since or any(h["operation"] not in MAINTENANCE_OPERATIONS for h in newer)
