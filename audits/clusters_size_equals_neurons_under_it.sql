@@ -18,12 +18,24 @@ children as (
   from @this_model as c
   where c.level > 1
   group by 1, 2
+),
+
+expected as (
+  -- a leaf row counts the neurons with exactly its path; a module sums its children
+  -- (two plain equi-joins: one join with both, told apart in its ON clause, ran as a nested loop)
+  select c.atlas, c.cluster_path, c.size, l.neurons as under_it
+  from @this_model as c
+  left join leaves as l
+    on c.atlas = l.atlas and c.cluster_path = l.cluster_path
+  where not c.is_module
+  union all
+  select c.atlas, c.cluster_path, c.size, ch.size as under_it
+  from @this_model as c
+  left join children as ch
+    on c.atlas = ch.atlas and c.cluster_path = ch.parent_path
+  where c.is_module
 )
 
-select c.atlas, c.cluster_path, c.size, coalesce(l.neurons, ch.size) as under_it
-from @this_model as c
-left join leaves as l
-  on c.atlas = l.atlas and c.cluster_path = l.cluster_path and not c.is_module
-left join children as ch
-  on c.atlas = ch.atlas and c.cluster_path = ch.parent_path and c.is_module
-where c.size <> coalesce(l.neurons, ch.size, -1)
+select atlas, cluster_path, size, under_it
+from expected
+where size <> coalesce(under_it, -1)
