@@ -44,6 +44,13 @@ PASS_ORDER = {"output": -1, "input": 1}  # layer order: output walks down from t
 # USD per million tokens (in, out); --price overrides; unknown models cost 0 and say so
 PRICES = {"gpt-5-mini": (0.25, 2.0), "gpt-4.1-mini": (0.40, 1.60), "gpt-4.1": (2.0, 8.0), "gpt-5": (1.25, 10.0)}
 NEIGHBOURS = 8  # edges cited per prompt
+# per pass: the edges table to ask, the neuron's side, the neighbour's side, the strength order, the
+# neighbour label cited: downstream output labels (later layers, labeled first in pass 1), upstream input
+# labels, else output labels (earlier layers, labeled first in pass 2)
+NEIGHBOURS_OF = {
+    "output": ("edges", "src", "tgt", "mean_abs_weight", "coalesce(output_label, label)"),
+    "input": ("edges_by_target", "tgt", "src", "abs(mean_weight)", "coalesce(input_label, output_label, label)"),
+}
 TRANSIENT = {"rate_limited", "server_error", "timeout", "error"}
 
 
@@ -139,22 +146,13 @@ class Context:
             [a, layer],
         ).fetchall():
             fact(n)["activations"].append(text)
-        if pass_ == "output":  # downstream neighbours: their output labels (later layers, labeled first)
-            edges = self.con.execute(
-                "select src_neuron, tgt_layer, tgt_neuron, mean_weight from ("
-                " select *, row_number() over (partition by src_neuron order by mean_abs_weight desc) as r"
-                " from edges where atlas = ? and src_layer = ?) where r <= ? order by src_neuron, r",
-                [a, layer, NEIGHBOURS],
-            ).fetchall()
-            column = "coalesce(output_label, label)"
-        else:  # upstream neighbours: their input labels (earlier layers, labeled first), else output labels
-            edges = self.con.execute(
-                "select tgt_neuron, src_layer, src_neuron, mean_weight from ("
-                " select *, row_number() over (partition by tgt_neuron order by abs(mean_weight) desc) as r"
-                " from edges_by_target where atlas = ? and tgt_layer = ?) where r <= ? order by tgt_neuron, r",
-                [a, layer, NEIGHBOURS],
-            ).fetchall()
-            column = "coalesce(input_label, output_label, label)"
+        table, own, other, strength, column = NEIGHBOURS_OF[pass_]
+        edges = self.con.execute(
+            f"select {own}_neuron, {other}_layer, {other}_neuron, mean_weight from ("
+            f" select *, row_number() over (partition by {own}_neuron order by {strength} desc) as r"
+            f" from {table} where atlas = ? and {own}_layer = ?) where r <= ? order by {own}_neuron, r",
+            [a, layer, NEIGHBOURS],
+        ).fetchall()
         others = {(int(ol), int(on)) for _, ol, on, _ in edges}
         stored: dict[tuple[int, int], str] = {}
         for ol, on, text in self.con.execute(
