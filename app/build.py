@@ -10,6 +10,7 @@ from circuitlake import batch_tables, duck, lake, project, registry
 from circuitlake.progress import console
 from circuitlake.settings import Warehouse
 from jobs import cluster as jobs_cluster
+from jobs import search_index
 
 AUTO_CLUSTER_SECONDS = 120  # a first clustering estimated longer than this is left to `circuitlake cluster`
 LAKE_SCHEMA = "lake"  # the views over the Delta tables
@@ -128,7 +129,7 @@ def build(wh: Warehouse, cluster: bool = True) -> list[str]:
     Clustering is expensive, so only atlases never clustered (or whose cluster settings changed) are
     clustered here, and only when Infomap is estimated to take under AUTO_CLUSTER_SECONDS; a longer
     one is announced with its estimate and left to `circuitlake cluster`, as is re-clustering after
-    new data.
+    new data. Last, the search indexes of atlases whose labels changed are rebuilt (jobs/search_index.py).
     """
     started = time.monotonic()
     ensure_free(wh)
@@ -157,6 +158,7 @@ def build(wh: Warehouse, cluster: bool = True) -> list[str]:
         ctx.close()
     if cluster and [a for a in registry.all_atlases(wh) if _cluster_if_quick(wh, a)]:
         refresh_clusters(wh)
+    search_index.refresh(wh)
     return stale
 
 

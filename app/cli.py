@@ -20,11 +20,13 @@ from sqlmesh.utils.errors import SQLMeshError
 from app.build import build as run_build
 from app.build import ensure_free, refresh_clusters
 from app.demo import run_demo
+from app.explore import show_card, show_results
 from app.maintain import maintain as run_maintain
 from app.report import run_audits
 from app.sample import SampleSpec, write_corpus
 from app.status import show_status, size_text, warehouse_status
 from circuitlake import duck, lake, migrations, registry
+from circuitlake.atlas import Atlas
 from circuitlake.errors import UserError
 from circuitlake.progress import console, out
 from circuitlake.settings import Warehouse, warehouse
@@ -32,6 +34,7 @@ from ingest.graphs import ingest_graphs
 from ingest.labels import ingest_labels
 from ingest.wiring import ingest_wiring
 from jobs.cluster import cluster
+from jobs.embed import EmbedSettings, embed
 from jobs.label import LabelSettings, dry_run
 from jobs.label import label as run_label
 from jobs.label_batch import label_with_batches
@@ -414,6 +417,77 @@ def query(ctx: typer.Context, sql: str = typer.Argument(..., help="SQL over neur
         raise UserError(str(e).splitlines()[0]) from None
     finally:
         con.close()
+
+
+@app.command()
+@friendly
+def search(
+    ctx: typer.Context,
+    text: str = typer.Argument(..., help="What to look for, in words."),
+    atlas: Optional[str] = typer.Option(None, "--atlas", help="Atlas (may be left out when the warehouse holds one)."),
+    limit: int = typer.Option(20, "--limit", min=1, help="Results to show."),
+    semantic: bool = typer.Option(False, "--semantic", help="Rank by label-embedding similarity (needs `circuitlake embed`)."),
+    base_url: Optional[str] = typer.Option(None, "--base-url", help="Embeddings endpoint for --semantic (default: OpenAI)."),
+    api_key_env: str = typer.Option("OPENAI_API_KEY", "--api-key-env", help="Environment variable holding the API key."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON lines instead of a table."),
+):
+    """Find neurons by meaning: BM25 full-text search over their labels and descriptions (stems, any
+    word), or with --semantic the nearest label embeddings. Exit 1 when nothing matches."""
+    with Atlas(_wh(ctx), atlas) as a:
+        rel = a.search(text, limit, semantic, base_url=base_url, api_key_env=api_key_env)
+        if as_json:
+            rows = [dict(zip(rel.columns, r, strict=True)) for r in rel.fetchall()]
+            for row in rows:
+                typer.echo(json.dumps(row))
+            found = len(rows)
+        else:
+            found = show_results(rel, f"{'semantic' if semantic else 'full-text'} search in {a.name}: {text!r}")
+    raise typer.Exit(0 if found else 1)
+
+
+@app.command()
+@friendly
+def neuron(
+    ctx: typer.Context,
+    key: str = typer.Argument(..., help="L24/N5326, L24/5326, 24_5326 or a feature_id."),
+    atlas: Optional[str] = typer.Option(None, "--atlas", help="Atlas (may be left out when the warehouse holds one)."),
+    k: int = typer.Option(8, "--top", min=1, help="Edges, module members and graphs to show."),
+    as_json: bool = typer.Option(False, "--json", help="Print the card as JSON."),
+):
+    """A neuron's card: its labels, strongest edges both ways, module, top graphs, output projections."""
+    with Atlas(_wh(ctx), atlas) as a:
+        n = a.neuron(key)
+        if as_json:
+            typer.echo(json.dumps(n.card(k), indent=2, default=str))
+        else:
+            show_card(n, k)
+
+
+@app.command("embed")
+@friendly
+def embed_cmd(
+    ctx: typer.Context,
+    atlas: Optional[str] = typer.Option(None, "--atlas", help="Atlas (may be left out when the warehouse holds one)."),
+    model: str = typer.Option("text-embedding-3-small", "--model", help="Embeddings model."),
+    dimensions: int = typer.Option(256, "--dimensions", min=1, help="Vector length asked of the model."),
+    base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible endpoint (default: OpenAI)."),
+    api_key_env: str = typer.Option("OPENAI_API_KEY", "--api-key-env", help="Environment variable holding the API key."),
+    batch_size: int = typer.Option(128, "--batch-size", min=1, help="Texts per request."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="At most this many neurons (a trial run)."),
+    run: Optional[str] = typer.Option(None, "--run", help="Run name (default: embed-MODEL-DIMENSIONS)."),
+):
+    """Embed every labeled neuron's label text into the lake (resumable: a re-run embeds only what has no
+    vector for this model and size); `circuitlake build` then publishes them for `search --semantic`."""
+    wh = _wh(ctx)
+    name = registry.resolve(wh, atlas).atlas
+    s = EmbedSettings(
+        model=model, dimensions=dimensions, base_url=base_url, api_key_env=api_key_env, batch_size=batch_size, limit=limit, run=run
+    )
+    report = embed(wh, name, s)
+    console.print(
+        f"embed {name}: {report.embedded:,} neurons embedded in {report.requests:,} requests ({report.tokens:,} tokens), "
+        f"{report.already:,} already had a vector; run `circuitlake build` to publish them"
+    )
 
 
 @app.command()

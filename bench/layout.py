@@ -36,7 +36,7 @@ import duckdb
 from deltalake import DeltaTable
 from circuitlake import duck
 from circuitlake.settings import warehouse
-wh = warehouse({wh!r}); duck.bootstrap_delta()
+wh = warehouse({wh!r}); duck.bootstrap("delta")
 path = str(wh.table("graph_links"))
 def timed(fn, runs=5):
     times = []

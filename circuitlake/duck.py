@@ -10,35 +10,43 @@ import duckdb
 from circuitlake.errors import UserError, WarehouseBusy
 from circuitlake.settings import Warehouse, budget
 
-_READY = False
+EXTENSIONS = ("delta", "fts", "vss")  # each ships as a pip package pinned to duckdb 1.5.5 (duckdb-extension-NAME)
+_READY: set[str] = set()
 
 
-def bootstrap_delta() -> None:
-    """Install DuckDB's `delta` extension from the pip package into ~/.duckdb, once (no download).
+def bootstrap(extension: str = "delta") -> None:
+    """Install a DuckDB extension from its pip package into ~/.duckdb, once per process (no download).
 
     Safe across parallel processes: the install runs under a file lock.
     """
-    global _READY
-    if _READY:
+    if extension in _READY:
         return
     probe = duckdb.connect()
     try:
-        probe.execute("LOAD delta")
+        probe.execute(f"LOAD {extension}")
     except duckdb.Error:
         from duckdb_extensions import import_extension
 
-        lock = Path.home() / ".duckdb" / "circuitlake-delta.lock"
+        lock = Path.home() / ".duckdb" / f"circuitlake-{extension}.lock"
         lock.parent.mkdir(parents=True, exist_ok=True)
         with lock.open("w") as f:
             fcntl.flock(f, fcntl.LOCK_EX)
             try:
-                probe.execute("LOAD delta")
+                probe.execute(f"LOAD {extension}")
             except duckdb.Error:
-                import_extension("delta", con=probe)
-                probe.execute("LOAD delta")
+                import_extension(extension, con=probe)
+                probe.execute(f"LOAD {extension}")
     finally:
         probe.close()
-    _READY = True
+    _READY.add(extension)
+
+
+def load(con: duckdb.DuckDBPyConnection, *extensions: str) -> duckdb.DuckDBPyConnection:
+    """Load extensions into a connection (bootstrapping each first); returns the connection."""
+    for extension in extensions:
+        bootstrap(extension)
+        con.execute(f"LOAD {extension}")
+    return con
 
 
 def connect(wh: Warehouse, read_only: bool = True) -> duckdb.DuckDBPyConnection:
@@ -53,6 +61,13 @@ def connect(wh: Warehouse, read_only: bool = True) -> duckdb.DuckDBPyConnection:
         raise
 
 
+def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None):
+    """The first column of the first row of a query that returns one row (a count, a max)."""
+    row = con.execute(sql, params or []).fetchone()
+    assert row is not None, sql
+    return row[0]
+
+
 READ_STATEMENTS = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
 
 
@@ -63,9 +78,7 @@ def _quoted(path: Path) -> str:
 def connect_for_users(wh: Warehouse) -> duckdb.DuckDBPyConnection:
     """A read-only connection for SQL a user typed: the lake and the spill folder are the only files it
     may touch (no other file read or written, no ATTACH, INSTALL or LOAD), and its settings are locked."""
-    bootstrap_delta()
-    con = connect(wh, read_only=True)
-    con.execute("LOAD delta")
+    con = load(connect(wh, read_only=True), "delta", "fts")
     con.execute(f"SET allowed_directories = [{_quoted(wh.lake)}, {_quoted(wh.spill)}]")
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")

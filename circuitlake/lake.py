@@ -19,7 +19,7 @@ from deltalake import DeltaTable, write_deltalake
 from circuitlake.errors import UserError
 from circuitlake.settings import Warehouse
 
-SCHEMA_VERSION = "4"  # 2: `retractions`; 3: pass autointerp_original; 4: `label_calls` (circuitlake/migrations.py)
+SCHEMA_VERSION = "5"  # 2: `retractions`; 3: pass autointerp_original; 4: `label_calls`; 5: `label_embeddings` (circuitlake/migrations.py)
 SCHEMA_MARK = "circuitlake lake schema "  # stored in each table's Delta description (custom properties are refused)
 _TS = pa.timestamp("us", tz="UTC")
 
@@ -250,6 +250,20 @@ TABLES: dict[str, LakeTable] = {
                 ("error", pa.string()),  # what went wrong (never a secret)
                 ("reply", pa.string()),  # the raw reply of an answer that did not validate
                 ("called_at", _TS),
+            ),
+        ),
+        LakeTable(
+            "label_embeddings",
+            _schema(
+                *_BATCH,
+                ("run", pa.string()),  # the embedding run (`circuitlake embed --run`)
+                ("layer", pa.int32()),
+                ("neuron", pa.int32()),
+                ("model", pa.string()),  # embeddings model asked
+                ("dimensions", pa.int32()),  # vector length
+                ("text_sha", pa.string()),  # sha256 of the label text embedded (circuitlake/search.py LABEL_TEXT)
+                ("embedding", pa.list_(pa.float32())),
+                ("embedded_at", _TS),
             ),
         ),
         LakeTable(

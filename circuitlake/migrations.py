@@ -35,10 +35,16 @@ def _add_label_calls(wh: Warehouse) -> None:
     lake.create_missing(wh)
 
 
+def _add_label_embeddings(wh: Warehouse) -> None:
+    """5: the `label_embeddings` table (label vectors of `circuitlake embed`, for semantic search)."""
+    lake.create_missing(wh)
+
+
 STEPS: dict[str, tuple[str, Callable[[Warehouse], None]]] = {
     "1": ("2", _add_retractions),
     "2": ("3", _enriched_autointerp_pass),
     "3": ("4", _add_label_calls),
+    "4": ("5", _add_label_embeddings),
 }
 
 

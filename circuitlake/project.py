@@ -16,7 +16,7 @@ CONFIG_YAML = REPO_ROOT / "sqlmesh_config.yaml"
 def load_config(wh: Warehouse | None = None) -> Config:
     """sqlmesh_config.yaml for `wh` (default: $CIRCUITLAKE_WAREHOUSE or ./warehouse), lake tables ensured."""
     wh = wh or warehouse()
-    duck.bootstrap_delta()
+    duck.bootstrap("delta")
     wh.root.mkdir(parents=True, exist_ok=True)
     lake.ensure(wh)
     limits = budget()

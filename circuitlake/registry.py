@@ -15,6 +15,7 @@ from circuitlake.errors import UserError
 from circuitlake.settings import Warehouse
 
 ATLAS_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+NEURON_KEY = re.compile(r"^L?(\d+)(?:/N?|_)(\d+)$")  # the spellings in use: L24/N5326, L24/5326, 24_5326
 
 
 class ClusterSettings(BaseModel):
@@ -87,6 +88,19 @@ class Atlas(BaseModel):
     def contains(self, layer: int, neuron: int) -> bool:
         return 0 <= layer < self.num_layers and 0 <= neuron < self.neurons_per_layer
 
+    def neuron_of(self, key: str | int) -> tuple[int, int]:
+        """(layer, neuron) of a key in any spelling in use (L24/N5326, L24/5326, 24_5326, or a feature_id),
+        checked against the atlas shape; ValueError otherwise."""
+        if isinstance(key, int) or (isinstance(key, str) and key.isdigit()):
+            layer, neuron = divmod(int(key), self.neurons_per_layer)
+        elif m := NEURON_KEY.match(str(key).strip()):
+            layer, neuron = int(m[1]), int(m[2])
+        else:
+            raise ValueError(f"key {key!r} is not L<layer>/N<neuron>, L<layer>/<neuron>, <layer>_<neuron> or a feature_id")
+        if not self.contains(layer, neuron):
+            raise ValueError(f"neuron L{layer}/N{neuron} is outside the atlas shape {self.num_layers} x {self.neurons_per_layer}")
+        return layer, neuron
+
 
 def add(wh: Warehouse, atlas: Atlas) -> None:
     """Register or update an atlas (atomic replace of its row)."""
@@ -119,3 +133,14 @@ def get(wh: Warehouse, name: str) -> Atlas:
 def all_atlases(wh: Warehouse) -> list[Atlas]:
     names = lake.read(wh, "atlases", ["atlas"])["atlas"].to_pylist()
     return [get(wh, n) for n in sorted(names)]
+
+
+def resolve(wh: Warehouse, name: str | None) -> Atlas:
+    """The atlas `name`; when None, the warehouse's only atlas (UserError when it holds none or several)."""
+    if name:
+        return get(wh, name)
+    names = sorted(lake.read(wh, "atlases", ["atlas"])["atlas"].to_pylist())
+    if len(names) != 1:
+        listed = ", ".join(names) or "none registered"
+        raise UserError(f"the warehouse holds {len(names)} atlases ({listed}): pass --atlas NAME")
+    return get(wh, names[0])

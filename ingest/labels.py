@@ -33,7 +33,6 @@ from ingest import sources
 from ingest.batch import Batch, IngestReport, Reject, content_hash, known_reject_keys
 
 FORMATS = ("autointerp-jsonl", "enriched", "function-db", "activation-descriptions")
-NEURON_KEY = re.compile(r"^L?(\d+)(?:/N?|_)(\d+)$")
 SOURCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
@@ -43,15 +42,10 @@ class LabelError(ValueError):
 
 def neuron_of(key: str | int, atlas: Atlas) -> tuple[int, int]:
     """(layer, neuron) of a key in any spelling in use, checked against the atlas shape."""
-    if isinstance(key, int) or (isinstance(key, str) and key.isdigit()):
-        layer, neuron = divmod(int(key), atlas.neurons_per_layer)
-    elif m := NEURON_KEY.match(str(key)):
-        layer, neuron = int(m[1]), int(m[2])
-    else:
-        raise LabelError(f"key {key!r} is not L<layer>/N<neuron>, L<layer>/<neuron>, <layer>_<neuron> or a feature_id")
-    if not atlas.contains(layer, neuron):
-        raise LabelError(f"neuron L{layer}/N{neuron} is outside the atlas shape {atlas.num_layers} x {atlas.neurons_per_layer}")
-    return layer, neuron
+    try:
+        return atlas.neuron_of(key)
+    except ValueError as e:
+        raise LabelError(str(e)) from None
 
 
 def _row(layer: int, neuron: int, pass_: str, **values) -> dict:
@@ -202,7 +196,7 @@ def detect_format(path: Path) -> str:
                 return "function-db"
             if value == "profiles":
                 return "activation-descriptions"
-            if NEURON_KEY.match(value):
+            if registry.NEURON_KEY.match(value):
                 return "enriched"
     except ijson.JSONError:
         pass

@@ -40,8 +40,10 @@ def test_v1_lake_is_refused_until_migrated_and_keeps_every_row(tmp_path):
     assert lake.lake_version(wh) == "1" and not lake.schema_version(wh, "retractions")  # nothing created
 
     done = run("migrate", wh=wh.root)
-    assert done.returncode == 0 and "1 -> 2" in done.stderr and "2 -> 3" in done.stderr and "3 -> 4" in done.stderr
-    assert lake.lake_version(wh) == lake.SCHEMA_VERSION == "4"
+    assert (
+        done.returncode == 0 and "1 -> 2" in done.stderr and "2 -> 3" in done.stderr and "3 -> 4" in done.stderr and "4 -> 5" in done.stderr
+    )
+    assert lake.lake_version(wh) == lake.SCHEMA_VERSION == "5"
     for name, before in rows.items():
         after = lake.read(wh, name)
         if name == "labels":  # every row kept; only the enriched batch's autointerp row changed its pass
@@ -52,7 +54,7 @@ def test_v1_lake_is_refused_until_migrated_and_keeps_every_row(tmp_path):
             after = after.drop_columns(["pass"]).sort_by("batch")
             before = before.drop_columns(["pass"]).sort_by("batch")
         assert after.equals(before), name
-    assert lake.read(wh, "retractions").num_rows == 0
+    assert lake.read(wh, "retractions").num_rows == 0 and lake.read(wh, "label_embeddings").num_rows == 0
     assert "nothing to do" in run("migrate", wh=wh.root).stderr
 
     # the migrated lake works: built, then a retraction of its graphs
