@@ -69,9 +69,10 @@ EXAMPLE_QUERIES = {
 }
 
 
-def run_demo(wh: Warehouse, corpus: Path, report_path: Path) -> int:
-    """Run the demo; returns the exit code (1 when an audit failed)."""
-    spec = SampleSpec()
+def run_demo(wh: Warehouse, corpus: Path, report_path: Path, spec: SampleSpec | None = None) -> int:
+    """Run the demo (on the default sample corpus unless `spec` says otherwise); returns the exit code
+    (1 when an audit failed)."""
+    spec = spec or SampleSpec()
     console.rule("1. sample corpus")
     write_corpus(spec, corpus)
     registry.add(

@@ -1,0 +1,256 @@
+"""Exploring a built atlas: full-text and semantic label search, the neuron card, the Python API."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_cli import run
+
+import circuitlake
+from app.build import build
+from app.demo import run_demo
+from app.sample import SAMPLE_ATLAS, SampleSpec, topic_of
+from circuitlake import duck, lake, registry, search
+from circuitlake.settings import REPO_ROOT, warehouse
+from jobs import search_index
+
+SPEC = SampleSpec(graphs=80, min_nodes=120, max_nodes=200, seed=0)
+SECRET = "sk-test-never-stored-0123456789"
+
+
+@pytest.fixture(scope="module")
+def demo_wh(tmp_path_factory):
+    """The demo atlas on an 80-graph sample corpus, built once for this module (read-only for the tests)."""
+    root = tmp_path_factory.mktemp("explore")
+    wh = warehouse(root / "warehouse")
+    lake.ensure(wh)
+    assert run_demo(wh, root / "corpus", root / "report.md", SPEC) == 0
+    return wh
+
+
+def aspirin_members() -> set[tuple[int, int]]:
+    return {key for key, topic in topic_of(SPEC).items() if topic == "aspirin dosing"}
+
+
+def test_full_text_search_finds_the_planted_aspirin_circuit_and_beats_ilike(demo_wh):
+    members = aspirin_members()
+    with circuitlake.open(demo_wh.root) as atlas:
+        # the sample labels the planted members "aspirin dosing ..."; other neurons may carry " aspirin" or " dose"
+        labeled = set(
+            atlas.sql(
+                "select layer, neuron from neurons where atlas = 'sample' and concat_ws(' ', label, output_label, input_label, description) ilike '%aspirin dosing%'"
+            ).fetchall()
+        )
+        assert labeled and labeled <= members
+        assert atlas.sql("select count(*) from neurons where atlas = 'sample' and label ilike '%aspirin%'").fetchone()[0] > len(labeled)
+        for query in ("aspirin dosing", "aspirin doses", "aspirins dosed", "DOSING of Aspirin"):
+            found = [(r[0], r[1]) for r in atlas.search(query, limit=len(labeled)).fetchall()]
+            # the top hits are exactly the planted circuit's labeled members, above neurons matching one word
+            assert set(found) == labeled, query
+        # ILIKE (what the research lab used) misses the inflected and reordered queries
+        for query in ("aspirin doses", "aspirins dosed", "dosing of aspirin"):
+            ilike = atlas.sql("select count(*) from neurons where atlas = 'sample' and label ilike $1", [f"%{query}%"]).fetchone()
+            assert ilike == (0,), query
+        ranked = atlas.search("aspirin dosing", limit=len(labeled) + 5).df()
+        assert ranked["score"].is_monotonic_decreasing and len(ranked) == len(labeled) + 5
+    found = run("search", "aspirin dosing", "--limit", "5", wh=demo_wh.root)
+    assert found.returncode == 0 and "aspirin dosing" in found.stdout
+    lines = run("search", "aspirin dose", "--json", "--limit", "3", wh=demo_wh.root).stdout.splitlines()
+    assert [tuple(json.loads(x)[k] for k in ("layer", "neuron")) in members for x in lines] == [True] * 3
+    nothing = run("search", "zebra xylophone", wh=demo_wh.root)
+    assert nothing.returncode == 1 and "zebra" in nothing.stdout
+
+
+def test_neuron_card_in_every_key_spelling(demo_wh):
+    member = sorted(aspirin_members())[3]
+    layer, n = member
+    cards = [
+        json.loads(run("neuron", key, "--json", "--top", "5", wh=demo_wh.root).stdout)
+        for key in (f"L{layer}/N{n}", f"{layer}_{n}", str(layer * SPEC.neurons_per_layer + n))
+    ]
+    assert cards[0] == cards[1] == cards[2]
+    card = cards[0]
+    assert (card["layer"], card["neuron"]) == member and card["neuron_row"]["appearance_count"] > 0
+    assert {(x["source"], x["pass"]) for x in card["labels"]} >= {("enriched", "output")} or len(card["labels"]) >= 2
+    assert all("aspirin" in x["label"] for x in card["labels"] if x["pass"] in ("output", "autointerp") and x["label"])
+    for side in ("downstream", "upstream"):
+        weights = [e["mean_abs_weight"] for e in card[side]]
+        assert weights == sorted(weights, reverse=True) and len(weights) <= 5
+    assert card["downstream"] or card["upstream"]
+    assert all(e["layer"] > layer for e in card["downstream"]) and all(e["layer"] < layer for e in card["upstream"])
+    path = card["neuron_row"]["cluster_path"]
+    module = path.rsplit(".", 1)[0]
+    assert card["module"] and all(m["cluster_path"].startswith(module + ".") for m in card["module"])
+    influences = [g["max_abs_influence"] for g in card["graphs"]]
+    assert influences == sorted(influences, reverse=True) and all(g["prompt"] for g in card["graphs"])
+    assert {p["kind"] for p in card["projections"]} >= {"promotes", "suppresses"}
+    shown = run("neuron", f"L{layer}/N{n}", wh=demo_wh.root)
+    for title in ("labels (every source and pass)", "strongest downstream edges", "other members of its module", "output projections"):
+        assert title in shown.stdout, title
+    bad = run("neuron", f"L{SPEC.layers}/N0", wh=demo_wh.root)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "outside the atlas shape" in bad.stderr
+
+
+def test_python_api_relations(demo_wh):
+    with circuitlake.open(demo_wh.root) as atlas:  # the only atlas: no name needed
+        assert atlas.name == SAMPLE_ATLAS and atlas.method == "relp"
+        top = atlas.top_circuits(3).df()
+        assert len(top) == 3 and top["size"].is_monotonic_decreasing and all(len(x) > 0 for x in top["sample_labels"])
+        first = int(top["top_cluster"][0])
+        members = {(r[0], r[1]) for r in atlas.circuit(first).fetchall()}
+        assert len(members) == top["size"][0]
+        inside = atlas.edges_within(first).arrow().read_all()  # .arrow() streams record batches
+        assert inside.num_rows > 0
+        for src in zip(inside["src_layer"].to_pylist(), inside["src_neuron"].to_pylist(), strict=True):
+            assert src in members
+        neuron = atlas.neuron(*next(iter(members)))
+        down = neuron.downstream(3).df()
+        assert len(down) <= 3 and list(down.columns[:2]) == ["layer", "neuron"]
+        assert atlas.metadata()["model_id"] == "circuitlake/sample-8x512"
+        with pytest.raises(circuitlake.atlas.UserError, match="outside the atlas shape"):
+            atlas.neuron(99, 0)
+
+
+def test_readme_python_example_runs(demo_wh):
+    """The README's notebook-style example, run as written against the demo warehouse."""
+    readme = (REPO_ROOT / "README.md").read_text()
+    code = re.search(r"<!-- python-api-example -->\s*```python\n(.*?)```", readme, re.S)
+    assert code, "README has no python-api-example block"
+    source = code[1].replace('"warehouse"', repr(str(demo_wh.root)))
+    namespace: dict = {}
+    exec(compile(source, "README.md", "exec"), namespace)  # noqa: S102 (the README's own example)
+    namespace["atlas"].close()
+
+
+def test_build_reindexes_only_the_atlases_whose_labels_changed(wh, tmp_path):
+    for name in ("one", "two"):
+        registry.add(wh, registry.Atlas(atlas=name, model_id="m", num_layers=2, neurons_per_layer=4))
+    labels = tmp_path / "labels"
+    labels.mkdir()
+
+    def write(name: str, text: str) -> Path:
+        path = labels / f"{name}.json"
+        path.write_text(json.dumps({"L0/N1": {"label": text}, "L1/N2": {"label": "commas in lists"}}))
+        return path
+
+    assert run("ingest", "labels", str(write("one", "french negation")), "--atlas", "one", "--source", "s", wh=wh.root).returncode == 0
+    assert run("ingest", "labels", str(write("two", "plural nouns")), "--atlas", "two", "--source", "s", wh=wh.root).returncode == 0
+    build(wh)
+    assert {b.atlas for b in search_index.refresh(wh)} == set()  # the build indexed both; nothing changed since
+    assert run("ingest", "labels", str(write("one", "negated french verbs")), "--atlas", "one", "--source", "s", wh=wh.root).returncode == 0
+    build(wh)
+    with circuitlake.open(wh.root, "one") as one:
+        assert [r[:2] for r in one.search("negation").fetchall()] == [(0, 1)]  # stems: negated ~ negation
+        built = dict(one.sql("select atlas, built_at from search.indexes where kind = 'fts'").fetchall())
+    with circuitlake.open(wh.root, "two") as two:
+        assert [r[:2] for r in two.search("noun").fetchall()] == [(0, 1)]
+    assert built["one"] > built["two"]  # only the atlas whose labels changed was indexed again
+    several = run("search", "noun", wh=wh.root)
+    assert several.returncode == 2 and "--atlas" in several.stderr
+
+
+# --- semantic search against a local OpenAI-compatible embeddings server ---
+
+SYNONYMS = {"painkiller": "aspirin", "analgesic": "aspirin", "doses": "dosing", "dosage": "dosing", "dose": "dosing"}
+
+
+def concept_vector(text: str, dims: int) -> np.ndarray:
+    """Deterministic 'meaning': each word (synonyms folded) is a fixed random direction; a text is their sum."""
+    total = np.zeros(dims)
+    for word in re.findall(r"[a-z]+", text.lower()):
+        word = SYNONYMS.get(word, word)
+        seed = int.from_bytes(hashlib.sha256(word.encode()).digest()[:8], "little")
+        total += np.random.default_rng(seed).standard_normal(dims)
+    norm = np.linalg.norm(total)
+    return total / norm if norm else total
+
+
+class EmbeddingsServer:
+    """POST /v1/embeddings: concept vectors, float lists or base64 float32 as asked; counts requests."""
+
+    def __init__(self):
+        self.requests: list[dict] = []
+        self.auth: set[str] = set()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+                server.requests.append(body)
+                server.auth.add(self.headers.get("authorization", ""))
+                texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+                data = []
+                for i, text in enumerate(texts):
+                    v = concept_vector(text, body.get("dimensions") or 16).astype("<f4")
+                    emb = base64.b64encode(v.tobytes()).decode() if body.get("encoding_format") == "base64" else v.tolist()
+                    data.append({"object": "embedding", "index": i, "embedding": emb})
+                payload = json.dumps(
+                    {
+                        "object": "list",
+                        "data": data,
+                        "model": body["model"],
+                        "usage": {"prompt_tokens": len(texts), "total_tokens": len(texts)},
+                    }
+                ).encode()
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_port}/v1"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_semantic_search_finds_aspirin_neurons_by_a_synonym(demo_wh, monkeypatch):
+    wh = demo_wh  # adds embeddings to the demo lake (and rebuilds): nothing the other tests read changes
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    server = EmbeddingsServer()
+    try:
+        embed = ("embed", "--base-url", server.url, "--dimensions", "32", "--model", "concept-32", "--batch-size", "500")
+        first = run(*embed, "--limit", "700", wh=wh.root)
+        assert first.returncode == 0, first.stderr
+        assert "700 neurons embedded" in first.stderr
+        rest = run(*embed, wh=wh.root)  # resumes: only the neurons without a vector yet
+        assert rest.returncode == 0, rest.stderr
+        con = duck.load(duck.connect(wh, read_only=True), "delta")
+        labeled = duck.scalar(con, "select count(*) from neurons where coalesce(label, output_label, input_label, description) is not null")
+        con.close()
+        assert sum(len(r["input"]) for r in server.requests) == labeled
+        assert f"{labeled - 700:,} neurons embedded" in rest.stderr
+        again = run(*embed, wh=wh.root)
+        assert "0 neurons embedded" in again.stderr and sum(len(r["input"]) for r in server.requests) == labeled
+        assert {r["dimensions"] for r in server.requests} == {32} and server.auth == {f"Bearer {SECRET}"}
+
+        build(wh)
+        members = aspirin_members()
+        with circuitlake.open(wh.root) as atlas:
+            assert atlas.search("painkiller dosage").fetchall() == []  # no label has these words: BM25 finds nothing
+            hits = atlas.search("painkiller dosage", limit=10, semantic=True, base_url=server.url).fetchall()
+            assert len(hits) == 10 and {(r[0], r[1]) for r in hits} <= members
+            published = atlas.sql(f"select typeof(embedding) from {search.embeddings_table('sample')} limit 1").fetchone()
+            assert published == ("FLOAT[32]",)
+        shown = run("search", "analgesic dose", "--semantic", "--base-url", server.url, "--limit", "3", wh=wh.root)
+        assert shown.returncode == 0 and shown.stdout.count("aspirin dosing") == 3
+    finally:
+        server.close()
+    # the key went to the server, never into the warehouse
+    for path in wh.root.rglob("*"):
+        if path.is_file():
+            assert SECRET.encode() not in path.read_bytes(), path
