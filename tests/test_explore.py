@@ -46,7 +46,8 @@ def test_full_text_search_finds_the_planted_aspirin_circuit_and_beats_ilike(demo
         # the sample labels the planted members "aspirin dosing ..."; other neurons may carry " aspirin" or " dose"
         labeled = set(
             atlas.sql(
-                "select layer, neuron from neurons where atlas = 'sample' and concat_ws(' ', label, output_label, input_label, description) ilike '%aspirin dosing%'"
+                "select layer, neuron from neurons where atlas = 'sample' "
+                "and concat_ws(' ', label, output_label, input_label, description) ilike '%aspirin dosing%'"
             ).fetchall()
         )
         assert labeled and labeled <= members
