@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_WAREHOUSE ?= .cache/demo-warehouse
 
-.PHONY: install lint demo test bench clean
+.PHONY: install browser lint demo test bench clean
 
 install: $(VENV)/.installed
 
@@ -15,6 +15,12 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q -c constraints.txt -e ".[wiring,test,lint]"
 	touch $@
 
+# headless Chromium from the system packages: the HTML report test opens the page in it
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+	  { echo "install chromium (apt-get install chromium) for the HTML report test" >&2; exit 1; }
+
 # style, then types (configured in pyproject.toml)
 lint: install
 	$(BIN)/ruff check .
@@ -24,8 +30,10 @@ lint: install
 demo: install
 	rm -rf $(DEMO_WAREHOUSE) .cache/sample
 	$(BIN)/circuitlake --warehouse $(DEMO_WAREHOUSE) demo --corpus .cache/sample --report .cache/audit_report.md
+	$(BIN)/circuitlake --warehouse $(DEMO_WAREHOUSE) report --html .cache/atlas_report.html
+	$(BIN)/circuitlake --warehouse $(DEMO_WAREHOUSE) search "aspirin dosing" --limit 5
 
-test: install
+test: install browser
 	$(BIN)/pytest
 	$(MAKE) demo
 

@@ -21,6 +21,7 @@ from app.build import build as run_build
 from app.build import ensure_free, refresh_clusters
 from app.demo import run_demo
 from app.explore import show_card, show_results
+from app.html_report import write_html
 from app.maintain import maintain as run_maintain
 from app.report import run_audits
 from app.sample import SampleSpec, write_corpus
@@ -404,6 +405,19 @@ def audit(
     if json_path:
         json_path.write_text(result.to_json())
     raise typer.Exit(0 if result.passed else 1)
+
+
+@app.command()
+@friendly
+def report(
+    ctx: typer.Context,
+    html_path: Path = typer.Option(..., "--html", help="Write the HTML atlas report here."),
+    atlas: Optional[str] = typer.Option(None, "--atlas", help="Atlas (may be left out when the warehouse holds one)."),
+):
+    """One self-contained HTML page (opens offline): the last audit, key figures and plots of an atlas."""
+    with Atlas(_wh(ctx), atlas) as a:
+        plots = write_html(a, html_path)
+    console.print(f"report: {html_path} ({len(plots)} plots, {size_text(html_path.stat().st_size)})")
 
 
 @app.command()

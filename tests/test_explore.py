@@ -5,18 +5,23 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import re
+import shutil
+import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 from test_cli import run
 
 import circuitlake
 from app.build import build
 from app.demo import run_demo
+from app.html_report import PLOTS
 from app.sample import SAMPLE_ATLAS, SampleSpec, topic_of
 from circuitlake import duck, lake, registry, search
 from circuitlake.settings import REPO_ROOT, warehouse
@@ -255,3 +260,42 @@ def test_semantic_search_finds_aspirin_neurons_by_a_synonym(demo_wh, monkeypatch
     for path in wh.root.rglob("*"):
         if path.is_file():
             assert SECRET.encode() not in path.read_bytes(), path
+
+
+# --- the HTML atlas report, opened by a real browser ---
+
+ARTIFACTS = REPO_ROOT / ".cache" / "test-artifacts"
+
+
+def chromium() -> str:
+    found = next((shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b)), None)
+    if not found:
+        if os.environ.get("CI"):
+            pytest.fail("headless Chromium is missing: `make test` installs it (apt-get install chromium)")
+        pytest.skip("no chromium on this machine (`make test` installs it)")
+    return found
+
+
+def test_html_report_renders_offline_with_every_plot(demo_wh, tmp_path):
+    browser = chromium()
+    page = tmp_path / "atlas.html"
+    written = run("report", "--html", str(page), wh=demo_wh.root)
+    assert written.returncode == 0, written.stderr
+    text = page.read_text()
+    assert "Content-Security-Policy" in text and "18 of 18 passed" in text
+    assert not re.search(r"""(src|href|url)\s*[=(]\s*["']?(https?:)?//""", text)  # nothing to fetch
+    flags = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--enable-logging=stderr", "--v=0"]
+    dom = subprocess.run([*flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    for plot in PLOTS:  # each plot rendered as inline SVG inside its figure
+        assert re.search(rf'<figure id="{plot}"><svg[^>]*>.*?</svg>', dom.stdout, re.S), plot
+    assert "aspirin dosing" in dom.stdout or "members' labels" in dom.stdout
+    problems = [line for line in dom.stderr.splitlines() if "net::ERR" in line or "Refused to" in line or "CONSOLE" in line]
+    assert problems == []  # no network request, no blocked load, no script error
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shot = ARTIFACTS / "atlas_report.png"
+    taken = subprocess.run([*flags, "--window-size=1280,5200", f"--screenshot={shot}", page.as_uri()], capture_output=True, timeout=120)
+    assert taken.returncode == 0 and shot.exists()
+    with Image.open(shot) as image:
+        colors = image.convert("RGB").resize((320, 1300)).getcolors(maxcolors=1 << 16) or []
+    assert image.size == (1280, 5200) and len(colors) > 50  # drawn plots, not a blank page
