@@ -16,7 +16,6 @@ AUTO_CLUSTER_SECONDS = 120  # a first clustering estimated longer than this is l
 LAKE_SCHEMA = "lake"  # the views over the Delta tables
 CLUSTERS_TAG = "reads_clusters"  # models that read clustering runs: restated after one
 BATCH_LAYER = ("append_batches", "upsert_keys")  # materializations whose tables only ever add what is new
-BUILT = "built_lake.json"  # the lake the warehouse was last built from
 
 
 def ensure_free(wh: Warehouse) -> None:
@@ -29,7 +28,7 @@ def last_build(wh: Warehouse) -> dict | None:
     """The last successful build: {"versions": {lake table: Delta version}, "retractions": [ids handled],
     "batches": ["atlas/batch" committed then], "finished_at": ISO time, "seconds": duration}, or None
     before the first."""
-    path = wh.root / BUILT
+    path = wh.built_record
     built = json.loads(path.read_text()) if path.exists() else {}
     return built if "versions" in built else None
 
@@ -37,7 +36,7 @@ def last_build(wh: Warehouse) -> dict | None:
 def _record_built(wh: Warehouse, versions: dict[str, int], retractions: list[str], started: float) -> None:
     """Remember the lake the warehouse was last built from (written after a successful build only),
     with the batches committed in it."""
-    path = wh.root / BUILT
+    path = wh.built_record
     tmp = path.with_suffix(".tmp")
     markers = lake.read(wh, "ingest_batches", ["atlas", "batch"], version=versions["ingest_batches"])
     batches = sorted(f"{a}/{b}" for a, b in zip(markers["atlas"].to_pylist(), markers["batch"].to_pylist(), strict=False))

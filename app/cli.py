@@ -36,6 +36,7 @@ from ingest.labels import ingest_labels
 from ingest.wiring import ingest_wiring
 from jobs.cluster import cluster
 from jobs.embed import EmbedSettings, embed
+from jobs.export import LAYOUTS, export, infomap_json
 from jobs.label import LabelSettings, dry_run
 from jobs.label import label as run_label
 from jobs.label_batch import label_with_batches
@@ -502,6 +503,31 @@ def embed_cmd(
         f"embed {name}: {report.embedded:,} neurons embedded in {report.requests:,} requests ({report.tokens:,} tokens), "
         f"{report.already:,} already had a vector; run `circuitlake build` to publish them"
     )
+
+
+@app.command("export")
+@friendly
+def export_cmd(
+    ctx: typer.Context,
+    out: Path = typer.Argument(..., help="The DuckDB file to write (e.g. qwen32b_neurons.duckdb)."),
+    atlas: Optional[str] = typer.Option(None, "--atlas", help="Atlas (may be left out when the warehouse holds one)."),
+    layout: str = typer.Option("circuitdatabase", "--layout", help=f"Table layout: {' | '.join(LAYOUTS)}."),
+    method: Optional[str] = typer.Option(None, "--method", help="relp | weight_graph (default: relp when the atlas has RelP edges)."),
+    top_k: Optional[int] = typer.Option(None, "--edges-top-k-per-neuron", min=1, help="Keep each neuron's K strongest downstream edges."),
+    infomap: Optional[Path] = typer.Option(None, "--infomap-json", help="Also write the Infomap assignments file (research shape)."),
+    force: bool = typer.Option(False, "--force", help="Replace OUT when it exists."),
+):
+    """One atlas as a standalone DuckDB file in the research layout (no atlas column, no extension needed):
+    the research code and the ARTIFACTS.md queries read it unchanged."""
+    wh = _wh(ctx)
+    with console.status(f"export: writing {out}"):
+        r = export(wh, atlas, out, layout, method, top_k, force)
+    console.print(
+        f"export: {r.path} ({r.layout} layout, {r.method} edges): {r.neurons:,} neurons, {r.edges:,} edges, {r.clusters:,} clusters, "
+        f"{size_text(r.path.stat().st_size)}"
+    )
+    if infomap:
+        console.print(f"export: {infomap}: {infomap_json(wh, atlas, infomap):,} neuron assignments")
 
 
 @app.command()

@@ -23,9 +23,9 @@ matplotlib.use("svg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the headless backend)
 import numpy as np  # noqa: E402
 
-from app.report import LAST_AUDIT  # noqa: E402
 from circuitlake import duck  # noqa: E402
 from circuitlake.atlas import Atlas  # noqa: E402
+from circuitlake.settings import Warehouse  # noqa: E402
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 STYLE = """
@@ -240,8 +240,8 @@ def circuit_graph(atlas: Atlas, max_nodes: int = 60) -> str:
     return _figure("circuit-graph", caption, draw, size=(9, 5.5))
 
 
-def _audit_section(wh_root: Path) -> str:
-    path = wh_root / LAST_AUDIT
+def _audit_section(wh: Warehouse) -> str:
+    path = wh.last_audit
     if not path.exists():
         return "<p>No audit report yet: run <code>circuitlake audit</code>, then write this page again.</p>"
     report = json.loads(path.read_text())
@@ -257,8 +257,8 @@ def _audit_section(wh_root: Path) -> str:
     )
 
 
-def _figures_section(wh_root: Path, atlas: str) -> str:
-    path = wh_root / LAST_AUDIT
+def _figures_section(wh: Warehouse, atlas: str) -> str:
+    path = wh.last_audit
     figures = [f for f in json.loads(path.read_text())["figures"] if f["atlas"] == atlas] if path.exists() else []
     return _table(["figure", "value"], [(f["figure"], f["value"]) for f in figures]) if figures else ""
 
@@ -287,8 +287,8 @@ def write_html(atlas: Atlas, out: Path) -> list[str]:
 {html.escape(meta.get("graphs", "0"))} graphs, {html.escape(meta.get("edges", "0"))} edges;
 built {html.escape(meta.get("build_time", "?"))};
 page written {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by circuitlake {html.escape(meta.get("circuitlake_version", "?"))}.</p>
-<h2>Audits</h2>{_audit_section(atlas.warehouse.root)}
-<h2>Key figures</h2>{_figures_section(atlas.warehouse.root, atlas.name)}
+<h2>Audits</h2>{_audit_section(atlas.warehouse)}
+<h2>Key figures</h2>{_figures_section(atlas.warehouse, atlas.name)}
 <h2>Labels</h2><div class="grid">{"".join(plots[:3])}</div>
 <h2>Graphs and edges</h2><div class="grid">{"".join(plots[3:6])}</div>
 <h2>Circuits</h2><div class="grid">{plots[6]}</div>

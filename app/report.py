@@ -16,8 +16,6 @@ from circuitlake import project
 from circuitlake.settings import Warehouse
 from jobs.label import PRICES
 
-LAST_AUDIT = "last_audit.json"  # the latest report, beside the warehouse file: `circuitlake status` reads it
-
 COUNTED_TABLES = [
     "main.neurons",
     "main.edges",
@@ -196,7 +194,7 @@ def run_audits(wh: Warehouse) -> Report:
             for atlas, figure, value in fetch(sql):
                 report.figures.append({"atlas": atlas, "figure": figure, "value": value})
         report.figures.sort(key=lambda f: f["atlas"])
-        (wh.root / LAST_AUDIT).write_text(report.to_json())
+        wh.last_audit.write_text(report.to_json())
         return report
     finally:
         ctx.close()

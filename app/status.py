@@ -16,7 +16,6 @@ import duckdb
 from rich.table import Table
 
 from app.build import last_build
-from app.report import LAST_AUDIT
 from circuitlake import duck, lake, registry
 from circuitlake.progress import out
 from circuitlake.settings import Warehouse
@@ -106,7 +105,7 @@ def warehouse_status(wh: Warehouse, atlas: str | None = None) -> dict:
     built_batches = set(built.get("batches", [])) if built else set()
     figures = _warehouse_figures(wh)
     handled = set(built["retractions"]) if built else set()
-    audit_path = wh.root / LAST_AUDIT
+    audit_path = wh.last_audit
     audit = json.loads(audit_path.read_text()) if audit_path.exists() else None
     failed = [a["name"] for a in audit["audits"] if not a["passed"]] if audit else []
     status: dict[str, Any] = {

@@ -15,7 +15,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from bench import cluster, graphs, labels, layout, scale, wiring  # noqa: E402
+from bench import cluster, graphs, labels, layout, scale, search, wiring  # noqa: E402
 
 SECTIONS = {
     "graphs": graphs.run,
@@ -25,6 +25,7 @@ SECTIONS = {
     "scale": scale.run,
     "scale-top": scale.run_top,  # on a tier `scale` built: only when asked for
     "layout": layout.run,
+    "search": search.run,
 }
 
 

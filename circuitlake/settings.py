@@ -36,6 +36,16 @@ class Warehouse:
         return self.root / "sqlmesh_state.duckdb"
 
     @property
+    def built_record(self) -> Path:
+        """The lake table versions the warehouse was last built from (written by `circuitlake build`)."""
+        return self.root / "built_lake.json"
+
+    @property
+    def last_audit(self) -> Path:
+        """The latest audit report as JSON (written by `circuitlake audit`; status and reports read it)."""
+        return self.root / "last_audit.json"
+
+    @property
     def spill(self) -> Path:
         """Where DuckDB spills what does not fit in the memory budget (same disk as the warehouse)."""
         return self.root / ".spill"

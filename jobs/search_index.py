@@ -57,7 +57,7 @@ def labels_fingerprint(con: duckdb.DuckDBPyConnection, atlas: str) -> str:
     )
 
 
-def _index_docs(con: duckdb.DuckDBPyConnection, atlas: str) -> int:
+def index_docs(con: duckdb.DuckDBPyConnection, atlas: str) -> int:
     table = search.docs_table(atlas)
     columns = ", ".join(search.TEXT_COLUMNS)
     con.execute(
@@ -81,7 +81,7 @@ def embedding_model(con: duckdb.DuckDBPyConnection, atlas: str) -> tuple[str, in
     return (row[0], int(row[1])) if row else None
 
 
-def _publish_embeddings(con: duckdb.DuckDBPyConnection, atlas: str, model: str, dimensions: int) -> int:
+def publish_embeddings(con: duckdb.DuckDBPyConnection, atlas: str, model: str, dimensions: int) -> int:
     table = search.embeddings_table(atlas)
     con.execute(
         f"""create or replace table {table} as
@@ -119,13 +119,13 @@ def refresh(wh: Warehouse) -> list[Built]:
             text = labels_fingerprint(con, atlas)
             if _stored(con, atlas, "fts") != text:
                 with console.status(f"build: indexing {atlas}'s labels for search"):
-                    rows = _index_docs(con, atlas)
+                    rows = index_docs(con, atlas)
                 _record(con, atlas, "fts", text, rows)
                 built.append(Built(atlas, "fts", rows))
             chosen = embedding_model(con, atlas)
             if chosen and _stored(con, atlas, "semantic") != f"{text}:{embeddings_version}":
                 with console.status(f"build: publishing {atlas}'s label embeddings"):
-                    rows = _publish_embeddings(con, atlas, *chosen)
+                    rows = publish_embeddings(con, atlas, *chosen)
                 _record(con, atlas, "semantic", f"{text}:{embeddings_version}", rows, *chosen)
                 built.append(Built(atlas, "semantic", rows))
         con.execute("checkpoint")
