@@ -21,10 +21,7 @@ LAYERS, PER_LAYER, DIMS = 64, 25_600, 256
 MAKE = """
 import sys; sys.path.insert(0, {repo!r})
 import duckdb
-from circuitlake import duck
 con = duckdb.connect({db!r})
-con.execute("create or replace table vocab as select i, 'w' || i || chr(97 + i % 26) || chr(97 + (i * 7) % 26) as word from range(4000) t(i)")
-words = "list_transform(range({{n}}), x -> (select word from vocab where i = floor(pow(random(), 3) * 4000)::int))"
 con.execute('''create or replace table neurons as
   with grid as (select i // {per} as layer, i % {per} as neuron, i as feature_id from range({total}) t(i))
   select '{atlas}' as atlas, layer::int as layer, neuron::int as neuron, feature_id,
@@ -110,7 +107,7 @@ print(build, statistics.median(times), max(times))
 
 def run(work: Path) -> str:
     work.mkdir(parents=True, exist_ok=True)
-    db = str(work / "search.duckdb")
+    db = str(work / "atlas.duckdb")  # not search.duckdb: a catalog named like the schema `search` is ambiguous
     table_name = embeddings_table(ATLAS)
     args = dict(repo=REPO, db=db, atlas=ATLAS, per=PER_LAYER, total=LAYERS * PER_LAYER, dims=DIMS, table=table_name)
     made = measure(MAKE.format(**args))

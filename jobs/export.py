@@ -19,7 +19,7 @@ import duckdb
 
 from circuitlake import __version__, duck, registry
 from circuitlake.errors import UserError
-from circuitlake.settings import Warehouse, budget
+from circuitlake.settings import Warehouse
 
 LAYOUTS = ("circuitdatabase", "qwen", "circuitlake")
 METHODS = ("relp", "weight_graph")
@@ -192,15 +192,16 @@ def export(
         con.execute("use export_target")
         method = method or default_method(con, atlas.atlas)
         params = [atlas.atlas, method, *([top_k] if top_k else [])]
+        one = [atlas.atlas]
         if layout == "circuitlake":
             con.execute(
                 "create table neurons as select * exclude (atlas) from circuitlake.main.neurons where atlas = ? order by layer, neuron",
-                [atlas.atlas],
+                one,
             )
             con.execute(f"create table edges as select * exclude (atlas, partials_seq) from ({_edges_sql(top_k)}) order by all", params)
             con.execute(
                 "create table clusters as select * exclude (atlas) from circuitlake.main.clusters where atlas = ? order by cluster_path",
-                [atlas.atlas],
+                one,
             )
             con.execute("create table metadata (key varchar primary key, value varchar)")
         else:
@@ -210,14 +211,14 @@ def export(
             _create(con, "clusters", ddl["clusters"], None)
             _create(con, "metadata", ddl["metadata"], "key")
             columns = ", ".join(ddl["neurons"])
-            con.execute(f"insert into neurons select {columns} from circuitlake.main.neurons where atlas = ? order by layer, neuron", [atlas.atlas])
+            con.execute(f"insert into neurons select {columns} from circuitlake.main.neurons where atlas = ? order by layer, neuron", one)
             columns = ", ".join(EDGES)
             con.execute(
                 f"insert into edges select {columns} from ({_edges_sql(top_k)}) order by src_layer, src_neuron, tgt_layer, tgt_neuron",
                 params,
             )
             columns = ", ".join(CLUSTERS)
-            con.execute(f"insert into clusters select {columns} from circuitlake.main.clusters where atlas = ? order by cluster_path", [atlas.atlas])
+            con.execute(f"insert into clusters select {columns} from circuitlake.main.clusters where atlas = ? order by cluster_path", one)
         con.executemany("insert into metadata values (?, ?)", _metadata(con, atlas, wh, layout, method, top_k))
         for name, on in INDEXES.items():
             con.execute(f"create index {name} on {on}")

@@ -7,11 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from app.demo import run_demo
 from app.sample import SampleSpec, write_graphs
 from circuitlake import lake, registry
 from circuitlake.settings import warehouse
 
 SMALL = SampleSpec(graphs=24, min_nodes=60, max_nodes=120, seed=3)
+DEMO_SPEC = SampleSpec(graphs=80, min_nodes=120, max_nodes=200, seed=0)
 
 
 @pytest.fixture
@@ -29,6 +31,17 @@ def atlas(wh):
         wh, registry.Atlas(atlas="small", model_id="test/8x512", num_layers=SMALL.layers, neurons_per_layer=SMALL.neurons_per_layer)
     )
     return "small"
+
+
+@pytest.fixture(scope="session")
+def demo_wh(tmp_path_factory):
+    """The demo atlas (`circuitlake demo` on an 80-graph sample corpus), built once per session. Tests
+    read it; one adds label embeddings to it, which changes nothing the others read."""
+    root = tmp_path_factory.mktemp("demo")
+    wh = warehouse(root / "warehouse")
+    lake.ensure(wh)
+    assert run_demo(wh, root / "corpus", root / "report.md", DEMO_SPEC) == 0
+    return wh
 
 
 @pytest.fixture(scope="session")

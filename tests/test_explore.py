@@ -15,34 +15,23 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import DEMO_SPEC
 from PIL import Image
 from test_cli import run
 
 import circuitlake
 from app.build import build
-from app.demo import run_demo
 from app.html_report import PLOTS
-from app.sample import SAMPLE_ATLAS, SampleSpec, topic_of
-from circuitlake import duck, lake, registry, search
-from circuitlake.settings import REPO_ROOT, warehouse
+from app.sample import SAMPLE_ATLAS, topic_of
+from circuitlake import duck, registry, search
+from circuitlake.settings import REPO_ROOT
 from jobs import search_index
 
-SPEC = SampleSpec(graphs=80, min_nodes=120, max_nodes=200, seed=0)
 SECRET = "sk-test-never-stored-0123456789"
 
 
-@pytest.fixture(scope="module")
-def demo_wh(tmp_path_factory):
-    """The demo atlas on an 80-graph sample corpus, built once for this module (read-only for the tests)."""
-    root = tmp_path_factory.mktemp("explore")
-    wh = warehouse(root / "warehouse")
-    lake.ensure(wh)
-    assert run_demo(wh, root / "corpus", root / "report.md", SPEC) == 0
-    return wh
-
-
 def aspirin_members() -> set[tuple[int, int]]:
-    return {key for key, topic in topic_of(SPEC).items() if topic == "aspirin dosing"}
+    return {key for key, topic in topic_of(DEMO_SPEC).items() if topic == "aspirin dosing"}
 
 
 def test_full_text_search_finds_the_planted_aspirin_circuit_and_beats_ilike(demo_wh):
@@ -80,7 +69,7 @@ def test_neuron_card_in_every_key_spelling(demo_wh):
     layer, n = member
     cards = [
         json.loads(run("neuron", key, "--json", "--top", "5", wh=demo_wh.root).stdout)
-        for key in (f"L{layer}/N{n}", f"{layer}_{n}", str(layer * SPEC.neurons_per_layer + n))
+        for key in (f"L{layer}/N{n}", f"{layer}_{n}", str(layer * DEMO_SPEC.neurons_per_layer + n))
     ]
     assert cards[0] == cards[1] == cards[2]
     card = cards[0]
@@ -101,7 +90,7 @@ def test_neuron_card_in_every_key_spelling(demo_wh):
     shown = run("neuron", f"L{layer}/N{n}", wh=demo_wh.root)
     for title in ("labels (every source and pass)", "strongest downstream edges", "other members of its module", "output projections"):
         assert title in shown.stdout, title
-    bad = run("neuron", f"L{SPEC.layers}/N0", wh=demo_wh.root)
+    bad = run("neuron", f"L{DEMO_SPEC.layers}/N0", wh=demo_wh.root)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "outside the atlas shape" in bad.stderr
 
 
