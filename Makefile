@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_WAREHOUSE ?= .cache/demo-warehouse
 
-.PHONY: install browser lint demo test bench clean
+.PHONY: install browser lint demo test test-package bench clean
 
 install: $(VENV)/.installed
 
@@ -35,7 +35,12 @@ demo: install
 
 test: install browser
 	$(BIN)/pytest
+	$(MAKE) test-package
 	$(MAKE) demo
+
+# the built wheel in a fresh venv outside the repo: the demo, `circuitlake init`, `sqlmesh plan` there
+test-package: install
+	$(BIN)/pytest -m package
 
 bench: install
 	$(BIN)/python bench/run.py

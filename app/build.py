@@ -7,10 +7,10 @@ import time
 from datetime import UTC, datetime
 
 from circuitlake import batch_tables, duck, lake, project, registry
+from circuitlake.jobs import cluster as jobs_cluster
+from circuitlake.jobs import search_index
 from circuitlake.progress import console
 from circuitlake.settings import Warehouse
-from jobs import cluster as jobs_cluster
-from jobs import search_index
 
 AUTO_CLUSTER_SECONDS = 120  # a first clustering estimated longer than this is left to `circuitlake cluster`
 LAKE_SCHEMA = "lake"  # the views over the Delta tables

@@ -17,31 +17,32 @@ import typer
 from rich.table import Table
 from sqlmesh.utils.errors import SQLMeshError
 
-from app.build import build as run_build
-from app.build import ensure_free, refresh_clusters
-from app.demo import run_demo
-from app.explore import show_card, show_results
-from app.html_report import write_html
-from app.maintain import maintain as run_maintain
-from app.report import run_audits
-from app.sample import SampleSpec, write_corpus
-from app.status import show_status, size_text, warehouse_status
 from circuitlake import duck, lake, migrations, registry
+from circuitlake.app.build import build as run_build
+from circuitlake.app.build import ensure_free, refresh_clusters
+from circuitlake.app.demo import run_demo
+from circuitlake.app.explore import show_card, show_results
+from circuitlake.app.html_report import write_html
+from circuitlake.app.maintain import maintain as run_maintain
+from circuitlake.app.report import run_audits
+from circuitlake.app.sample import SampleSpec, write_corpus
+from circuitlake.app.scaffold import scaffold
+from circuitlake.app.status import show_status, size_text, warehouse_status
 from circuitlake.atlas import Atlas
 from circuitlake.errors import UserError
+from circuitlake.ingest.graphs import ingest_graphs
+from circuitlake.ingest.labels import ingest_labels
+from circuitlake.ingest.wiring import ingest_wiring
+from circuitlake.jobs.cluster import cluster
+from circuitlake.jobs.embed import EmbedSettings, embed
+from circuitlake.jobs.export import LAYOUTS, export, infomap_json
+from circuitlake.jobs.label import LabelSettings, dry_run
+from circuitlake.jobs.label import label as run_label
+from circuitlake.jobs.label_batch import label_with_batches
+from circuitlake.jobs.maintain import DEFAULT_RETAIN_HOURS
+from circuitlake.jobs.retract import retract, select
 from circuitlake.progress import console, out
 from circuitlake.settings import Warehouse, warehouse
-from ingest.graphs import ingest_graphs
-from ingest.labels import ingest_labels
-from ingest.wiring import ingest_wiring
-from jobs.cluster import cluster
-from jobs.embed import EmbedSettings, embed
-from jobs.export import LAYOUTS, export, infomap_json
-from jobs.label import LabelSettings, dry_run
-from jobs.label import label as run_label
-from jobs.label_batch import label_with_batches
-from jobs.maintain import DEFAULT_RETAIN_HOURS
-from jobs.retract import retract, select
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 atlas_app = typer.Typer(help="Register and list atlases.", no_args_is_help=True)
@@ -228,7 +229,7 @@ def wiring_compute_cmd(
 ):
     """Compute wiring (c_up, c_gate, polarity, effective strength, projections) from model weights; resumes per layer."""
     try:
-        from jobs.wiring import compute_wiring
+        from circuitlake.jobs.wiring import compute_wiring
     except ImportError as e:
         raise UserError(f"wiring from weights needs torch: pip install -e '.[wiring]' ({e})") from None
     report = compute_wiring(_wh(ctx), atlas, model_dir, top_k=top_k, device=device, dtype=dtype, block_rows=block_rows)
@@ -528,6 +529,21 @@ def export_cmd(
     )
     if infomap:
         console.print(f"export: {infomap}: {infomap_json(wh, atlas, infomap):,} neuron assignments")
+
+
+@app.command()
+@friendly
+def init(
+    folder: Path = typer.Argument(..., help="The project folder to create."),
+    link: bool = typer.Option(False, "--link", help="Link to the installed models instead of copying them."),
+):
+    """Scaffold a SQLMesh project folder (models, audits, macros, config): `sqlmesh plan` works inside it,
+    and CIRCUITLAKE_PROJECT=FOLDER makes the circuitlake commands use it."""
+    scaffold(folder, link)
+    console.print(
+        f"init: {'linked' if link else 'copied'} the circuitlake project into {folder}; "
+        f"`cd {folder} && CIRCUITLAKE_WAREHOUSE=/path/to/warehouse sqlmesh plan`, or set CIRCUITLAKE_PROJECT={folder}"
+    )
 
 
 @app.command()

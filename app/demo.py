@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.build import build
-from app.report import run_audits
-from app.sample import SAMPLE_ATLAS, SampleSpec, write_corpus
-from app.status import show_status, warehouse_status
 from circuitlake import duck, registry
+from circuitlake.app.build import build
+from circuitlake.app.report import run_audits
+from circuitlake.app.sample import SAMPLE_ATLAS, SampleSpec, write_corpus
+from circuitlake.app.status import show_status, warehouse_status
+from circuitlake.ingest.graphs import ingest_graphs
+from circuitlake.ingest.labels import ingest_labels
+from circuitlake.ingest.wiring import ingest_wiring
 from circuitlake.progress import console
 from circuitlake.settings import Warehouse
-from ingest.graphs import ingest_graphs
-from ingest.labels import ingest_labels
-from ingest.wiring import ingest_wiring
 
 SAMPLE_MIN_LABEL_COVERAGE = 0.95
 

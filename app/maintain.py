@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from app.build import ensure_free
 from circuitlake import lake, project
+from circuitlake.app.build import ensure_free
+from circuitlake.jobs.maintain import DEFAULT_RETAIN_HOURS, TableMaintenance, maintain_lake
 from circuitlake.settings import Warehouse
-from jobs.maintain import DEFAULT_RETAIN_HOURS, TableMaintenance, maintain_lake
 
 ORPHAN_LEDGERS = """
 select l.table_schema, l.table_name

@@ -11,10 +11,10 @@ import json
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
-from app.build import ensure_free
 from circuitlake import project
+from circuitlake.app.build import ensure_free
+from circuitlake.jobs.label import PRICES
 from circuitlake.settings import Warehouse
-from jobs.label import PRICES
 
 COUNTED_TABLES = [
     "main.neurons",

@@ -366,7 +366,7 @@ def write_wiring(spec: SampleSpec, out: Path) -> list[Path]:
     cache under `out/wiring_cache/`, written from the computed result (needs the `wiring` extra)."""
     import torch  # the optional `wiring` extra: imported only when a wiring cache is wanted
 
-    from jobs.wiring import Checkpoint, compute_layer, tiny_model, write_cache
+    from circuitlake.jobs.wiring import Checkpoint, compute_layer, tiny_model, write_cache
 
     model = tiny_model("llama", spec.layers, spec.neurons_per_layer, seed=spec.seed)
     model.save_pretrained(out / "model")

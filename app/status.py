@@ -15,8 +15,8 @@ from typing import Any
 import duckdb
 from rich.table import Table
 
-from app.build import last_build
 from circuitlake import duck, lake, registry
+from circuitlake.app.build import last_build
 from circuitlake.progress import out
 from circuitlake.settings import Warehouse
 

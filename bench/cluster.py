@@ -9,7 +9,7 @@ from bench.measure import measure, table
 STEP = """
 import numpy as np, pyarrow as pa, time
 from circuitlake.registry import ClusterSettings
-from jobs.cluster import run_infomap
+from circuitlake.jobs.cluster import run_infomap
 links, module_size = {links}, 100
 nodes = links // 10
 rng = np.random.default_rng(0)

@@ -6,9 +6,9 @@ import os
 import shutil
 from pathlib import Path
 
-from app.sample import SampleSpec, write_graphs
 from bench.measure import measure, table
-from ingest import sources
+from circuitlake.app.sample import SampleSpec, write_graphs
+from circuitlake.ingest import sources
 
 AGGREGATE = r"""
 NEURON = re.compile(r"^(\d+)_(\d+)_\d+$")
@@ -38,14 +38,14 @@ print("edges with count >= 3:", sum(1 for e in edges.values() if e[0] >= 3))
 INGEST = """
 from circuitlake import lake, registry
 from circuitlake.settings import warehouse
-from ingest.graphs import ingest_graphs
+from circuitlake.ingest.graphs import ingest_graphs
 wh = warehouse({warehouse!r}); lake.ensure(wh)
 registry.add(wh, registry.Atlas(atlas="bench", model_id="bench", num_layers=8, neurons_per_layer=512))
 print(ingest_graphs(wh, "bench", [{corpus!r}], show_progress=False).landed)
 """
 
 BUILD = """
-from app.build import build
+from circuitlake.app.build import build
 from circuitlake.settings import warehouse
 import duckdb
 wh = warehouse({warehouse!r})
@@ -61,8 +61,8 @@ from pathlib import Path
 import pyarrow as pa
 from circuitlake import lake
 from circuitlake.settings import warehouse
-from ingest import graphs, sources
-from ingest.graph_rows import read_graph, to_rows
+from circuitlake.ingest import graphs, sources
+from circuitlake.ingest.graph_rows import read_graph, to_rows
 files = sorted(Path({corpus!r}).iterdir())[:200]
 graphs._init(frozenset(), (8, 512))
 spent = dict.fromkeys(["read file", "sha256", "parse (orjson, typed columns)", "rows (classify, endpoints, checks)",

@@ -13,7 +13,7 @@ LAYERS, NPL = 64, 25_600  # the Qwen3-32B shape
 OURS = """
 from circuitlake import lake, registry
 from circuitlake.settings import warehouse
-from ingest.labels import ingest_labels
+from circuitlake.ingest.labels import ingest_labels
 wh = warehouse({warehouse!r}); lake.ensure(wh)
 registry.add(wh, registry.Atlas(atlas="bench", model_id="bench", num_layers={layers}, neurons_per_layer={npl}))
 r = ingest_labels(wh, "bench", {path!r}, show_progress=False)

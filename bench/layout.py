@@ -17,7 +17,7 @@ import numpy as np, pyarrow as pa
 from bench.scale_lake import ATLAS, _commit_markers, _marker, register
 from circuitlake import lake
 from circuitlake.settings import warehouse
-from ingest.batch import new_batch_id, now
+from circuitlake.ingest.batch import new_batch_id, now
 wh = warehouse({wh!r}); register(wh)
 rng = np.random.default_rng(0)
 for i in range({batches}):
@@ -53,7 +53,7 @@ print(timed(lambda: con.sql(f"select count(*) from delta_scan('{{path}}') where 
 
 MAINTAIN = """
 import sys; sys.path.insert(0, {repo!r})
-from app.maintain import maintain
+from circuitlake.app.maintain import maintain
 from circuitlake.settings import warehouse
 maintain(warehouse({wh!r}))
 """

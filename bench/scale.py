@@ -27,7 +27,7 @@ print(scale_lake.write_batches(wh, {batches}, seed={seed}))
 
 BUILD = """
 import logging
-from app.build import build
+from circuitlake.app.build import build
 from circuitlake.settings import warehouse
 import duckdb
 logging.basicConfig(filename={log!r}, level=logging.INFO, format="%(asctime)s %(message)s")
@@ -44,9 +44,9 @@ print(con.sql("select approx_count_distinct(hash(src_layer, src_neuron, tgt_laye
 """
 
 CLUSTER = """
-from app.build import refresh_clusters
+from circuitlake.app.build import refresh_clusters
 from circuitlake.settings import warehouse
-from jobs.cluster import cluster
+from circuitlake.jobs.cluster import cluster
 wh = warehouse({wh!r})
 run = cluster(wh, "qwen-bench", force=True)
 refresh_clusters(wh)

@@ -15,8 +15,8 @@ import numpy as np
 import pyarrow as pa
 
 from circuitlake import lake, registry
+from circuitlake.ingest.batch import new_batch_id, now
 from circuitlake.settings import Warehouse
-from ingest.batch import new_batch_id, now
 
 LAYERS, NPL = 64, 25_600
 GRAPHS_PER_BATCH, NODES, LINKS = 256, 300, 2_900

@@ -39,7 +39,7 @@ INDEX = """
 import sys; sys.path.insert(0, {repo!r})
 import duckdb
 from circuitlake import duck
-from jobs.search_index import index_docs
+from circuitlake.jobs.search_index import index_docs
 con = duck.load(duckdb.connect({db!r}), "fts")
 con.execute("create schema if not exists search")
 print(index_docs(con, {atlas!r}))

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = Path(__file__).resolve().parent
+REPO_ROOT = PACKAGE.parent  # the checkout (tests and the bench only)
 WAREHOUSE_ENV = "CIRCUITLAKE_WAREHOUSE"
 MEMORY_ENV = "CIRCUITLAKE_MEMORY"  # DuckDB's memory budget for builds and queries, e.g. "5GB"
 THREADS_ENV = "CIRCUITLAKE_THREADS"  # DuckDB (and Infomap) threads; default: every core
@@ -15,6 +18,32 @@ MERGE_ROWS_ENV = "CIRCUITLAKE_MERGE_ROWS"  # input rows one merge aggregates at 
 DEFAULT_MEMORY = "5GB"  # leaves room on a 24 GB machine for the ingest workers and the OS
 BYTES_PER_MERGED_ROW = 42  # budget per partial row merged at once (measured: 120M rows fit 5 GB without spilling much)
 _UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+PROJECT_ENV = "CIRCUITLAKE_PROJECT"  # a SQLMesh project folder (`circuitlake init DIR`) to use instead of the shipped one
+
+
+def project_root() -> Path:
+    """The SQLMesh project (models/, audits/, macros/, materializations/, prompts/, sqlmesh_config.yaml):
+    $CIRCUITLAKE_PROJECT, else the checkout's root, else a copy of the one a wheel ships in
+    circuitlake/project/. SQLMesh treats code under site-packages as a library (it neither tracks the
+    macros' variables nor fingerprints them), so an installed project runs from a copy in the user's
+    cache, one per content hash: an upgrade gets a fresh copy."""
+    chosen = os.environ.get(PROJECT_ENV)
+    if chosen:
+        return Path(chosen).expanduser().resolve()
+    if (REPO_ROOT / "sqlmesh_config.yaml").exists():
+        return REPO_ROOT
+    shipped = PACKAGE / "project"
+    files = sorted(p for p in shipped.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    digest = hashlib.sha256(b"".join(str(p.relative_to(shipped)).encode() + p.read_bytes() for p in files)).hexdigest()[:12]
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "circuitlake" / f"project-{digest}"
+    if not cache.exists():
+        tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
+        shutil.copytree(shipped, tmp, ignore=shutil.ignore_patterns("__pycache__"))
+        try:
+            tmp.rename(cache)
+        except OSError:  # another process copied it first
+            shutil.rmtree(tmp, ignore_errors=True)
+    return cache
 
 
 @dataclass(frozen=True)

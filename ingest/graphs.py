@@ -20,11 +20,11 @@ import pyarrow as pa
 from pydantic import ValidationError
 
 from circuitlake import lake, locks, registry
+from circuitlake.ingest import sources
+from circuitlake.ingest.batch import Batch, IngestReport, Reject, known_reject_keys
+from circuitlake.ingest.graph_rows import GraphError, read_graph, to_rows
 from circuitlake.progress import bar
 from circuitlake.settings import Warehouse
-from ingest import sources
-from ingest.batch import Batch, IngestReport, Reject, known_reject_keys
-from ingest.graph_rows import GraphError, read_graph, to_rows
 
 DATA_TABLES = ["graph_links", "graph_nodes", "graphs"]  # written in this order, marker after
 SUFFIXES = (".json", ".json.gz")

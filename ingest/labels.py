@@ -26,11 +26,11 @@ from circuitlake.formats.labels_activation import NeuronProfile
 from circuitlake.formats.labels_autointerp import AutointerpLine
 from circuitlake.formats.labels_enriched import EnrichedLabel
 from circuitlake.formats.labels_function_db import FunctionDbNeuron
+from circuitlake.ingest import sources
+from circuitlake.ingest.batch import Batch, IngestReport, Reject, content_hash, known_reject_keys
 from circuitlake.progress import bar
 from circuitlake.registry import Atlas
 from circuitlake.settings import Warehouse
-from ingest import sources
-from ingest.batch import Batch, IngestReport, Reject, content_hash, known_reject_keys
 
 FORMATS = ("autointerp-jsonl", "enriched", "function-db", "activation-descriptions")
 SOURCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")

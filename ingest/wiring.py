@@ -20,11 +20,11 @@ from pydantic import ValidationError
 from circuitlake import lake, locks, registry
 from circuitlake.errors import UserError
 from circuitlake.formats.wiring_cache import NeuronWiring
+from circuitlake.ingest import sources
+from circuitlake.ingest.batch import Batch, IngestReport, Reject, content_hash, known_reject_keys
 from circuitlake.progress import bar
 from circuitlake.registry import Atlas
 from circuitlake.settings import Warehouse
-from ingest import sources
-from ingest.batch import Batch, IngestReport, Reject, content_hash, known_reject_keys
 
 TABLES = ["wiring", "projections", "neuron_weights"]
 LAYER_FILE = re.compile(r"^layer_(\d+)\.json(?:\.gz)?$")

@@ -17,9 +17,9 @@ import numpy as np
 import pyarrow as pa
 
 from circuitlake import duck, lake, locks, registry
+from circuitlake.ingest.batch import Batch
 from circuitlake.progress import console
 from circuitlake.settings import Warehouse
-from ingest.batch import Batch
 
 INPUT_SQL = """
 with kept as (

@@ -23,9 +23,9 @@ import pyarrow as pa
 
 from circuitlake import duck, lake, locks, registry, search
 from circuitlake.errors import UserError
+from circuitlake.ingest.batch import Batch, now
 from circuitlake.progress import bar
 from circuitlake.settings import Warehouse
-from ingest.batch import Batch, now
 
 
 @dataclass

@@ -35,11 +35,10 @@ from pydantic import ValidationError
 from circuitlake import duck, lake, locks, registry
 from circuitlake.errors import UserError
 from circuitlake.formats.llm_answers import ANSWERS
+from circuitlake.ingest.batch import Batch
 from circuitlake.progress import bar, console
-from circuitlake.settings import REPO_ROOT, Warehouse
-from ingest.batch import Batch
+from circuitlake.settings import Warehouse, project_root
 
-TEMPLATES = REPO_ROOT / "prompts"
 PASS_ORDER = {"output": -1, "input": 1}  # layer order: output walks down from the last layer, input up
 # USD per million tokens (in, out); --price overrides; unknown models cost 0 and say so
 PRICES = {"gpt-5-mini": (0.25, 2.0), "gpt-4.1-mini": (0.40, 1.60), "gpt-4.1": (2.0, 8.0), "gpt-5": (1.25, 10.0)}
@@ -81,7 +80,7 @@ class Template:
 
     @classmethod
     def load(cls, pass_: str) -> Template:
-        text = (TEMPLATES / f"{pass_}.txt").read_text()
+        text = (project_root() / "prompts" / f"{pass_}.txt").read_text()
         return cls(pass_, text, hashlib.sha256(text.encode()).hexdigest())
 
 

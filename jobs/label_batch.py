@@ -19,10 +19,8 @@ import time
 from circuitlake import lake, locks, registry
 from circuitlake.errors import UserError
 from circuitlake.formats.llm_answers import ANSWERS
-from circuitlake.progress import console
-from circuitlake.settings import Warehouse
-from ingest.batch import Batch
-from jobs.label import (
+from circuitlake.ingest.batch import Batch
+from circuitlake.jobs.label import (
     Caller,
     Context,
     LabelReport,
@@ -37,6 +35,8 @@ from jobs.label import (
     plan,
     run_name,
 )
+from circuitlake.progress import console
+from circuitlake.settings import Warehouse
 
 SUBMIT, COLLECT = "label_submit", "label_collect"
 TERMINAL = {"completed", "failed", "expired", "cancelled"}

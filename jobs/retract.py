@@ -26,8 +26,8 @@ import pyarrow.compute as pc
 
 from circuitlake import lake, locks
 from circuitlake.errors import UserError
+from circuitlake.ingest.batch import content_hash, new_batch_id, now
 from circuitlake.settings import Warehouse
-from ingest.batch import content_hash, new_batch_id, now
 
 GRAPH_TABLES = ("graphs", "graph_nodes", "graph_links")
 

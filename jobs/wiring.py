@@ -26,10 +26,10 @@ from safetensors import safe_open
 from circuitlake import locks, registry
 from circuitlake.errors import UserError
 from circuitlake.formats.wiring_cache import Connection, Lists, NeuronWiring, Projections, Token
+from circuitlake.ingest.batch import IngestReport, content_hash
+from circuitlake.ingest.wiring import committed_layer_hashes, land_layer
 from circuitlake.progress import bar
 from circuitlake.settings import Warehouse
-from ingest.batch import IngestReport, content_hash
-from ingest.wiring import committed_layer_hashes, land_layer
 
 MLP_TENSOR = re.compile(r"(?:^|\.)layers\.(\d+)\.mlp\.(gate_proj|up_proj|down_proj)\.weight$")
 UNEMBEDDING = ("lm_head.weight", "model.embed_tokens.weight", "embed_tokens.weight", "transformer.wte.weight")

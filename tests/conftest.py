@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from app.demo import run_demo
-from app.sample import SampleSpec, write_graphs
 from circuitlake import lake, registry
+from circuitlake.app.demo import run_demo
+from circuitlake.app.sample import SampleSpec, write_graphs
 from circuitlake.settings import warehouse
 
 SMALL = SampleSpec(graphs=24, min_nodes=60, max_nodes=120, seed=3)

@@ -10,13 +10,13 @@ from collections import Counter
 import duckdb
 import pytest
 
-from app.build import build
-from app.report import run_audits
-from app.sample import SampleSpec, planted_groups, write_graphs
 from circuitlake import lake, registry
+from circuitlake.app.build import build
+from circuitlake.app.report import run_audits
+from circuitlake.app.sample import SampleSpec, planted_groups, write_graphs
+from circuitlake.ingest.graphs import ingest_graphs
+from circuitlake.jobs.cluster import cluster, latest_run
 from circuitlake.settings import warehouse
-from ingest.graphs import ingest_graphs
-from jobs.cluster import cluster, latest_run
 
 SPEC = SampleSpec(graphs=120, min_nodes=100, max_nodes=160, seed=2)
 
@@ -109,7 +109,7 @@ def test_new_graphs_flag_clusters_stale_until_reclustered_explicitly(clustered):
     assert latest_run(wh, "planted")["batch"] == before  # builds do not re-cluster after new data
     assert query(wh, "select value from metadata where atlas = 'planted' and key = 'clusters_stale'") == [("true",)]
     assert cluster(wh, "planted") is not None
-    from app.build import refresh_clusters
+    from circuitlake.app.build import refresh_clusters
 
     refresh_clusters(wh)
     assert query(wh, "select value from metadata where atlas = 'planted' and key = 'clusters_stale'") == [("false",)]
@@ -131,8 +131,8 @@ def test_settings_change_makes_build_recluster(clustered):
 
 
 def test_build_announces_a_long_first_clustering_instead_of_running_it(wh, tmp_path, monkeypatch, capsys):
-    from app import build as build_module
-    from jobs.cluster import estimate
+    from circuitlake.app import build as build_module
+    from circuitlake.jobs.cluster import estimate
 
     registry.add(wh, registry.Atlas(atlas="big", model_id="test/8x512", num_layers=8, neurons_per_layer=512))
     ingest_graphs(wh, "big", [str(f) for f in write_graphs(SPEC, tmp_path / "c")[:40]], show_progress=False)

@@ -15,12 +15,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from app.build import build
-from app.report import run_audits
-from app.sample import SampleSpec, write_graphs
 from circuitlake import registry
+from circuitlake.app.build import build
+from circuitlake.app.report import run_audits
+from circuitlake.app.sample import SampleSpec, write_graphs
+from circuitlake.ingest.graphs import ingest_graphs
 from circuitlake.settings import REPO_ROOT
-from ingest.graphs import ingest_graphs
 
 NEURON_ID = re.compile(r"^(\d+)_(\d+)_\d+$")
 

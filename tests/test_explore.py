@@ -20,12 +20,12 @@ from PIL import Image
 from test_cli import run
 
 import circuitlake
-from app.build import build
-from app.html_report import PLOTS
-from app.sample import SAMPLE_ATLAS, topic_of
 from circuitlake import duck, registry, search
+from circuitlake.app.build import build
+from circuitlake.app.html_report import PLOTS
+from circuitlake.app.sample import SAMPLE_ATLAS, topic_of
+from circuitlake.jobs import search_index
 from circuitlake.settings import REPO_ROOT
-from jobs import search_index
 
 SECRET = "sk-test-never-stored-0123456789"
 

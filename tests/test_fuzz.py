@@ -13,8 +13,8 @@ import pyarrow.compute as pc
 from conftest import tiny_graph
 from test_cli import run
 
-from app.sample import SampleSpec, write_labels
 from circuitlake import lake
+from circuitlake.app.sample import SampleSpec, write_labels
 from circuitlake.settings import warehouse
 
 WRONG = ["x", None, [], {}, -1, 1e308, 2**70, True, "1e999", float("nan")]

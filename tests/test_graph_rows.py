@@ -10,7 +10,7 @@ import pytest
 from conftest import tiny_graph
 from pydantic import ValidationError
 
-from ingest.graph_rows import GraphError, _read_checked, _read_columnar, read_graph, to_rows
+from circuitlake.ingest.graph_rows import GraphError, _read_checked, _read_columnar, read_graph, to_rows
 
 
 def rows_of(graph) -> tuple:

@@ -8,11 +8,11 @@ import shutil
 import duckdb
 import pytest
 
-from app.build import build
-from app.sample import SampleSpec, write_graphs
 from circuitlake import registry
+from circuitlake.app.build import build
+from circuitlake.app.sample import SampleSpec, write_graphs
+from circuitlake.ingest.graphs import ingest_graphs
 from circuitlake.settings import warehouse
-from ingest.graphs import ingest_graphs
 
 # every column users read; partials_seq is bookkeeping and differs by construction
 TABLES = {

@@ -9,8 +9,8 @@ import pytest
 from conftest import tiny_graph, write_graph
 
 from circuitlake import lake
-from ingest import graphs as graph_ingest
-from ingest.graphs import ingest_graphs
+from circuitlake.ingest import graphs as graph_ingest
+from circuitlake.ingest.graphs import ingest_graphs
 
 
 def counts(wh, atlas="small"):

@@ -9,10 +9,10 @@ import duckdb
 import pytest
 from deltalake import DeltaTable
 
-from app.build import build
-from app.report import run_audits
 from circuitlake import lake, registry
-from ingest.labels import detect_format, ingest_labels, neuron_of
+from circuitlake.app.build import build
+from circuitlake.app.report import run_audits
+from circuitlake.ingest.labels import detect_format, ingest_labels, neuron_of
 
 
 @pytest.fixture

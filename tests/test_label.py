@@ -15,12 +15,12 @@ import pytest
 from conftest import tiny_graph, write_graph
 from test_cli import run
 
-from app.build import build
-from app.report import run_audits
 from circuitlake import lake, registry
-from ingest.graphs import ingest_graphs
-from jobs.label import LabelSettings, dry_run, label
-from jobs.label_batch import label_with_batches
+from circuitlake.app.build import build
+from circuitlake.app.report import run_audits
+from circuitlake.ingest.graphs import ingest_graphs
+from circuitlake.jobs.label import LabelSettings, dry_run, label
+from circuitlake.jobs.label_batch import label_with_batches
 
 SECRET = "sk-test-very-secret-4242"
 NEURON = re.compile(r"\(layer (\d+) of \d+, neuron (\d+)\)")
@@ -284,7 +284,7 @@ def test_killed_run_resumes_without_relabeling_committed_neurons(wh, tiny):
 
 def test_atlas_from_a_tiny_model_with_computed_wiring_is_labeled_in_both_passes(wh, tmp_path, monkeypatch):
     """The issue's acceptance: a from_config model, wiring computed, a throttling and garbling server."""
-    from jobs.wiring import compute_wiring, tiny_model
+    from circuitlake.jobs.wiring import compute_wiring, tiny_model
 
     folder = tmp_path / "model"
     tiny_model("llama", 3, 8, hidden=16, vocab=50, seed=2).save_pretrained(folder)

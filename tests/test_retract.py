@@ -9,14 +9,14 @@ import duckdb
 import pytest
 from test_incremental_build import assert_same
 
-from app.build import build
-from app.sample import SampleSpec, write_graphs, write_labels
 from circuitlake import lake, registry
+from circuitlake.app.build import build
+from circuitlake.app.sample import SampleSpec, write_graphs, write_labels
 from circuitlake.errors import UserError
+from circuitlake.ingest.graphs import ingest_graphs
+from circuitlake.ingest.labels import ingest_labels
+from circuitlake.jobs.retract import retract, select
 from circuitlake.settings import warehouse
-from ingest.graphs import ingest_graphs
-from ingest.labels import ingest_labels
-from jobs.retract import retract, select
 
 SPEC = SampleSpec(graphs=30, min_nodes=20, max_nodes=40, seed=5)
 # what users read, without batch ids (a from-scratch ingest of the same files batches them differently)

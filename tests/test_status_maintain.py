@@ -8,12 +8,12 @@ import json
 from deltalake import DeltaTable
 from test_cli import run
 
-from app.build import build
-from app.maintain import maintain
-from app.status import warehouse_status
 from circuitlake import lake, registry
-from ingest.graphs import ingest_graphs
-from jobs.retract import retract, select
+from circuitlake.app.build import build
+from circuitlake.app.maintain import maintain
+from circuitlake.app.status import warehouse_status
+from circuitlake.ingest.graphs import ingest_graphs
+from circuitlake.jobs.retract import retract, select
 
 
 def test_status_follows_ingest_build_retract_and_cli_exit_codes(wh, atlas, small_corpus):

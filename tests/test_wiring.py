@@ -9,11 +9,11 @@ import duckdb
 import pytest
 import torch
 
-from app.build import build
-from app.report import run_audits
 from circuitlake import lake, registry
-from ingest.wiring import ingest_wiring
-from jobs.wiring import Checkpoint, compute_layer, compute_wiring, tiny_model, write_cache
+from circuitlake.app.build import build
+from circuitlake.app.report import run_audits
+from circuitlake.ingest.wiring import ingest_wiring
+from circuitlake.jobs.wiring import Checkpoint, compute_layer, compute_wiring, tiny_model, write_cache
 
 LAYERS, NPL, K = 4, 48, 5
 

@@ -1,0 +1,187 @@
+"""`circuitlake build`: the one refresh (apply model changes, then process new lake batches)."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+
+from circuitlake import batch_tables, duck, lake, project, registry
+from circuitlake.jobs import cluster as jobs_cluster
+from circuitlake.jobs import search_index
+from circuitlake.progress import console
+from circuitlake.settings import Warehouse
+
+AUTO_CLUSTER_SECONDS = 120  # a first clustering estimated longer than this is left to `circuitlake cluster`
+LAKE_SCHEMA = "lake"  # the views over the Delta tables
+CLUSTERS_TAG = "reads_clusters"  # models that read clustering runs: restated after one
+BATCH_LAYER = ("append_batches", "upsert_keys")  # materializations whose tables only ever add what is new
+
+
+def ensure_free(wh: Warehouse) -> None:
+    """Fail fast, with a one-line error, when another process holds the warehouse file open."""
+    if wh.duckdb.exists():
+        duck.connect(wh, read_only=False).close()
+
+
+def last_build(wh: Warehouse) -> dict | None:
+    """The last successful build: {"versions": {lake table: Delta version}, "retractions": [ids handled],
+    "batches": ["atlas/batch" committed then], "finished_at": ISO time, "seconds": duration}, or None
+    before the first."""
+    path = wh.built_record
+    built = json.loads(path.read_text()) if path.exists() else {}
+    return built if "versions" in built else None
+
+
+def _record_built(wh: Warehouse, versions: dict[str, int], retractions: list[str], started: float) -> None:
+    """Remember the lake the warehouse was last built from (written after a successful build only),
+    with the batches committed in it."""
+    path = wh.built_record
+    tmp = path.with_suffix(".tmp")
+    markers = lake.read(wh, "ingest_batches", ["atlas", "batch"], version=versions["ingest_batches"])
+    batches = sorted(f"{a}/{b}" for a, b in zip(markers["atlas"].to_pylist(), markers["batch"].to_pylist(), strict=False))
+    tmp.write_text(
+        json.dumps(
+            {
+                "versions": versions,
+                "retractions": retractions,
+                "batches": batches,
+                "seconds": round(time.monotonic() - started, 1),
+                "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            },
+            sort_keys=True,
+        )
+    )
+    tmp.replace(path)
+
+
+def _retractions(wh: Warehouse) -> dict[str, str]:
+    """Every retraction in the lake: id -> atlas."""
+    rows = lake.read(wh, "retractions", ["retraction", "atlas"])
+    return dict(zip(rows["retraction"].to_pylist(), rows["atlas"].to_pylist(), strict=False))
+
+
+def _forget_retracted(ctx, atlases: set[str], rebuilt: set[str]) -> list[str]:
+    """Delete the atlases' rows from the batch-layer tables the first plan did not just rebuild (an
+    append never removes rows, so retracted batches would stay); returns those models, which the
+    build then restates to derive the rows again from the remaining batches."""
+    models = sorted(
+        m.fqn for m in ctx.models.values() if m.kind.is_custom and m.fqn not in rebuilt and m.kind.materialization in BATCH_LAYER
+    )
+    tables = [ctx.table_name(fqn, prod=True) for fqn in models]
+    batch_tables.forget_atlases(ctx.engine_adapter, tables, sorted(atlases))
+    console.print(f"build: batches were retracted from {', '.join(sorted(atlases))}: their batch layer is derived again")
+    return models
+
+
+def _moved(wh: Warehouse, versions: dict[str, int], built: dict | None) -> set[str]:
+    """Lake tables whose rows changed since the last build. `ingest_batches` alone does not count: a
+    batch that lands rows moves its data tables too (a batch of rejects only changes no model's input);
+    nor do maintenance commits (compaction, vacuum)."""
+    if built is None:
+        return set(versions)
+    return {t for t, v in versions.items() if t not in built or (built[t] != v and lake.data_changed(wh, t, built[t]))} - {"ingest_batches"}
+
+
+def _schema(fqn: str) -> str:
+    return fqn.split(".")[-2].strip('"')
+
+
+def _reading(ctx, tables: set[str]) -> set[str]:
+    """Models (outside the `lake` views) that read one of these lake tables, directly or through a
+    lake view; restating them restates what is built on them."""
+
+    def lake_tables(view: str, seen: set[str]) -> set[str]:
+        found = {view.rsplit(".", 1)[-1].strip('"')} & set(lake.TABLES)
+        for dep in ctx.models[view].depends_on if view in ctx.models else ():
+            if _schema(dep) == LAKE_SCHEMA and dep not in seen:
+                seen.add(dep)
+                found |= lake_tables(dep, seen)
+        return found
+
+    return {
+        m.fqn
+        for m in ctx.models.values()
+        if _schema(m.fqn) != LAKE_SCHEMA and any(lake_tables(dep, set()) & tables for dep in m.depends_on if _schema(dep) == LAKE_SCHEMA)
+    }
+
+
+def build(wh: Warehouse, cluster: bool = True) -> list[str]:
+    """Apply model changes, bring new lake batches in, cluster atlases that need it; returns the
+    models restated for new data.
+
+    The same as these two commands in the repo root:
+      sqlmesh plan --auto-apply --no-prompts                                # model changes
+      sqlmesh plan --auto-apply --no-prompts --restate-model tag:reads_lake # new lake data
+    SQLMesh compares code with state and never notices new lake rows, and an interval once run is not
+    run again; restating the `reads_lake` models re-evaluates them and everything built on them. This
+    function restates more precisely: only the models that read a lake table committed to since the
+    last build (so a build after a graph ingest leaves the labels alone). Models the first plan just
+    rebuilt are not restated again.
+
+    The batch-driven models append partials for new batches only (`append_batches`) and `edges`
+    replaces only the keys those touched (`upsert_keys`): a build's data work follows the new batches.
+    Which lake tables moved is told by their Delta versions against those of the last build. After a
+    retraction (`circuitlake retract`), the retracting atlases' rows are deleted from those tables and
+    derived again from the remaining batches: a retraction costs that atlas's share of a full build.
+
+    Clustering is expensive, so only atlases never clustered (or whose cluster settings changed) are
+    clustered here, and only when Infomap is estimated to take under AUTO_CLUSTER_SECONDS; a longer
+    one is announced with its estimate and left to `circuitlake cluster`, as is re-clustering after
+    new data. Last, the search indexes of atlases whose labels changed are rebuilt (jobs/search_index.py).
+    """
+    started = time.monotonic()
+    ensure_free(wh)
+    ctx = project.context(wh)
+    try:
+        with console.status("build: applying model changes (sqlmesh plan)"):
+            plan = ctx.plan(auto_apply=True, no_prompts=True, no_diff=True)
+        rebuilt = {s.name for s in plan.new_snapshots}
+        console.print(f"build: {len(rebuilt)} model(s) new or changed")
+        versions, built, retractions = lake.versions(wh), last_build(wh), _retractions(wh)
+        moved = _moved(wh, versions, built and built["versions"])
+        restate = {fqn for fqn in _reading(ctx, moved) if fqn not in rebuilt}
+        retracted = {atlas for r, atlas in retractions.items() if built and r not in built["retractions"]}
+        if retracted:
+            restate |= set(_forget_retracted(ctx, retracted, rebuilt))
+        stale = sorted(restate)
+        if not moved:
+            console.print("build: no new lake data since the last build")
+        elif stale:
+            with console.status(f"build: bringing new lake batches in (restating {len(stale)} model(s))"):
+                ctx.plan(restate_models=stale, auto_apply=True, no_prompts=True, no_diff=True)
+            names = ", ".join(fqn.rsplit(".", 1)[-1].strip('"') for fqn in stale)
+            console.print(f"build: new lake batches processed ({names})")
+        _record_built(wh, versions, sorted(retractions), started)
+    finally:
+        ctx.close()
+    if cluster and [a for a in registry.all_atlases(wh) if _cluster_if_quick(wh, a)]:
+        refresh_clusters(wh)
+    search_index.refresh(wh)
+    return stale
+
+
+def _cluster_if_quick(wh: Warehouse, atlas: registry.Atlas) -> bool:
+    """Cluster an atlas that needs it when that is quick; announce the estimate otherwise. True if clustered."""
+    if not jobs_cluster.needs_clustering(wh, atlas):
+        return False
+    links, seconds = jobs_cluster.estimate(wh, atlas)
+    if seconds > AUTO_CLUSTER_SECONDS:
+        c = atlas.settings.cluster
+        console.print(
+            f"build: {atlas.atlas} is not clustered yet: Infomap on {links:,} links x {c.trials} trials, "
+            f"{c.threads} thread(s), would take about {seconds / 60:.0f} min; "
+            f"run `circuitlake cluster --atlas {atlas.atlas}` when convenient"
+        )
+        return False
+    return jobs_cluster.cluster(wh, atlas.atlas) is not None
+
+
+def refresh_clusters(wh: Warehouse) -> None:
+    """Bring the latest clustering runs into neurons and clusters (`sqlmesh plan --restate-model tag:reads_clusters`)."""
+    ctx = project.context(wh)
+    try:
+        with console.status("build: bringing the clustering runs in (restating reads_clusters models)"):
+            ctx.plan(restate_models=[f"tag:{CLUSTERS_TAG}"], auto_apply=True, no_prompts=True, no_diff=True)
+    finally:
+        ctx.close()

@@ -1,0 +1,569 @@
+"""The `circuitlake` command line.
+
+Exit codes: 0 everything landed / passed; 1 some records were rejected (the rest landed) or an
+audit failed; 2 nothing was done (bad usage, unknown atlas, missing input, warehouse busy).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from pathlib import Path
+from typing import Optional
+
+import duckdb
+import typer
+from rich.table import Table
+from sqlmesh.utils.errors import SQLMeshError
+
+from circuitlake import duck, lake, migrations, registry
+from circuitlake.app.build import build as run_build
+from circuitlake.app.build import ensure_free, refresh_clusters
+from circuitlake.app.demo import run_demo
+from circuitlake.app.explore import show_card, show_results
+from circuitlake.app.html_report import write_html
+from circuitlake.app.maintain import maintain as run_maintain
+from circuitlake.app.report import run_audits
+from circuitlake.app.sample import SampleSpec, write_corpus
+from circuitlake.app.scaffold import scaffold
+from circuitlake.app.status import show_status, size_text, warehouse_status
+from circuitlake.atlas import Atlas
+from circuitlake.errors import UserError
+from circuitlake.ingest.graphs import ingest_graphs
+from circuitlake.ingest.labels import ingest_labels
+from circuitlake.ingest.wiring import ingest_wiring
+from circuitlake.jobs.cluster import cluster
+from circuitlake.jobs.embed import EmbedSettings, embed
+from circuitlake.jobs.export import LAYOUTS, export, infomap_json
+from circuitlake.jobs.label import LabelSettings, dry_run
+from circuitlake.jobs.label import label as run_label
+from circuitlake.jobs.label_batch import label_with_batches
+from circuitlake.jobs.maintain import DEFAULT_RETAIN_HOURS
+from circuitlake.jobs.retract import retract, select
+from circuitlake.progress import console, out
+from circuitlake.settings import Warehouse, warehouse
+
+app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+atlas_app = typer.Typer(help="Register and list atlases.", no_args_is_help=True)
+ingest_app = typer.Typer(help="Land research outputs in the Delta lake.", no_args_is_help=True)
+app.add_typer(atlas_app, name="atlas")
+app.add_typer(ingest_app, name="ingest")
+
+EXIT_OK, EXIT_REJECTS, EXIT_NOTHING = 0, 1, 2
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    warehouse_dir: Optional[Path] = typer.Option(
+        None, "--warehouse", help="Warehouse folder (default: $CIRCUITLAKE_WAREHOUSE or ./warehouse)."
+    ),
+):
+    ctx.obj = warehouse(warehouse_dir)
+
+
+def friendly(fn):
+    """Turn UserError into one short red line and exit code 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except UserError as e:
+            console.print(f"error: {e}", style="red", markup=False, soft_wrap=True)
+            raise typer.Exit(EXIT_NOTHING) from None
+        except SQLMeshError as e:
+            console.print(f"error: sqlmesh: {e}", style="red", markup=False, soft_wrap=True)
+            raise typer.Exit(EXIT_NOTHING) from None
+
+    return wrapper
+
+
+def _wh(ctx: typer.Context) -> Warehouse:
+    lake.ensure(ctx.obj)
+    return ctx.obj
+
+
+@atlas_app.command("add")
+@friendly
+def atlas_add(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Atlas name, e.g. qwen3-32b."),
+    model: str = typer.Option(..., "--model", help="Hugging Face model id."),
+    layers: int = typer.Option(..., "--layers", help="MLP layers."),
+    neurons_per_layer: int = typer.Option(..., "--neurons-per-layer", help="MLP neurons per layer (d_ffn)."),
+    universe: str = typer.Option("grid", "--universe", help="grid (every neuron of the model) or observed (neurons in graphs or wiring)."),
+    min_label_coverage: Optional[float] = typer.Option(
+        None, "--min-label-coverage", help="Fraction of the universe that must be labeled, e.g. 0.978."
+    ),
+    relp_min_count: int = typer.Option(3, "--relp-min-count", help="RelP edges publish at count >= this."),
+    label_precedence: list[str] = typer.Option(
+        [],
+        "--label-precedence",
+        help="COLUMN=pass.field[@source],... best first, e.g. label=output.short_label,output.label,activation_pos.label "
+        "(repeatable; columns not given keep the defaults).",
+    ),
+    cluster_method: str = typer.Option("relp", "--cluster-method", help="Edges Infomap clusters: relp or weight_graph."),
+    cluster_min_count: Optional[int] = typer.Option(
+        None, "--cluster-min-count", help="Cluster edges with count >= this (default 5 for relp, 1 for weight_graph)."
+    ),
+    cluster_trials: int = typer.Option(20, "--cluster-trials", help="Infomap trials."),
+    cluster_seed: int = typer.Option(42, "--cluster-seed", help="Infomap seed."),
+    cluster_threads: int = typer.Option(
+        os.cpu_count() or 1, "--cluster-threads", help="Infomap threads (fixed per atlas, for determinism; default: every core)."
+    ),
+):
+    """Register an atlas (or update its settings)."""
+    if universe not in ("grid", "observed"):
+        raise UserError("--universe is grid or observed")
+    if cluster_method not in ("relp", "weight_graph"):
+        raise UserError("--cluster-method is relp or weight_graph")
+    cluster_settings = {
+        "method": cluster_method,
+        "min_count": cluster_min_count or (5 if cluster_method == "relp" else 1),
+        "trials": cluster_trials,
+        "seed": cluster_seed,
+        "threads": cluster_threads,
+    }
+    settings = registry.AtlasSettings(cluster=registry.ClusterSettings.model_validate(cluster_settings))
+    for spec in label_precedence:
+        column, _, rules = spec.partition("=")
+        if not rules:
+            raise UserError(f"--label-precedence {spec!r}: write COLUMN=pass.field,pass.field")
+        settings.label_precedence[column.strip()] = [r.strip() for r in rules.split(",") if r.strip()]
+    registry.add(
+        _wh(ctx),
+        registry.Atlas.model_validate(
+            dict(
+                atlas=name,
+                model_id=model,
+                num_layers=layers,
+                neurons_per_layer=neurons_per_layer,
+                universe=universe,
+                min_label_coverage=min_label_coverage,
+                relp_min_count=relp_min_count,
+                settings=settings,
+            )
+        ),
+    )
+    console.print(f"atlas {name}: {model}, {layers} x {neurons_per_layer}, universe {universe}")
+
+
+@atlas_app.command("list")
+@friendly
+def atlas_list(ctx: typer.Context):
+    """List registered atlases."""
+    for a in registry.all_atlases(_wh(ctx)):
+        typer.echo(
+            f"{a.atlas}\t{a.model_id}\t{a.num_layers}x{a.neurons_per_layer}\t{a.universe}\tmin_label_coverage={a.min_label_coverage}"
+        )
+
+
+@ingest_app.command("graphs")
+@friendly
+def ingest_graphs_cmd(
+    ctx: typer.Context,
+    paths: list[str] = typer.Argument(..., help="Graph files (.json, .json.gz), folders or globs."),
+    atlas: str = typer.Option(..., "--atlas", help="Registered atlas."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Parser processes (default: all cores)."),
+    batch_graphs: int = typer.Option(256, "--batch-graphs", help="Graphs per batch (one Delta commit per table)."),
+):
+    """Land attribution graphs; re-running with the same files adds nothing."""
+    report = ingest_graphs(_wh(ctx), atlas, paths, workers=workers, batch_graphs=batch_graphs)
+    console.print(
+        f"graphs: {report.landed} landed, {report.skipped} already in the lake, {report.rejected} rejected ({report.batches} batches)"
+    )
+    if report.rejected:
+        console.print('rejected records are in lake table `rejects` (circuitlake query "select * from lake.rejects")')
+    raise typer.Exit(report.exit_code)
+
+
+@ingest_app.command("labels")
+@friendly
+def ingest_labels_cmd(
+    ctx: typer.Context,
+    path: Path = typer.Argument(..., help="A label file (.json, .jsonl, optionally .gz)."),
+    atlas: str = typer.Option(..., "--atlas", help="Registered atlas."),
+    source: Optional[str] = typer.Option(None, "--source", help="Source name, the unit a newer file replaces (default: the file's stem)."),
+    fmt: str = typer.Option("auto", "--format", help="auto | autointerp-jsonl | enriched | function-db | activation-descriptions"),
+    labeler_model: Optional[str] = typer.Option(None, "--labeler-model", help="LLM that wrote the labels, recorded as provenance."),
+):
+    """Land a label file as the current labels of its source; re-ingesting the same file is a no-op."""
+    report = ingest_labels(_wh(ctx), atlas, path, source=source, fmt=fmt, labeler_model=labeler_model)
+    if report.skipped:
+        console.print(f"labels: {path} is already the current version of its source; nothing to do")
+    else:
+        console.print(f"labels: {report.rows.get('labels', 0)} rows landed, {report.rejected} records rejected")
+    raise typer.Exit(report.exit_code)
+
+
+@ingest_app.command("wiring")
+@friendly
+def ingest_wiring_cmd(
+    ctx: typer.Context,
+    folder: Path = typer.Argument(..., help="Wiring cache folder with layer_<i>.json files."),
+    atlas: str = typer.Option(..., "--atlas", help="Registered atlas."),
+    source: Optional[str] = typer.Option(None, "--source", help="Source name (default cache:<folder name>)."),
+):
+    """Land a wiring cache, one layer file at a time; layers already landed are skipped."""
+    report = ingest_wiring(_wh(ctx), atlas, folder, source=source)
+    console.print(f"wiring: {report.landed} layers landed, {report.skipped} already in the lake, {report.rejected} entries rejected")
+    raise typer.Exit(report.exit_code)
+
+
+wiring_app = typer.Typer(help="Weight-based wiring.", no_args_is_help=True)
+app.add_typer(wiring_app, name="wiring")
+
+
+@wiring_app.command("compute")
+@friendly
+def wiring_compute_cmd(
+    ctx: typer.Context,
+    model_dir: Path = typer.Argument(..., help="Local Hugging Face checkpoint folder (safetensors)."),
+    atlas: str = typer.Option(..., "--atlas", help="Registered atlas (same shape as the model)."),
+    top_k: int = typer.Option(10, "--top-k", help="Connections kept per neuron, direction and polarity."),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+    dtype: str = typer.Option("float32", "--dtype", help="float32 | bfloat16 | float16 | float64."),
+    block_rows: int = typer.Option(2048, "--block-rows", help="Neurons per matrix-product block (memory knob)."),
+):
+    """Compute wiring (c_up, c_gate, polarity, effective strength, projections) from model weights; resumes per layer."""
+    try:
+        from circuitlake.jobs.wiring import compute_wiring
+    except ImportError as e:
+        raise UserError(f"wiring from weights needs torch: pip install -e '.[wiring]' ({e})") from None
+    report = compute_wiring(_wh(ctx), atlas, model_dir, top_k=top_k, device=device, dtype=dtype, block_rows=block_rows)
+    console.print(f"wiring: {report.landed} layers computed, {report.skipped} already in the lake")
+
+
+@app.command()
+@friendly
+def build(ctx: typer.Context):
+    """Apply model changes and process new lake batches (sqlmesh plan --auto-apply --no-prompts --run --ignore-cron)."""
+    run_build(_wh(ctx))
+
+
+@app.command("cluster")
+@friendly
+def cluster_cmd(
+    ctx: typer.Context,
+    atlas: str = typer.Option(..., "--atlas", help="Registered atlas."),
+    force: bool = typer.Option(False, "--force", help="Run even when edges and settings are unchanged."),
+):
+    """Run Infomap over the atlas's published edges (settings from the registry) and refresh neurons/clusters."""
+    ensure_free(_wh(ctx))
+    if cluster(ctx.obj, atlas, force=force):
+        refresh_clusters(ctx.obj)
+
+
+@app.command()
+@friendly
+def status(
+    ctx: typer.Context,
+    atlas: Optional[str] = typer.Option(None, "--atlas", help="Only this atlas."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
+):
+    """What the lake holds and the warehouse has built. Exit 0: all built and fine; 1: something needs
+    attention (batches or a retraction not built, stale or missing clusters, failed audits)."""
+    result = warehouse_status(_wh(ctx), atlas)
+    if as_json:
+        typer.echo(json.dumps(result, indent=2, default=str))
+    else:
+        show_status(result)
+    raise typer.Exit(1 if result["attention"] else 0)
+
+
+@app.command()
+@friendly
+def label(
+    ctx: typer.Context,
+    atlas: str = typer.Option(..., "--atlas", help="Registered, built atlas."),
+    pass_: str = typer.Option("both", "--pass", help="output (what it does) | input (what triggers it) | both."),
+    model: str = typer.Option("gpt-5-mini", "--model", help="Model name the endpoint knows."),
+    base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible endpoint (default: OpenAI)."),
+    api_key_env: str = typer.Option("OPENAI_API_KEY", "--api-key-env", help="Environment variable holding the key."),
+    concurrency: int = typer.Option(4, "--concurrency", help="Calls in flight."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Label at most this many neurons per pass."),
+    layers: Optional[str] = typer.Option(None, "--layers", help="Layer range A-B."),
+    run: Optional[str] = typer.Option(None, "--run", help="Run name, the source of its labels (default label-<model>)."),
+    max_cost: Optional[float] = typer.Option(None, "--max-cost", help="Stop cleanly once the estimated cost reaches this (USD)."),
+    dry: bool = typer.Option(False, "--dry-run", help="Print a few prompts and the estimated tokens and cost; call nothing."),
+    batch_api: bool = typer.Option(False, "--batch-api", help="One OpenAI Batch API job per layer (half price, hours)."),
+    poll_seconds: float = typer.Option(60, "--poll-seconds", help="With --batch-api: seconds between status checks."),
+    wait_minutes: Optional[float] = typer.Option(None, "--wait-minutes", help="With --batch-api: stop waiting then; a re-run resumes."),
+):
+    """Label neurons with an LLM, two passes, resumable; labels land in the lake (build to publish them)."""
+    passes = {"output": ["output"], "input": ["input"], "both": ["output", "input"]}.get(pass_)
+    if passes is None:
+        raise UserError("--pass is output, input or both")
+    span = None
+    if layers:
+        lo, _, hi = layers.partition("-")
+        if not (lo.isdigit() and (hi or lo).isdigit()):
+            raise UserError("--layers is A-B, e.g. 10-20")
+        span = (int(lo), int(hi or lo))
+    settings = LabelSettings(
+        model=model,
+        base_url=base_url,
+        api_key_env=api_key_env,
+        concurrency=concurrency,
+        limit=limit,
+        layers=span,
+        run=run,
+        max_cost=max_cost,
+    )
+    if dry:
+        for line in dry_run(_wh(ctx), atlas, passes, settings):
+            out.print(line, markup=False, highlight=False)
+        return
+    if batch_api:
+        wait = None if wait_minutes is None else wait_minutes * 60
+        report = label_with_batches(_wh(ctx), atlas, passes, settings, poll_seconds=poll_seconds, wait_seconds=wait)
+    else:
+        report = run_label(_wh(ctx), atlas, passes, settings)
+    console.print(
+        f"label: {report.labeled} labeled, {report.failed} failed, {report.calls} calls, "
+        f"{report.tokens_in:,} tokens in, {report.tokens_out:,} out, ~${report.cost:.2f}; run `circuitlake build` to publish"
+    )
+    raise typer.Exit(1 if report.failed else 0)
+
+
+@app.command()
+@friendly
+def maintain(
+    ctx: typer.Context,
+    atlas: Optional[str] = typer.Option(None, "--atlas", help="Compact only this atlas's partitions."),
+    retain_hours: int = typer.Option(DEFAULT_RETAIN_HOURS, "--retain-hours", help="Time travel kept (hours); older files are vacuumed."),
+):
+    """Compact, checkpoint and vacuum the lake; drop expired SQLMesh snapshots. Exit 0 when done, 2 when busy."""
+    if retain_hours < 0:
+        raise UserError("--retain-hours is 0 or more")
+    report = run_maintain(_wh(ctx), atlas, retain_hours)
+    shown = Table("lake table", "files before", "files after", "compacted", "vacuumed")
+    for t in report.tables:
+        shown.add_row(t.table, str(t.files_before), str(t.files_after), str(t.compacted), str(t.vacuumed))
+    out.print(shown)
+    out.print(
+        f"lake {size_text(report.lake_before)} -> {size_text(report.lake_after)}; warehouse file {size_text(report.warehouse_before)} -> "
+        f"{size_text(report.warehouse_after)} ({size_text(report.warehouse_free_after)} free for reuse); "
+        f"{report.dropped_ledgers} orphan ledger(s) dropped"
+    )
+
+
+@app.command()
+@friendly
+def migrate(ctx: typer.Context):
+    """Bring the lake to this circuitlake's schema version, keeping every row (other commands refuse an older lake)."""
+    steps = migrations.migrate(ctx.obj)
+    for step in steps:
+        console.print(f"migrate: {step}")
+    console.print(f"migrate: the lake is at schema version {lake.SCHEMA_VERSION}" + ("" if steps else " already; nothing to do"))
+
+
+@app.command("retract")
+@friendly
+def retract_cmd(
+    ctx: typer.Context,
+    atlas: str = typer.Option(..., "--atlas", help="Registered atlas."),
+    batch: list[str] = typer.Option([], "--batch", help="A batch id to take out (repeatable)."),
+    source: Optional[str] = typer.Option(None, "--source", help="Take out every batch of this label/wiring source."),
+    files: list[str] = typer.Option(
+        [], "--files", help="Take out the data landed from this file (repeatable); the other graphs of its batch are kept in a new batch."
+    ),
+    everything: bool = typer.Option(False, "--all", help="Take out every batch of the atlas (it stays registered)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="List what would go; change nothing."),
+    yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
+):
+    """Remove batches from the lake (one Delta commit per table; time travel keeps them until vacuum).
+    The next `circuitlake build` then equals a build that never saw them."""
+    selection = select(_wh(ctx), atlas, batches=batch, source=source, files=files, everything=everything)
+    shown = Table("batch", "job", "source", "landed", "kept in a new batch", title=f"retract from {atlas}: {selection.what}")
+    for row in selection.summary():
+        shown.add_row(*map(str, row))
+    out.print(shown)
+    if dry_run:
+        return
+    if not yes and not typer.confirm(f"take these {len(selection.batches)} batch(es) out of atlas {atlas}?"):
+        raise typer.Exit(EXIT_NOTHING)
+    retraction = retract(ctx.obj, atlas, selection)
+    console.print(
+        f"retract: {len(selection.batches)} batch(es) taken out ({retraction}); run `circuitlake build` to rebuild the atlas without them"
+    )
+
+
+@app.command()
+@friendly
+def audit(
+    ctx: typer.Context,
+    report: Optional[Path] = typer.Option(None, "--report", help="Write the Markdown report here."),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Write the JSON report here."),
+):
+    """Run every audit; print the report; exit 1 when any audit fails."""
+    result = run_audits(_wh(ctx))
+    markdown = result.to_markdown()
+    typer.echo(markdown)
+    if report:
+        report.write_text(markdown)
+    if json_path:
+        json_path.write_text(result.to_json())
+    raise typer.Exit(0 if result.passed else 1)
+
+
+@app.command()
+@friendly
+def report(
+    ctx: typer.Context,
+    html_path: Path = typer.Option(..., "--html", help="Write the HTML atlas report here."),
+    atlas: Optional[str] = typer.Option(None, "--atlas", help="Atlas (may be left out when the warehouse holds one)."),
+):
+    """One self-contained HTML page (opens offline): the last audit, key figures and plots of an atlas."""
+    with Atlas(_wh(ctx), atlas) as a:
+        plots = write_html(a, html_path)
+    console.print(f"report: {html_path} ({len(plots)} plots, {size_text(html_path.stat().st_size)})")
+
+
+@app.command()
+@friendly
+def query(ctx: typer.Context, sql: str = typer.Argument(..., help="SQL over neurons, edges, clusters, metadata, neuron_graphs, lake.*")):
+    """Run one read-only SELECT against the warehouse and print the result (no other file is touched)."""
+    con = duck.connect_for_users(ctx.obj)
+    try:
+        con.sql(duck.one_read_statement(con, sql)).show(max_width=200)
+    except duckdb.Error as e:
+        raise UserError(str(e).splitlines()[0]) from None
+    finally:
+        con.close()
+
+
+@app.command()
+@friendly
+def search(
+    ctx: typer.Context,
+    text: str = typer.Argument(..., help="What to look for, in words."),
+    atlas: Optional[str] = typer.Option(None, "--atlas", help="Atlas (may be left out when the warehouse holds one)."),
+    limit: int = typer.Option(20, "--limit", min=1, help="Results to show."),
+    semantic: bool = typer.Option(False, "--semantic", help="Rank by label-embedding similarity (needs `circuitlake embed`)."),
+    base_url: Optional[str] = typer.Option(None, "--base-url", help="Embeddings endpoint for --semantic (default: OpenAI)."),
+    api_key_env: str = typer.Option("OPENAI_API_KEY", "--api-key-env", help="Environment variable holding the API key."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON lines instead of a table."),
+):
+    """Find neurons by meaning: BM25 full-text search over their labels and descriptions (stems, any
+    word), or with --semantic the nearest label embeddings. Exit 1 when nothing matches."""
+    with Atlas(_wh(ctx), atlas) as a:
+        rel = a.search(text, limit, semantic, base_url=base_url, api_key_env=api_key_env)
+        if as_json:
+            rows = [dict(zip(rel.columns, r, strict=True)) for r in rel.fetchall()]
+            for row in rows:
+                typer.echo(json.dumps(row))
+            found = len(rows)
+        else:
+            found = show_results(rel, f"{'semantic' if semantic else 'full-text'} search in {a.name}: {text!r}")
+    raise typer.Exit(0 if found else 1)
+
+
+@app.command()
+@friendly
+def neuron(
+    ctx: typer.Context,
+    key: str = typer.Argument(..., help="L24/N5326, L24/5326, 24_5326 or a feature_id."),
+    atlas: Optional[str] = typer.Option(None, "--atlas", help="Atlas (may be left out when the warehouse holds one)."),
+    k: int = typer.Option(8, "--top", min=1, help="Edges, module members and graphs to show."),
+    as_json: bool = typer.Option(False, "--json", help="Print the card as JSON."),
+):
+    """A neuron's card: its labels, strongest edges both ways, module, top graphs, output projections."""
+    with Atlas(_wh(ctx), atlas) as a:
+        n = a.neuron(key)
+        if as_json:
+            typer.echo(json.dumps(n.card(k), indent=2, default=str))
+        else:
+            show_card(n, k)
+
+
+@app.command("embed")
+@friendly
+def embed_cmd(
+    ctx: typer.Context,
+    atlas: Optional[str] = typer.Option(None, "--atlas", help="Atlas (may be left out when the warehouse holds one)."),
+    model: str = typer.Option("text-embedding-3-small", "--model", help="Embeddings model."),
+    dimensions: int = typer.Option(256, "--dimensions", min=1, help="Vector length asked of the model."),
+    base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible endpoint (default: OpenAI)."),
+    api_key_env: str = typer.Option("OPENAI_API_KEY", "--api-key-env", help="Environment variable holding the API key."),
+    batch_size: int = typer.Option(128, "--batch-size", min=1, help="Texts per request."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="At most this many neurons (a trial run)."),
+    run: Optional[str] = typer.Option(None, "--run", help="Run name (default: embed-MODEL-DIMENSIONS)."),
+):
+    """Embed every labeled neuron's label text into the lake (resumable: a re-run embeds only what has no
+    vector for this model and size); `circuitlake build` then publishes them for `search --semantic`."""
+    wh = _wh(ctx)
+    name = registry.resolve(wh, atlas).atlas
+    s = EmbedSettings(
+        model=model, dimensions=dimensions, base_url=base_url, api_key_env=api_key_env, batch_size=batch_size, limit=limit, run=run
+    )
+    report = embed(wh, name, s)
+    console.print(
+        f"embed {name}: {report.embedded:,} neurons embedded in {report.requests:,} requests ({report.tokens:,} tokens), "
+        f"{report.already:,} already had a vector; run `circuitlake build` to publish them"
+    )
+
+
+@app.command("export")
+@friendly
+def export_cmd(
+    ctx: typer.Context,
+    out: Path = typer.Argument(..., help="The DuckDB file to write (e.g. qwen32b_neurons.duckdb)."),
+    atlas: Optional[str] = typer.Option(None, "--atlas", help="Atlas (may be left out when the warehouse holds one)."),
+    layout: str = typer.Option("circuitdatabase", "--layout", help=f"Table layout: {' | '.join(LAYOUTS)}."),
+    method: Optional[str] = typer.Option(None, "--method", help="relp | weight_graph (default: relp when the atlas has RelP edges)."),
+    top_k: Optional[int] = typer.Option(None, "--edges-top-k-per-neuron", min=1, help="Keep each neuron's K strongest downstream edges."),
+    infomap: Optional[Path] = typer.Option(None, "--infomap-json", help="Also write the Infomap assignments file (research shape)."),
+    force: bool = typer.Option(False, "--force", help="Replace OUT when it exists."),
+):
+    """One atlas as a standalone DuckDB file in the research layout (no atlas column, no extension needed):
+    the research code and the ARTIFACTS.md queries read it unchanged."""
+    wh = _wh(ctx)
+    with console.status(f"export: writing {out}"):
+        r = export(wh, atlas, out, layout, method, top_k, force)
+    console.print(
+        f"export: {r.path} ({r.layout} layout, {r.method} edges): {r.neurons:,} neurons, {r.edges:,} edges, {r.clusters:,} clusters, "
+        f"{size_text(r.path.stat().st_size)}"
+    )
+    if infomap:
+        console.print(f"export: {infomap}: {infomap_json(wh, atlas, infomap):,} neuron assignments")
+
+
+@app.command()
+@friendly
+def init(
+    folder: Path = typer.Argument(..., help="The project folder to create."),
+    link: bool = typer.Option(False, "--link", help="Link to the installed models instead of copying them."),
+):
+    """Scaffold a SQLMesh project folder (models, audits, macros, config): `sqlmesh plan` works inside it,
+    and CIRCUITLAKE_PROJECT=FOLDER makes the circuitlake commands use it."""
+    scaffold(folder, link)
+    console.print(
+        f"init: {'linked' if link else 'copied'} the circuitlake project into {folder}; "
+        f"`cd {folder} && CIRCUITLAKE_WAREHOUSE=/path/to/warehouse sqlmesh plan`, or set CIRCUITLAKE_PROJECT={folder}"
+    )
+
+
+@app.command()
+@friendly
+def sample(
+    out: Path = typer.Argument(..., help="Folder to write the sample corpus into."),
+    seed: int = typer.Option(0, "--seed"),
+    graphs: int = typer.Option(300, "--graphs", help="Number of graphs."),
+):
+    """Write a deterministic sample atlas corpus: graphs, label files, a tiny model and its wiring cache."""
+    written = write_corpus(SampleSpec(graphs=graphs, seed=seed), out)
+    console.print(f"sample corpus written to {out} ({written} files)")
+
+
+@app.command()
+@friendly
+def demo(
+    ctx: typer.Context,
+    corpus: Path = typer.Option(Path("sample"), "--corpus", help="Where to write the sample corpus."),
+    report: Path = typer.Option(Path("audit_report.md"), "--report", help="Where to write the audit report."),
+):
+    """Sample corpus -> ingest -> build -> audit report -> the example queries, on the sample atlas."""
+    raise typer.Exit(run_demo(_wh(ctx), corpus, report))

@@ -1,0 +1,61 @@
+"""Terminal views of an atlas: search results and the neuron card (`circuitlake search`, `circuitlake neuron`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+from rich.panel import Panel
+from rich.table import Table
+
+from circuitlake.atlas import Neuron
+from circuitlake.progress import out
+
+
+def _text(value: Any, width: int = 70) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    text = str(value)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def table(rel: duckdb.DuckDBPyRelation, title: str, columns: list[str] | None = None) -> Table:
+    """A rich table of a relation's rows (the columns named, or all)."""
+    names = columns or list(rel.columns)
+    shown = rel.select(*names) if columns else rel
+    t = Table(title=title, title_justify="left", show_lines=False)
+    for name in names:
+        t.add_column(name, overflow="fold")
+    for row in shown.fetchall():
+        t.add_row(*(_text(v) for v in row))
+    return t
+
+
+def show_results(rel: duckdb.DuckDBPyRelation, title: str) -> int:
+    """Print search results; returns how many."""
+    rows = table(rel, title, ["layer", "neuron", "score", "label", "cluster_path"])
+    out.print(rows)
+    return rows.row_count
+
+
+def show_card(n: Neuron, k: int) -> None:
+    """The neuron card: labels, strongest edges both ways, module, graphs, output projections."""
+    rel = n.row()
+    found = rel.fetchone()
+    row = dict(zip(rel.columns, found, strict=True)) if found else {}
+    facts = [
+        f"[bold]L{n.layer}/N{n.neuron}[/] of {n.atlas.name} (feature_id {row.get('feature_id')})",
+        f"label: {row.get('label') or '(unlabeled)'}",
+        f"does (output): {row.get('output_label') or '-'}    triggered by (input): {row.get('input_label') or '-'}",
+        f"appears in {row.get('appearance_count', 0):,} graphs; cluster {row.get('cluster_path') or '(not clustered)'}"
+        + (f", flow {row['infomap_flow']:.3g}" if row.get("infomap_flow") is not None else ""),
+    ]
+    out.print(Panel("\n".join(facts), title="neuron", title_align="left"))
+    out.print(table(n.labels(), "labels (every source and pass)", ["source", "pass", "label", "description", "type", "interpretability"]))
+    for name, rel in (("downstream", n.downstream(k)), ("upstream", n.upstream(k))):
+        out.print(table(rel, f"strongest {name} edges ({n.atlas.method})", ["layer", "neuron", "count", "mean_weight", "label"]))
+    out.print(table(n.module(k), "other members of its module", ["layer", "neuron", "label", "cluster_path", "appearance_count"]))
+    out.print(table(n.graphs(min(k, 5)), "graphs where it has the highest |influence|", ["max_abs_influence", "prompt"]))
+    out.print(table(n.projections(), "output projections", ["kind", "rank", "token", "weight"]))

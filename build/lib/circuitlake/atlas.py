@@ -1,0 +1,293 @@
+"""The Python API for notebooks: one atlas of a built warehouse, over a read-only DuckDB connection.
+
+    import circuitlake
+    atlas = circuitlake.open("warehouse", "qwen3-32b")   # the atlas may be left out when it is the only one
+    n = atlas.neuron(24, 5326)                            # or atlas.neuron("L24/N5326")
+    n.downstream(10).df()                                 # strongest downstream edges with neighbours' labels
+    atlas.search("aspirin dosing").pl()
+
+Every method that returns rows returns a lazy DuckDB relation (`.df()`, `.pl()`, `.arrow()`, `.fetchall()`,
+or more SQL on top); nothing is read until asked. Edges default to the atlas's main method: RelP when it
+has RelP edges, else the weight graph. Strength is mean_abs_weight (RelP: mean |weight| over the graphs
+holding the edge; weight graph: |effective strength|).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import duckdb
+
+from circuitlake import duck, registry, search
+from circuitlake.errors import UserError
+from circuitlake.settings import Warehouse, warehouse
+
+LABEL_OF = "coalesce(label, output_label, input_label)"
+
+
+class Atlas:
+    """One atlas of a warehouse. Close it (or use `with`) to release the warehouse file: any open
+    connection, read-only included, blocks `circuitlake build`."""
+
+    def __init__(self, wh: Warehouse, name: str | None = None):
+        self.warehouse = wh
+        self.info = registry.resolve(wh, name)
+        self.name = self.info.atlas
+        self.con = duck.load(duck.connect(wh, read_only=True), "delta", "fts")
+        methods = {m for (m,) in self.con.execute("select distinct method from edges where atlas = ?", [self.name]).fetchall()}
+        self.method = "relp" if "relp" in methods or not methods else "weight_graph"
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Atlas:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<circuitlake atlas {self.name!r}: {self.info.model_id}, {self.info.num_layers} x {self.info.neurons_per_layer}>"
+
+    def sql(self, query: str, params: list[Any] | None = None) -> duckdb.DuckDBPyRelation:
+        """Any read-only SQL over the published tables (neurons, edges, clusters, metadata, lake.*)."""
+        return self.con.sql(query, params=params)
+
+    def neurons(self) -> duckdb.DuckDBPyRelation:
+        return self.sql("select * exclude (atlas) from neurons where atlas = $1", [self.name])
+
+    def edges(self, method: str | None = None) -> duckdb.DuckDBPyRelation:
+        return self.sql(
+            "select * exclude (atlas, partials_seq) from edges where atlas = $1 and method = $2", [self.name, method or self.method]
+        )
+
+    def clusters(self) -> duckdb.DuckDBPyRelation:
+        return self.sql("select * exclude (atlas) from clusters where atlas = $1", [self.name])
+
+    def metadata(self) -> dict[str, str]:
+        return dict(self.con.execute("select key, value from metadata where atlas = ?", [self.name]).fetchall())
+
+    def neuron(self, layer: int | str, neuron: int | None = None) -> Neuron:
+        """A neuron by (layer, neuron) or by a key in any spelling (L24/N5326, L24/5326, 24_5326, a feature_id)."""
+        try:
+            key = self.info.neuron_of(layer if neuron is None else f"L{layer}/N{neuron}")
+        except ValueError as e:
+            raise UserError(str(e)) from None
+        return Neuron(self, *key)
+
+    def top_circuits(self, n: int = 10, members: int = 5) -> duckdb.DuckDBPyRelation:
+        """The `n` largest top-level modules with their layer span and `members` sample labels (the
+        members with the most appearances)."""
+        return self.sql(
+            f"""
+            with top as (
+              select top_cluster, size, layer_min, layer_max, median_layer
+              from clusters
+              where atlas = $1 and level = 1 and is_module
+              order by size desc, top_cluster
+              limit $2
+            ),
+            labeled as (
+              select top_cluster, {LABEL_OF} as label, appearance_count, layer, neuron
+              from neurons
+              where atlas = $1 and top_cluster in (select top_cluster from top) and {LABEL_OF} is not null
+            )
+            select t.*, list_slice(list(l.label order by l.appearance_count desc, l.layer, l.neuron), 1, $3) as sample_labels
+            from top as t
+            left join labeled as l on t.top_cluster = l.top_cluster
+            group by all
+            order by t.size desc, t.top_cluster""",
+            [self.name, n, members],
+        )
+
+    def circuit(self, top: int, sub: int | None = None, subsub: int | None = None) -> duckdb.DuckDBPyRelation:
+        """Members of a module (top, or top.sub, or top.sub.subsub), by layer."""
+        return self.sql(
+            """select layer, neuron, label, output_label, input_label, cluster_path, appearance_count, infomap_flow
+               from neurons
+               where atlas = $1 and top_cluster = $2
+                 and ($3 is null or sub_module = $3) and ($4 is null or subsub_module = $4)
+               order by layer, neuron""",
+            [self.name, top, sub, subsub],
+        )
+
+    def edges_within(
+        self, top: int, sub: int | None = None, subsub: int | None = None, method: str | None = None
+    ) -> duckdb.DuckDBPyRelation:
+        """Edges whose both ends are members of the module, strongest first."""
+        return self.sql(
+            """with members as (
+                 select layer, neuron from neurons
+                 where atlas = $1 and top_cluster = $2
+                   and ($3 is null or sub_module = $3) and ($4 is null or subsub_module = $4)
+               )
+               select e.src_layer, e.src_neuron, e.tgt_layer, e.tgt_neuron, e.count, e.mean_weight, e.mean_abs_weight
+               from edges as e
+               semi join members as s on e.src_layer = s.layer and e.src_neuron = s.neuron
+               semi join members as t on e.tgt_layer = t.layer and e.tgt_neuron = t.neuron
+               where e.atlas = $1 and e.method = $5
+               order by e.mean_abs_weight desc, e.src_layer, e.src_neuron, e.tgt_layer, e.tgt_neuron""",
+            [self.name, top, sub, subsub, method or self.method],
+        )
+
+    def search(self, text: str, limit: int = 20, semantic: bool = False, **endpoint: Any) -> duckdb.DuckDBPyRelation:
+        """Neurons ranked by BM25 over their label texts (stems, any query word), or with `semantic=True`
+        by the cosine similarity of their label embedding to the query's, embedded by the model the
+        atlas's vectors came from (`endpoint`: base_url, api_key_env, as for `circuitlake embed`)."""
+        indexes = (
+            dict(
+                (kind, (model, dims))
+                for kind, model, dims in self.con.execute(
+                    f"select kind, model, dimensions from {search.INDEXES} where atlas = ?", [self.name]
+                ).fetchall()
+            )
+            if self._has_search()
+            else {}
+        )
+        if not semantic:
+            if "fts" not in indexes:
+                raise UserError(f"{self.name} has no search index yet: run `circuitlake build`")
+            return self.sql(search.bm25_sql(self.name), [text, limit, self.name])
+        if "semantic" not in indexes:
+            raise UserError(
+                f"{self.name} has no label embeddings yet: run `circuitlake embed --atlas {self.name}`, then `circuitlake build`"
+            )
+        model, dims = indexes["semantic"]
+        vector = embed_query(text, model, dims, **endpoint)
+        return self.sql(search.cosine_sql(self.name, dims), [vector, limit, self.name])
+
+    def _has_search(self) -> bool:
+        found = self.con.execute(
+            "select count(*) from information_schema.tables where table_schema = ? and table_name = 'indexes'", [search.SCHEMA]
+        ).fetchone()
+        return bool(found and found[0])
+
+
+def embed_query(text: str, model: str, dimensions: int, base_url: str | None = None, api_key_env: str = "OPENAI_API_KEY") -> list[float]:
+    """The query's vector from an OpenAI-compatible embeddings endpoint (the key from the environment)."""
+    import openai
+
+    client = openai.OpenAI(base_url=base_url, api_key=os.environ.get(api_key_env) or "unused", max_retries=2, timeout=30)
+    try:
+        reply = client.embeddings.create(model=model, input=[text], dimensions=dimensions)
+    except openai.APIError as e:
+        raise UserError(f"embedding the query failed ({type(e).__name__}): check --base-url and {api_key_env}") from None
+    return list(reply.data[0].embedding)
+
+
+class Neuron:
+    """One neuron of an atlas: its labels, edges, module and graphs, each a relation."""
+
+    def __init__(self, atlas: Atlas, layer: int, neuron: int):
+        self.atlas, self.layer, self.neuron = atlas, layer, neuron
+        self._key = [atlas.name, layer, neuron]
+
+    def __repr__(self) -> str:
+        return f"<neuron L{self.layer}/N{self.neuron} of {self.atlas.name!r}>"
+
+    def row(self) -> duckdb.DuckDBPyRelation:
+        """Its `neurons` row (labels by the atlas's precedence, appearances, cluster)."""
+        return self.atlas.sql("select * exclude (atlas) from neurons where atlas = $1 and layer = $2 and neuron = $3", self._key)
+
+    def labels(self) -> duckdb.DuckDBPyRelation:
+        """Every label the lake holds for it, with its source and pass."""
+        return self.atlas.sql(
+            """select source, pass, label, short_label, description, type, interpretability, labeler_model, source_file
+               from lake.labels
+               where atlas = $1 and layer = $2 and neuron = $3 and (label <> '' or short_label <> '' or description <> '')
+               order by source, pass""",
+            self._key,
+        )
+
+    def _neighbours(self, table: str, side: str, other: str, k: int, method: str | None) -> duckdb.DuckDBPyRelation:
+        return self.atlas.sql(
+            f"""with strongest as (
+                  select {other}_layer as layer, {other}_neuron as neuron, count, mean_weight, mean_abs_weight
+                  from {table}
+                  where atlas = $1 and {side}_layer = $2 and {side}_neuron = $3 and method = $5
+                  order by mean_abs_weight desc, layer, neuron
+                  limit $4
+                )
+                select s.*, {LABEL_OF} as label, n.cluster_path
+                from strongest as s
+                left join neurons as n on n.atlas = $1 and n.layer = s.layer and n.neuron = s.neuron
+                order by s.mean_abs_weight desc, s.layer, s.neuron""",
+            [*self._key, k, method or self.atlas.method],
+        )
+
+    def downstream(self, k: int = 10, method: str | None = None) -> duckdb.DuckDBPyRelation:
+        """Its `k` strongest outgoing edges, with the targets' labels."""
+        return self._neighbours("edges", "src", "tgt", k, method)
+
+    def upstream(self, k: int = 10, method: str | None = None) -> duckdb.DuckDBPyRelation:
+        """Its `k` strongest incoming edges, with the sources' labels (from edges_by_target, sorted by target)."""
+        return self._neighbours("edges_by_target", "tgt", "src", k, method)
+
+    def module(self, limit: int = 25) -> duckdb.DuckDBPyRelation:
+        """The other members of its innermost module (its cluster path without the last component)."""
+        return self.atlas.sql(
+            f"""with me as (
+                  select top_cluster, substr(cluster_path, 1, length(cluster_path) - strpos(reverse(cluster_path), '.')) as module
+                  from neurons where atlas = $1 and layer = $2 and neuron = $3 and cluster_path like '%.%'
+                )
+                select n.layer, n.neuron, {LABEL_OF} as label, n.cluster_path, n.appearance_count
+                from neurons as n
+                join me on n.top_cluster = me.top_cluster and starts_with(n.cluster_path, me.module || '.')
+                where n.atlas = $1 and not (n.layer = $2 and n.neuron = $3)
+                order by n.appearance_count desc, n.layer, n.neuron
+                limit $4""",
+            [*self._key, limit],
+        )
+
+    def graphs(self, k: int = 5) -> duckdb.DuckDBPyRelation:
+        """The `k` graphs where it has the highest |influence|, with their prompt."""
+        return self.atlas.sql(
+            """with top as (
+                 select graph_key, max_abs_influence, positions
+                 from neuron_graphs
+                 where atlas = $1 and layer = $2 and neuron = $3
+                 order by max_abs_influence desc, graph_key
+                 limit $4
+               )
+               select t.max_abs_influence, t.positions, g.prompt, g.slug, g.graph_id
+               from top as t
+               join lake.graphs as g on g.atlas = $1 and g.graph_key = t.graph_key
+               order by t.max_abs_influence desc, t.graph_key""",
+            [*self._key, k],
+        )
+
+    def projections(self) -> duckdb.DuckDBPyRelation:
+        """Tokens its output promotes and suppresses (and, when known, activates on), strongest first."""
+        return self.atlas.sql(
+            """select kind, rank, coalesce(token, '#' || token_id) as token, weight
+               from lake.projections
+               where atlas = $1 and layer = $2 and neuron = $3
+               order by kind, rank""",
+            self._key,
+        )
+
+    def card(self, k: int = 8) -> dict[str, Any]:
+        """Everything above as plain data (what `circuitlake neuron --json` prints)."""
+
+        def rows(rel: duckdb.DuckDBPyRelation) -> list[dict[str, Any]]:
+            return [dict(zip(rel.columns, r, strict=True)) for r in rel.fetchall()]
+
+        found = rows(self.row())
+        return {
+            "atlas": self.atlas.name,
+            "layer": self.layer,
+            "neuron": self.neuron,
+            "neuron_row": found[0] if found else None,
+            "labels": rows(self.labels()),
+            "downstream": rows(self.downstream(k)),
+            "upstream": rows(self.upstream(k)),
+            "module": rows(self.module(k)),
+            "graphs": rows(self.graphs(min(k, 5))),
+            "projections": rows(self.projections()),
+        }
+
+
+def open(path: str | os.PathLike | None = None, atlas: str | None = None) -> Atlas:  # noqa: A001 (the API's verb)
+    """The atlas `atlas` of the warehouse at `path` (default: $CIRCUITLAKE_WAREHOUSE, else ./warehouse)."""
+    return Atlas(warehouse(path), atlas)

@@ -1,0 +1,95 @@
+"""DuckDB access: the offline `delta` extension bootstrap and warehouse connections with clear errors."""
+
+from __future__ import annotations
+
+import fcntl
+from pathlib import Path
+
+import duckdb
+
+from circuitlake.errors import UserError, WarehouseBusy
+from circuitlake.settings import Warehouse, budget
+
+EXTENSIONS = ("delta", "fts", "vss")  # each ships as a pip package pinned to duckdb 1.5.5 (duckdb-extension-NAME)
+_READY: set[str] = set()
+
+
+def bootstrap(extension: str = "delta") -> None:
+    """Install a DuckDB extension from its pip package into ~/.duckdb, once per process (no download).
+
+    Safe across parallel processes: the install runs under a file lock.
+    """
+    if extension in _READY:
+        return
+    probe = duckdb.connect()
+    try:
+        probe.execute(f"LOAD {extension}")
+    except duckdb.Error:
+        from duckdb_extensions import import_extension
+
+        lock = Path.home() / ".duckdb" / f"circuitlake-{extension}.lock"
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        with lock.open("w") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                probe.execute(f"LOAD {extension}")
+            except duckdb.Error:
+                import_extension(extension, con=probe)
+                probe.execute(f"LOAD {extension}")
+    finally:
+        probe.close()
+    _READY.add(extension)
+
+
+def load(con: duckdb.DuckDBPyConnection, *extensions: str) -> duckdb.DuckDBPyConnection:
+    """Load extensions into a connection (bootstrapping each first); returns the connection."""
+    for extension in extensions:
+        bootstrap(extension)
+        con.execute(f"LOAD {extension}")
+    return con
+
+
+def connect(wh: Warehouse, read_only: bool = True) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse DuckDB file; a file held by another process gives WarehouseBusy."""
+    if read_only and not wh.duckdb.exists():
+        raise UserError(f"{wh.duckdb} does not exist yet: run `circuitlake build` first")
+    try:
+        return duckdb.connect(str(wh.duckdb), read_only=read_only, config=budget().duckdb_config(wh))
+    except duckdb.IOException as e:
+        if "lock" in str(e).lower():
+            raise WarehouseBusy(f"{wh.duckdb} is open in another process: close it first, then retry") from None
+        raise
+
+
+def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None):
+    """The first column of the first row of a query that returns one row (a count, a max)."""
+    row = con.execute(sql, params or []).fetchone()
+    assert row is not None, sql
+    return row[0]
+
+
+READ_STATEMENTS = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
+
+
+def _quoted(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "/'"
+
+
+def connect_for_users(wh: Warehouse) -> duckdb.DuckDBPyConnection:
+    """A read-only connection for SQL a user typed: the lake and the spill folder are the only files it
+    may touch (no other file read or written, no ATTACH, INSTALL or LOAD), and its settings are locked."""
+    con = load(connect(wh, read_only=True), "delta", "fts")
+    con.execute(f"SET allowed_directories = [{_quoted(wh.lake)}, {_quoted(wh.spill)}]")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+    return con
+
+
+def one_read_statement(con: duckdb.DuckDBPyConnection, sql: str) -> str:
+    """`sql` when it is exactly one SELECT (or EXPLAIN); UserError otherwise."""
+    statements = con.extract_statements(sql)
+    if len(statements) != 1:
+        raise UserError(f"query runs exactly one statement; this SQL has {len(statements)}")
+    if statements[0].type not in READ_STATEMENTS:
+        raise UserError(f"query is read-only: only SELECT or EXPLAIN runs, not {statements[0].type.name}")
+    return sql

@@ -1,0 +1,1 @@
+"""Pydantic models of the external wire formats, one file per format."""

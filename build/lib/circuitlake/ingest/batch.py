@@ -1,0 +1,180 @@
+"""The commit protocol every ingest job shares: one batch = one Delta commit per table, marker last.
+
+A batch's data tables are appended first and its `ingest_batches` row last; until that row
+exists the batch is invisible to readers, and `lake.discard_uncommitted` removes it on the next run.
+Rejects are deduplicated by `reject_key`, so re-running an ingest adds no duplicate rejects.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import pyarrow as pa
+
+from circuitlake import __version__, lake
+from circuitlake.progress import console
+from circuitlake.settings import Warehouse
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_batch_id(job: str) -> str:
+    """Sortable, unique: '<job>-<UTC time>-<random>'."""
+    return f"{job}-{now():%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:6]}"
+
+
+def content_hash(hashes: list[str]) -> str:
+    """A batch's content hash: sha256 over the sorted hashes of the records it landed."""
+    return hashlib.sha256("".join(sorted(hashes)).encode()).hexdigest()
+
+
+def reject_key(atlas: str, content_hash: str, record: str, reason: str) -> str:
+    return hashlib.sha256("\x1f".join((atlas, content_hash, record, reason)).encode()).hexdigest()
+
+
+def known_reject_keys(wh: Warehouse, atlas: str) -> set[str]:
+    return set(lake.read(wh, "rejects", ["reject_key"], [("atlas", "=", atlas)])["reject_key"].to_pylist())
+
+
+@dataclass
+class Reject:
+    file: str
+    record: str
+    reason: str
+    content_hash: str
+
+    @classmethod
+    def invalid(cls, file: str, record: str, error, content_hash: str) -> Reject:
+        """A reject for a pydantic ValidationError; the record gets the error's JSON path appended."""
+        first = error.errors()[0]
+        path = ".".join(str(p) for p in first["loc"])
+        where = ".".join(p for p in (record, path) if p) or "file"
+        more = f" (+{error.error_count() - 1} more)" if error.error_count() > 1 else ""
+        return cls(file, where, f"{first['msg']}{more}", content_hash)
+
+    def line(self) -> str:
+        """The one-line error shown to the user."""
+        return f"rejected {self.file} [{self.record}]: {self.reason}"
+
+
+@dataclass
+class Batch:
+    """Rows gathered for one batch of one job; `commit` lands them and returns rows written per table."""
+
+    wh: Warehouse
+    atlas: str
+    job: str
+    source: str | None = None
+    batch: str = ""
+    started_at: datetime = field(default_factory=now)
+    tables: dict[str, list[pa.Table]] = field(default_factory=dict)
+    inputs: list[str] = field(default_factory=list)
+    hashes: list[str] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)
+    skipped: int = 0
+    written: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.batch = self.batch or new_batch_id(self.job)
+
+    def add(self, table: str, rows: pa.Table) -> None:
+        self.tables.setdefault(table, []).append(rows)
+
+    def rows(self, table: str) -> int:
+        return sum(t.num_rows for t in self.tables.get(table, []))
+
+    def spill(self, table: str) -> None:
+        """Write the table's pending rows now (invisible to readers until `commit` writes the marker)."""
+        parts = self.tables.pop(table, [])
+        if parts:
+            self.written[table] = self.written.get(table, 0) + self._append(table, pa.concat_tables(parts))
+
+    def _append(self, name: str, data: pa.Table) -> int:
+        data = data.append_column("atlas", pa.array([self.atlas] * data.num_rows, pa.string()))
+        data = data.append_column("batch", pa.array([self.batch] * data.num_rows, pa.string()))
+        lake.append(self.wh, name, data)
+        return data.num_rows
+
+    @property
+    def empty(self) -> bool:
+        return not self.hashes and not self.rejects
+
+    def commit(self, table_order: list[str], seen_rejects: set[str]) -> dict[str, int]:
+        """Append data tables in `table_order`, then new rejects, then the marker row. No-op when empty."""
+        if self.empty:
+            return {}
+        for name in table_order:
+            self.spill(name)
+        counts = dict(self.written)
+        fresh = []
+        for r in self.rejects:
+            key = reject_key(self.atlas, r.content_hash, r.record, r.reason)
+            if key not in seen_rejects:
+                seen_rejects.add(key)
+                fresh.append(
+                    {
+                        "atlas": self.atlas,
+                        "batch": self.batch,
+                        "job": self.job,
+                        "file": r.file,
+                        "record": r.record,
+                        "reason": r.reason,
+                        "reject_key": key,
+                        "rejected_at": now(),
+                    }
+                )
+        if not self.hashes and not fresh:
+            return counts  # only rejects already recorded: a re-run adds nothing
+        lake.append(self.wh, "rejects", pa.Table.from_pylist(fresh, lake.TABLES["rejects"].schema))
+        counts["rejects"] = len(fresh)
+        marker = {
+            "atlas": self.atlas,
+            "batch": self.batch,
+            "job": self.job,
+            "source": self.source,
+            "started_at": self.started_at,
+            "finished_at": now(),
+            "version": __version__,
+            "inputs": self.inputs,
+            "content_hash": content_hash(self.hashes),
+            "landed": len(self.hashes),
+            "skipped": self.skipped,
+            "rejected": len(fresh),
+            "rows": lake.rows_json(counts),
+        }
+        lake.append(self.wh, "ingest_batches", pa.Table.from_pylist([marker], lake.TABLES["ingest_batches"].schema))
+        return counts
+
+
+@dataclass
+class IngestReport:
+    """What one ingest run did; `exit_code` is the CLI's (0 all landed, 1 some records rejected).
+
+    `rejected` counts the records rejected in this run; `rows['rejects']` those newly recorded."""
+
+    landed: int = 0
+    skipped: int = 0
+    rejected: int = 0
+    batches: int = 0
+    rows: dict[str, int] = field(default_factory=dict)
+    rejects: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.rejected else 0
+
+    def count(self, counts: dict[str, int]) -> None:
+        for k, v in counts.items():
+            self.rows[k] = self.rows.get(k, 0) + v
+
+    def reject(self, batch: Batch, reject: Reject) -> None:
+        """Record a reject in the batch (landed with it) and print its one-line error."""
+        batch.rejects.append(reject)
+        self.rejects.append(reject.line())
+        self.rejected += 1
+        console.print(reject.line(), style="red", markup=False, soft_wrap=True)

@@ -1,0 +1,156 @@
+"""Graph ingest: attribution graph files -> lake tables graphs, graph_nodes, graph_links.
+
+Streaming and idempotent. Files are parsed in a process pool (all cores) and landed in batches of
+at most `batch_graphs` graphs / `batch_links` links, each batch one Delta commit per table. A
+graph's identity is the sha256 of its decompressed bytes: a graph already committed for the atlas
+(also renamed or re-compressed) is skipped without parsing. Bad files are rejected whole with the
+file and record, the good ones still land. Memory is bounded by one batch, whatever the corpus size.
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+from collections import deque
+from itertools import islice
+from multiprocessing import get_context
+from pathlib import Path
+
+import pyarrow as pa
+from pydantic import ValidationError
+
+from circuitlake import lake, locks, registry
+from circuitlake.ingest import sources
+from circuitlake.ingest.batch import Batch, IngestReport, Reject, known_reject_keys
+from circuitlake.ingest.graph_rows import GraphError, read_graph, to_rows
+from circuitlake.progress import bar
+from circuitlake.settings import Warehouse
+
+DATA_TABLES = ["graph_links", "graph_nodes", "graphs"]  # written in this order, marker after
+SUFFIXES = (".json", ".json.gz")
+
+
+def graph_key(graph_id: str) -> int:
+    """The compact int64 key: the first 8 bytes of the sha256."""
+    return int.from_bytes(bytes.fromhex(graph_id[:16]), "big", signed=True)
+
+
+# Worker state, set once per process by _init.
+_KNOWN: frozenset[str] = frozenset()
+_SHAPE: tuple[int, int] = (0, 0)
+
+
+def _init(known: frozenset[str], shape: tuple[int, int]) -> None:
+    global _KNOWN, _SHAPE
+    _KNOWN, _SHAPE = known, shape
+
+
+def _with_key(table: pa.Table, name: str, key: int) -> pa.Table:
+    table = table.append_column("graph_key", pa.array([key] * table.num_rows, pa.int64()))
+    schema = lake.row_schema(name)
+    return table.select(schema.names).cast(schema)
+
+
+def parse_file(path: Path):
+    """Worker: ('skip', path, sha) | ('reject', Reject) | ('ok', path, sha, graph row, nodes, links)."""
+    try:
+        data = sources.read_bytes(path)
+    except (OSError, EOFError, zlib.error) as e:
+        return "reject", Reject(str(path), "file", f"cannot read: {e}", sources.sha256(path.read_bytes()) if path.exists() else "")
+    sha = sources.sha256(data)
+    if sha in _KNOWN:
+        return "skip", path, sha
+    try:
+        graph = read_graph(data)
+        rows = to_rows(graph, *_SHAPE)
+    except ValidationError as e:
+        return "reject", Reject.invalid(str(path), "", e, sha)
+    except GraphError as e:
+        return "reject", Reject(str(path), e.record, e.reason, sha)
+    key = graph_key(sha)
+    row = {**rows.graph, "graph_id": sha, "graph_key": key, "source_path": str(path)}
+    return "ok", path, sha, row, _with_key(rows.nodes, "graph_nodes", key), _with_key(rows.links, "graph_links", key)
+
+
+def bounded_imap(pool, fn, items, window: int):
+    """Like `pool.imap` (results in order), but at most `window` files in flight: memory stays bounded
+    even when landing batches is slower than parsing."""
+    items = iter(items)
+    pending = deque(pool.apply_async(fn, (item,)) for item in islice(items, window))
+    while pending:
+        result = pending.popleft().get()
+        nxt = next(items, None)
+        if nxt is not None:
+            pending.append(pool.apply_async(fn, (nxt,)))
+        yield result
+
+
+def landed_graph_ids(wh: Warehouse, atlas: str) -> frozenset[str]:
+    """Graph ids in committed batches of the atlas."""
+    committed = lake.committed_batches(wh, atlas, "graphs")
+    if not committed:
+        return frozenset()
+    t = lake.read(wh, "graphs", ["graph_id", "batch"], [("atlas", "=", atlas)])
+    return frozenset(g for g, b in zip(t["graph_id"].to_pylist(), t["batch"].to_pylist(), strict=False) if b in committed)
+
+
+@locks.writes_atlas("ingest graphs")
+def ingest_graphs(
+    wh: Warehouse,
+    atlas_name: str,
+    paths: list[str],
+    *,
+    workers: int | None = None,
+    batch_graphs: int = 256,
+    batch_links: int = 1_000_000,
+    show_progress: bool = True,
+) -> IngestReport:
+    """Land the graphs found under `paths` in the atlas. Re-running with the same files adds nothing."""
+    atlas = registry.get(wh, atlas_name)
+    files = sources.expand(paths, SUFFIXES)
+    report = IngestReport()
+    if not files:
+        return report
+    known = landed_graph_ids(wh, atlas.atlas)
+    seen_rejects = known_reject_keys(wh, atlas.atlas)
+    seen: set[str] = set(known)
+    workers = max(1, min(workers or os.cpu_count() or 1, len(files)))
+    batch = Batch(wh, atlas.atlas, "graphs")
+
+    def flush() -> None:
+        nonlocal batch
+        counts = batch.commit(DATA_TABLES, seen_rejects)
+        if counts:
+            report.batches += 1
+            report.count(counts)
+        batch = Batch(wh, atlas.atlas, "graphs")
+
+    ctx = get_context("fork")
+    with (
+        ctx.Pool(workers, initializer=_init, initargs=(known, (atlas.num_layers, atlas.neurons_per_layer))) as pool,
+        bar(show_progress) as progress,
+    ):
+        task = progress.add_task(f"ingest graphs -> {atlas.atlas}", total=len(files))
+        for result in bounded_imap(pool, parse_file, files, window=8 * workers):
+            progress.advance(task)
+            kind = result[0]
+            if kind == "reject":
+                report.reject(batch, result[1])
+                continue
+            _, path, sha = result[:3]
+            if sha in seen:
+                report.skipped += 1
+                batch.skipped += 1
+                continue
+            seen.add(sha)
+            _, _, _, row, nodes, links = result
+            batch.add("graphs", pa.Table.from_pylist([row], lake.row_schema("graphs")))
+            batch.add("graph_nodes", nodes)
+            batch.add("graph_links", links)
+            batch.inputs.append(str(path))
+            batch.hashes.append(sha)
+            report.landed += 1
+            if len(batch.hashes) >= batch_graphs or batch.rows("graph_links") >= batch_links:
+                flush()
+        flush()
+    return report

@@ -1,0 +1,28 @@
+-- The atlas registry: model shape, neuron universe and thresholds per atlas, as data.
+MODEL (
+  name lake.atlases,
+  kind VIEW,
+  column_descriptions (
+    atlas = 'Atlas name, e.g. qwen3-32b',
+    model_id = 'Hugging Face model id',
+    num_layers = 'MLP layers of the model',
+    neurons_per_layer = 'MLP neurons per layer (d_ffn)',
+    universe = 'grid: every neuron of the model; observed: neurons in graphs or wiring',
+    min_label_coverage = 'Label coverage the audit requires (null: reported only)',
+    relp_min_count = 'RelP edges publish at count >= this',
+    settings = 'JSON: label precedence and clustering settings',
+    registered_at = 'When the atlas was registered or last updated'
+  )
+);
+
+select
+  atlas,
+  model_id,
+  num_layers,
+  neurons_per_layer,
+  universe,
+  min_label_coverage,
+  relp_min_count,
+  settings,
+  registered_at
+from @lake_scan(atlases)

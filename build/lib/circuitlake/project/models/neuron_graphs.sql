@@ -1,0 +1,86 @@
+-- The neuron -> graph index: which graphs contain each neuron, its max |influence| and positions there.
+MODEL (
+  name main.neuron_graphs,
+  kind CUSTOM (
+    -- each restatement inserts the graphs of batches not indexed yet, 64 batches a pass
+    materialization 'append_batches'
+  ),
+  tags (reads_lake),
+  grain (atlas, graph_key, layer, neuron),
+  columns (
+    atlas text,
+    batch text,
+    seq bigint,
+    graph_key bigint,
+    layer smallint,
+    neuron bigint,
+    max_abs_influence double,
+    positions bigint[]
+  ),
+  column_descriptions (
+    atlas = 'Atlas',
+    batch = 'Ingest batch of the graph',
+    seq = 'Append pass that wrote the row (ascending): stg.neuron_appearances counts the passes it has not seen',
+    graph_key = 'Graph (lake.graphs.graph_key)',
+    layer = 'Neuron layer',
+    neuron = 'Neuron index',
+    max_abs_influence = 'Largest |influence| of the neuron in the graph',
+    positions = 'Token positions where the neuron appears, ascending'
+  )
+);
+
+with graph_batches as (
+  select atlas, batch
+  from lake.ingest_batches
+  where job = 'graphs'
+),
+
+previous as (
+  -- this table's own rows (alias and qualify: sqlglot binds unqualified columns to the outer table otherwise)
+  select ng.atlas, ng.batch, ng.seq
+  from main.neuron_graphs as ng
+),
+
+indexed_batches as (
+  select distinct atlas, batch from previous
+),
+
+pass as (
+  select coalesce(max(seq), 0) + 1 as seq from previous
+),
+
+new_batches as (
+  -- at most 64 batches a pass: each pass's aggregate stays small
+  select atlas, batch
+  from (
+    select atlas, batch from graph_batches
+    except
+    select atlas, batch from indexed_batches
+  )
+  order by atlas, batch
+  limit 64
+),
+
+neuron_nodes as (
+  select n.atlas, n.batch, n.graph_key, n.layer, n.feature as neuron, n.position, n.influence
+  from lake.graph_nodes as n
+  semi join new_batches as b
+    on n.atlas = b.atlas and n.batch = b.batch
+  where n.kind = 'neuron'
+),
+
+fresh as (
+  select
+    atlas,
+    batch,
+    (select seq from pass) as seq,
+    graph_key,
+    layer,
+    neuron,
+    max(abs(influence)) as max_abs_influence,
+    array_sort(array_agg(distinct position)) as positions
+  from neuron_nodes
+  group by atlas, batch, graph_key, layer, neuron
+)
+
+select * from fresh

@@ -1,0 +1,120 @@
+-- Per-batch partial aggregates of neuron->neuron links: appended for new committed batches, never rewritten.
+MODEL (
+  name stg.edge_partials,
+  kind CUSTOM (
+    -- each restatement inserts the partials of batches not aggregated yet, 64 batches a pass
+    materialization 'append_batches'
+  ),
+  tags (reads_lake),
+  grain (atlas, batch, src_layer, src_neuron, tgt_layer, tgt_neuron),
+  columns (
+    atlas text,
+    batch text,
+    seq bigint,
+    src_layer smallint,
+    src_neuron bigint,
+    tgt_layer smallint,
+    tgt_neuron bigint,
+    count bigint,
+    weight_sum double,
+    weight_abs_sum double,
+    weight_sq_sum double,
+    weight_min double,
+    weight_max double
+  ),
+  column_descriptions (
+    atlas = 'Atlas',
+    batch = 'Ingest batch the partial aggregates',
+    seq = 'Append pass that wrote the row (ascending): edges merges the keys of passes it has not seen',
+    src_layer = 'Source neuron layer',
+    src_neuron = 'Source neuron index',
+    tgt_layer = 'Target neuron layer',
+    tgt_neuron = 'Target neuron index',
+    count = 'Link observations in the batch (not graphs)',
+    weight_sum = 'Sum of weights',
+    weight_abs_sum = 'Sum of |weight|',
+    weight_sq_sum = 'Sum of weight^2',
+    weight_min = 'Smallest weight',
+    weight_max = 'Largest weight'
+  )
+);
+
+with graph_batches as (
+  select atlas, batch
+  from lake.ingest_batches
+  where job = 'graphs'
+),
+
+previous as (
+  -- this model's own rows (alias and qualify: sqlglot binds unqualified columns to the outer table otherwise)
+  select p.atlas, p.batch, p.seq
+  from stg.edge_partials as p
+),
+
+new_batches as (
+  -- at most 64 batches a pass (~47M raw links at Qwen scale): each pass's aggregate stays small
+  select atlas, batch
+  from (
+    select atlas, batch from graph_batches
+    except
+    select distinct atlas, batch from previous
+  )
+  order by atlas, batch
+  limit 64
+),
+
+pass as (
+  select coalesce(max(seq), 0) + 1 as seq from previous
+),
+
+neuron_links as (
+  -- only neuron->neuron links make edges; embedding and logit links stay raw
+  select
+    l.atlas,
+    l.batch,
+    l.src_layer,
+    l.src_feature as src_neuron,
+    l.tgt_layer,
+    l.tgt_feature as tgt_neuron,
+    l.weight
+  from lake.graph_links as l
+  semi join new_batches as n
+    on l.atlas = n.atlas and l.batch = n.batch
+  where l.src_kind = 'neuron' and l.tgt_kind = 'neuron'
+),
+
+fresh as (
+  select
+    atlas,
+    batch,
+    src_layer,
+    src_neuron,
+    tgt_layer,
+    tgt_neuron,
+    -- positions are collapsed: one pair seen at two position pairs of one graph counts twice
+    count(*) as count,
+    sum(weight) as weight_sum,
+    sum(abs(weight)) as weight_abs_sum,
+    sum(weight * weight) as weight_sq_sum,
+    min(weight) as weight_min,
+    max(weight) as weight_max
+  from neuron_links
+  group by atlas, batch, src_layer, src_neuron, tgt_layer, tgt_neuron
+)
+
+select
+  f.atlas,
+  f.batch,
+  pass.seq,
+  f.src_layer,
+  f.src_neuron,
+  f.tgt_layer,
+  f.tgt_neuron,
+  f.count,
+  f.weight_sum,
+  f.weight_abs_sum,
+  f.weight_sq_sum,
+  f.weight_min,
+  f.weight_max
+from fresh as f
+cross join pass

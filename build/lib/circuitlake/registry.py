@@ -1,0 +1,146 @@
+"""The atlas registry (lake table `atlases`): each atlas's model shape, universe and thresholds, as data."""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import UTC, datetime
+from typing import Literal
+
+import pyarrow as pa
+from pydantic import BaseModel, Field
+
+from circuitlake import lake
+from circuitlake.errors import UserError
+from circuitlake.settings import Warehouse
+
+ATLAS_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+NEURON_KEY = re.compile(r"^L?(\d+)(?:/N?|_)(\d+)$")  # the spellings in use: L24/N5326, L24/5326, 24_5326
+
+
+class ClusterSettings(BaseModel):
+    """How `circuitlake cluster` runs Infomap for an atlas (the research pipeline's settings by default).
+
+    Infomap runs directed and multi-level over the `method` edges with count >= `min_count` (RelP: 5;
+    weight edges have count 1), link weight = mean_abs_weight^2 (|effective_strength|^2 for weight
+    edges), on neurons with more than one kept edge.
+    """
+
+    method: Literal["relp", "weight_graph"] = "relp"
+    min_count: int = 5
+    seed: int = 42
+    trials: int = 20
+    threads: int = Field(default_factory=lambda: os.cpu_count() or 1)  # fixed per atlas: results depend on it
+
+
+# Which label values fill which neurons column, best first: "pass.field" (optionally "pass.field@source").
+# The defaults reproduce the research atlases: enriched (label = short_label else label), function-db
+# (label = function_label, else the positive activation description), autointerp JSONL (labels[0].label).
+# the research atlases' rules, each format landing its own passes: enriched (OLMo) short_label, else label;
+# function database (Llama) function_label (output.label), else the positive activation description;
+# autointerp JSONL (Qwen) its label
+DEFAULT_LABEL_PRECEDENCE: dict[str, list[str]] = {
+    "label": ["output.short_label", "output.label", "autointerp.label", "activation_pos.label"],
+    "output_label": ["output.label"],
+    "input_label": ["input.label"],
+    "description": ["output.description", "autointerp.description"],
+}
+# autointerp_original: the earlier autointerp label an enriched file carries (FORMATS.md 2b); the research
+# OLMo atlas did not use it ("label = short_label, else label"), so the default precedence leaves it out
+LABEL_PASSES = ("output", "input", "autointerp", "autointerp_original", "activation_pos", "activation_neg")
+LABEL_FIELDS = ("label", "short_label", "description")
+
+
+class AtlasSettings(BaseModel):
+    """Settings stored as JSON in `atlases.settings` (label precedence also as rows of `label_precedence`)."""
+
+    label_precedence: dict[str, list[str]] = Field(default_factory=lambda: dict(DEFAULT_LABEL_PRECEDENCE))
+    cluster: ClusterSettings = Field(default_factory=ClusterSettings)
+
+
+def precedence_rows(atlas: str, precedence: dict[str, list[str]]) -> list[dict]:
+    """Rows of lake table `label_precedence`; raises UserError on an unknown column, pass or field."""
+    rows = []
+    for column, rules in precedence.items():
+        if column not in DEFAULT_LABEL_PRECEDENCE:
+            raise UserError(f"label precedence: unknown column {column!r} (one of {', '.join(DEFAULT_LABEL_PRECEDENCE)})")
+        for rank, rule in enumerate(rules, 1):
+            spec, _, source = rule.partition("@")
+            pass_, _, field = spec.partition(".")
+            if pass_ not in LABEL_PASSES or field not in LABEL_FIELDS:
+                raise UserError(
+                    f"label precedence: {rule!r} is not pass.field[@source] with pass in {LABEL_PASSES} and field in {LABEL_FIELDS}"
+                )
+            rows.append({"atlas": atlas, "column_name": column, "rank": rank, "pass": pass_, "field": field, "source": source or None})
+    return rows
+
+
+class Atlas(BaseModel):
+    atlas: str
+    model_id: str
+    num_layers: int
+    neurons_per_layer: int
+    universe: Literal["grid", "observed"] = "grid"
+    min_label_coverage: float | None = None
+    relp_min_count: int = 3  # research pipeline: published edges have count >= 3
+    settings: AtlasSettings = Field(default_factory=AtlasSettings)
+
+    def contains(self, layer: int, neuron: int) -> bool:
+        return 0 <= layer < self.num_layers and 0 <= neuron < self.neurons_per_layer
+
+    def neuron_of(self, key: str | int) -> tuple[int, int]:
+        """(layer, neuron) of a key in any spelling in use (L24/N5326, L24/5326, 24_5326, or a feature_id),
+        checked against the atlas shape; ValueError otherwise."""
+        if isinstance(key, int) or (isinstance(key, str) and key.isdigit()):
+            layer, neuron = divmod(int(key), self.neurons_per_layer)
+        elif m := NEURON_KEY.match(str(key).strip()):
+            layer, neuron = int(m[1]), int(m[2])
+        else:
+            raise ValueError(f"key {key!r} is not L<layer>/N<neuron>, L<layer>/<neuron>, <layer>_<neuron> or a feature_id")
+        if not self.contains(layer, neuron):
+            raise ValueError(f"neuron L{layer}/N{neuron} is outside the atlas shape {self.num_layers} x {self.neurons_per_layer}")
+        return layer, neuron
+
+
+def add(wh: Warehouse, atlas: Atlas) -> None:
+    """Register or update an atlas (atomic replace of its row)."""
+    if not ATLAS_NAME.match(atlas.atlas):
+        raise UserError(f"atlas name {atlas.atlas!r} must be lowercase letters, digits, '.', '_' or '-'")
+    if atlas.num_layers <= 0 or atlas.neurons_per_layer <= 0:
+        raise UserError("--layers and --neurons-per-layer must be positive")
+    if atlas.min_label_coverage is not None and not 0 <= atlas.min_label_coverage <= 1:
+        raise UserError("--min-label-coverage is a fraction between 0 and 1 (e.g. 0.978)")
+    row = atlas.model_dump(exclude={"settings"})
+    row["settings"] = atlas.settings.model_dump_json()
+    row["registered_at"] = datetime.now(UTC)
+    rules = precedence_rows(atlas.atlas, atlas.settings.label_precedence)
+    lake.ensure(wh)
+    lake.replace(wh, "label_precedence", pa.Table.from_pylist(rules, lake.TABLES["label_precedence"].schema), f"atlas = '{atlas.atlas}'")
+    lake.replace(wh, "atlases", pa.Table.from_pylist([row]), f"atlas = '{atlas.atlas}'")
+
+
+def get(wh: Warehouse, name: str) -> Atlas:
+    rows = lake.read(wh, "atlases", filters=[("atlas", "=", name)]).to_pylist()
+    if not rows:
+        raise UserError(
+            f"atlas {name!r} is not registered: run `circuitlake atlas add {name} --model ... --layers N --neurons-per-layer M` first"
+        )
+    row = rows[0]
+    row["settings"] = AtlasSettings.model_validate_json(row["settings"] or "{}")
+    return Atlas.model_validate(row)
+
+
+def all_atlases(wh: Warehouse) -> list[Atlas]:
+    names = lake.read(wh, "atlases", ["atlas"])["atlas"].to_pylist()
+    return [get(wh, n) for n in sorted(names)]
+
+
+def resolve(wh: Warehouse, name: str | None) -> Atlas:
+    """The atlas `name`; when None, the warehouse's only atlas (UserError when it holds none or several)."""
+    if name:
+        return get(wh, name)
+    names = sorted(lake.read(wh, "atlases", ["atlas"])["atlas"].to_pylist())
+    if len(names) != 1:
+        listed = ", ".join(names) or "none registered"
+        raise UserError(f"the warehouse holds {len(names)} atlases ({listed}): pass --atlas NAME")
+    return get(wh, names[0])

@@ -1,0 +1,82 @@
+"""`pip install circuitlake` from a built wheel, outside the repository: everything under the circuitlake
+namespace, the SQLMesh project shipped with it, and the demo, `circuitlake init` and `sqlmesh` working there."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+from circuitlake.settings import REPO_ROOT
+
+
+@pytest.mark.package
+def test_wheel_installed_in_a_fresh_venv_runs_the_demo_and_sqlmesh(tmp_path):
+    dist = tmp_path / "dist"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", str(REPO_ROOT), "--no-deps", "--no-build-isolation", "-q", "-w", str(dist)],
+        check=True,
+        cwd=tmp_path,
+    )
+    wheel = next(dist.glob("circuitlake-*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    assert {n.split("/")[0] for n in names} == {"circuitlake", "circuitlake-0.1.0.dist-info"}  # no top-level ingest, jobs, app
+    for shipped in (
+        "circuitlake/ingest/graphs.py",
+        "circuitlake/jobs/cluster.py",
+        "circuitlake/app/cli.py",
+        "circuitlake/project/config.py",
+    ):
+        assert shipped in names, shipped
+    for folder in ("models", "audits", "macros", "materializations", "prompts", "tests"):
+        assert any(n.startswith(f"circuitlake/project/{folder}/") for n in names), folder
+
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "-c", str(REPO_ROOT / "constraints.txt")]
+    subprocess.run([*pip, f"{wheel}[wiring]"], check=True, cwd=tmp_path)
+
+    work = tmp_path / "elsewhere"  # no checkout in sight: cwd, PYTHONPATH and the warehouse all outside the repo
+    work.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CIRCUITLAKE_", "PYTHON", "VIRTUAL_ENV"))}
+    env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env['PATH']}"
+
+    def cli(*args: str, **extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["circuitlake", *args], cwd=work, env={**env, **extra}, capture_output=True, text=True, timeout=900)
+
+    where = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "import circuitlake, circuitlake.app.cli as c; print(c.__file__)"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert str(venv) in where.stdout and str(REPO_ROOT) not in where.stdout, where.stdout + where.stderr
+    demo = cli("--warehouse", "wh", "demo", "--corpus", "corpus", "--report", "audit.md")
+    assert demo.returncode == 0, demo.stdout[-3000:] + demo.stderr[-3000:]
+    assert "18 of 18 audits passed" in (work / "audit.md").read_text()
+    found = cli("--warehouse", "wh", "search", "aspirin dosing", "--limit", "3")
+    assert found.returncode == 0 and "aspirin dosing" in found.stdout
+
+    # a project folder: sqlmesh works inside it against the same warehouse, and the CLI can use it
+    assert cli("init", "proj").returncode == 0
+    assert (work / "proj" / "models" / "neurons.sql").exists() and (work / "proj" / "config.py").exists()
+    plan = subprocess.run(
+        [str(venv / "bin" / "sqlmesh"), "plan", "--auto-apply", "--no-prompts"],
+        cwd=work / "proj",
+        env={**env, "CIRCUITLAKE_WAREHOUSE": str(work / "wh")},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert plan.returncode == 0, plan.stdout[-2000:] + plan.stderr[-2000:]
+    (work / "proj" / "models" / "neuron_count.sql").write_text(
+        "MODEL (name main.neuron_count, kind FULL);\nselect atlas, count(*) as neurons from main.neurons group by atlas\n"
+    )
+    built = cli("--warehouse", "wh", "build", CIRCUITLAKE_PROJECT=str(work / "proj"))
+    assert built.returncode == 0, built.stderr[-2000:]
+    counted = cli("--warehouse", "wh", "query", "select neurons from neuron_count where atlas = 'sample'")
+    assert counted.returncode == 0 and "4096" in counted.stdout, counted.stdout + counted.stderr
