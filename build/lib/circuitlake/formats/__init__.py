@@ -1,1 +1,0 @@
-"""Pydantic models of the external wire formats, one file per format."""

@@ -1,1 +1,0 @@
-"""Ingest jobs: each reads one kind of research output and lands it in the Delta lake."""
