@@ -51,6 +51,7 @@ app.add_typer(atlas_app, name="atlas")
 app.add_typer(ingest_app, name="ingest")
 
 EXIT_OK, EXIT_REJECTS, EXIT_NOTHING = 0, 1, 2
+ONLY_ATLAS = typer.Option(None, "--atlas", help="Atlas (may be left out when the warehouse holds one).")
 
 
 @app.callback()
@@ -414,7 +415,7 @@ def audit(
 def report(
     ctx: typer.Context,
     html_path: Path = typer.Option(..., "--html", help="Write the HTML atlas report here."),
-    atlas: Optional[str] = typer.Option(None, "--atlas", help="Atlas (may be left out when the warehouse holds one)."),
+    atlas: Optional[str] = ONLY_ATLAS,
 ):
     """One self-contained HTML page (opens offline): the last audit, key figures and plots of an atlas."""
     with Atlas(_wh(ctx), atlas) as a:
@@ -440,7 +441,7 @@ def query(ctx: typer.Context, sql: str = typer.Argument(..., help="SQL over neur
 def search(
     ctx: typer.Context,
     text: str = typer.Argument(..., help="What to look for, in words."),
-    atlas: Optional[str] = typer.Option(None, "--atlas", help="Atlas (may be left out when the warehouse holds one)."),
+    atlas: Optional[str] = ONLY_ATLAS,
     limit: int = typer.Option(20, "--limit", min=1, help="Results to show."),
     semantic: bool = typer.Option(False, "--semantic", help="Rank by label-embedding similarity (needs `circuitlake embed`)."),
     base_url: Optional[str] = typer.Option(None, "--base-url", help="Embeddings endpoint for --semantic (default: OpenAI)."),
@@ -466,7 +467,7 @@ def search(
 def neuron(
     ctx: typer.Context,
     key: str = typer.Argument(..., help="L24/N5326, L24/5326, 24_5326 or a feature_id."),
-    atlas: Optional[str] = typer.Option(None, "--atlas", help="Atlas (may be left out when the warehouse holds one)."),
+    atlas: Optional[str] = ONLY_ATLAS,
     k: int = typer.Option(8, "--top", min=1, help="Edges, module members and graphs to show."),
     as_json: bool = typer.Option(False, "--json", help="Print the card as JSON."),
 ):
@@ -483,7 +484,7 @@ def neuron(
 @friendly
 def embed_cmd(
     ctx: typer.Context,
-    atlas: Optional[str] = typer.Option(None, "--atlas", help="Atlas (may be left out when the warehouse holds one)."),
+    atlas: Optional[str] = ONLY_ATLAS,
     model: str = typer.Option("text-embedding-3-small", "--model", help="Embeddings model."),
     dimensions: int = typer.Option(256, "--dimensions", min=1, help="Vector length asked of the model."),
     base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible endpoint (default: OpenAI)."),
@@ -511,7 +512,7 @@ def embed_cmd(
 def export_cmd(
     ctx: typer.Context,
     out: Path = typer.Argument(..., help="The DuckDB file to write (e.g. qwen32b_neurons.duckdb)."),
-    atlas: Optional[str] = typer.Option(None, "--atlas", help="Atlas (may be left out when the warehouse holds one)."),
+    atlas: Optional[str] = ONLY_ATLAS,
     layout: str = typer.Option("circuitdatabase", "--layout", help=f"Table layout: {' | '.join(LAYOUTS)}."),
     method: Optional[str] = typer.Option(None, "--method", help="relp | weight_graph (default: relp when the atlas has RelP edges)."),
     top_k: Optional[int] = typer.Option(None, "--edges-top-k-per-neuron", min=1, help="Keep each neuron's K strongest downstream edges."),

@@ -36,36 +36,34 @@ def embeddings_table(atlas: str) -> str:
     return f"{SCHEMA}.embeddings_{slug(atlas)}"
 
 
-def bm25_sql(atlas: str) -> str:
-    """Parameters (query text, limit, atlas): the best BM25 matches (any query term; porter stems,
-    English stop words, accents and case folded), joined to their neuron's row for the current cluster."""
+def _ranked(ranked: str) -> str:
+    """A `ranked(layer, neuron, score)` CTE joined to each neuron's row; parameter $3 is the atlas."""
     return f"""
-with ranked as (
-  select layer, neuron, score
-  from (select layer, neuron, {fts_schema(atlas)}.match_bm25(feature_id, $1) as score from {docs_table(atlas)})
-  where score is not null
-  order by score desc, layer, neuron
-  limit $2
+with ranked as ({ranked}
 )
 select r.layer, r.neuron, round(r.score, 4) as score, n.label, n.output_label, n.input_label, n.cluster_path, n.top_cluster
 from ranked as r
 join neurons as n
   on n.atlas = $3 and n.layer = r.layer and n.neuron = r.neuron
 order by r.score desc, r.layer, r.neuron"""
+
+
+def bm25_sql(atlas: str) -> str:
+    """Parameters (query text, limit, atlas): the best BM25 matches (any query term; porter stems,
+    English stop words, accents and case folded), joined to their neuron's row for the current cluster."""
+    return _ranked(f"""
+  select layer, neuron, score
+  from (select layer, neuron, {fts_schema(atlas)}.match_bm25(feature_id, $1) as score from {docs_table(atlas)})
+  where score is not null
+  order by score desc, layer, neuron
+  limit $2""")
 
 
 def cosine_sql(atlas: str, dimensions: int) -> str:
     """Parameters (query vector, limit, atlas): neurons ranked by cosine similarity of their label
     embedding to the query's (brute force over the FLOAT[d] column, see bench/RESULTS.md)."""
-    return f"""
-with ranked as (
+    return _ranked(f"""
   select layer, neuron, array_cosine_similarity(embedding, cast($1 as float[{int(dimensions)}])) as score
   from {embeddings_table(atlas)}
   order by score desc, layer, neuron
-  limit $2
-)
-select r.layer, r.neuron, round(r.score, 4) as score, n.label, n.output_label, n.input_label, n.cluster_path, n.top_cluster
-from ranked as r
-join neurons as n
-  on n.atlas = $3 and n.layer = r.layer and n.neuron = r.neuron
-order by r.score desc, r.layer, r.neuron"""
+  limit $2""")
