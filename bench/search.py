@@ -22,14 +22,16 @@ MAKE = """
 import sys; sys.path.insert(0, {repo!r})
 import duckdb
 con = duckdb.connect({db!r})
+# a 4,000-word vocabulary of letter-only words ('qbaa', 'qcaa', ...), drawn Zipf-like
+con.execute("create or replace macro word(i) as 'q' || chr(98 + i % 24) || chr(97 + (i // 24) % 26) || chr(97 + (i // 624) % 26)")
 con.execute('''create or replace table neurons as
   with grid as (select i // {per} as layer, i % {per} as neuron, i as feature_id from range({total}) t(i))
   select '{atlas}' as atlas, layer::int as layer, neuron::int as neuron, feature_id,
     case when neuron < 60 and layer = 30 then 'aspirin dosing in medical text'
-         when random() < 0.978 then array_to_string(list_transform(range(4), x -> 'w' || floor(pow(random(), 3) * 4000)::int || 'x'), ' ') end as label,
-    case when random() < 0.9 then array_to_string(list_transform(range(10), x -> 'w' || floor(pow(random(), 3) * 4000)::int || 'x'), ' ') end as output_label,
-    case when random() < 0.9 then array_to_string(list_transform(range(8), x -> 'w' || floor(pow(random(), 3) * 4000)::int || 'x'), ' ') end as input_label,
-    case when random() < 0.8 then array_to_string(list_transform(range(25), x -> 'w' || floor(pow(random(), 3) * 4000)::int || 'x'), ' ') end as description,
+         when random() < 0.978 then array_to_string(list_transform(range(4), x -> word(floor(pow(random(), 3) * 4000)::int)), ' ') end as label,
+    case when random() < 0.9 then array_to_string(list_transform(range(10), x -> word(floor(pow(random(), 3) * 4000)::int)), ' ') end as output_label,
+    case when random() < 0.9 then array_to_string(list_transform(range(8), x -> word(floor(pow(random(), 3) * 4000)::int)), ' ') end as input_label,
+    case when random() < 0.8 then array_to_string(list_transform(range(25), x -> word(floor(pow(random(), 3) * 4000)::int)), ' ') end as description,
     (feature_id % 900)::text || '.' || (feature_id % 13)::text as cluster_path, (feature_id % 900)::int as top_cluster
   from grid''')
 print(con.execute("select count(*), count(label) from neurons").fetchone())
@@ -56,10 +58,10 @@ def timed(sql, params, runs=7):
         t = time.perf_counter(); rows = con.execute(sql, params).fetchall(); times.append((time.perf_counter() - t) * 1000)
     return statistics.median(times), sorted(times)[-1], len(rows)
 bm25 = search.bm25_sql({atlas!r})
-for q in ["aspirin", "aspirin doses", "w5x w17x", "w3500x"]:
+for q in ["aspirin", "aspirin doses", "qbaa qdaa", "qbdf", "qbaa qcaa qdaa qeaa qfaa"]:
     print("bm25", q, *timed(bm25, [q, 20, {atlas!r}]))
 print("ilike", "label ilike '%aspirin%'", *timed("select layer, neuron, label, top_cluster from neurons where label ilike '%aspirin%' limit 20", []))
-print("ilike", "4 text columns ilike '%w3500x%'", *timed("select layer, neuron, label from neurons where concat_ws(' ', label, output_label, input_label, description) ilike '%w3500x%' limit 20", []))
+print("ilike", "4 text columns ilike '%qbdf%'", *timed("select layer, neuron, label from neurons where concat_ws(' ', label, output_label, input_label, description) ilike '%qbdf%' limit 20", []))
 """
 
 VECTORS = """
@@ -91,18 +93,25 @@ import duckdb
 from circuitlake import duck
 con = duck.load(duckdb.connect(), "vss")
 con.execute("attach {db!r} as w (read_only)")
-con.execute("create table e as select * from w.{table}")
+con.execute("create table e as select * from w.{table} limit {subset}")
+q = con.execute("select embedding::float[] from e limit 1 offset 777").fetchone()[0]
+sql = "select layer, neuron, array_cosine_distance(embedding, cast($1 as float[{dims}])) as d from e order by d limit 20"
+def timed():
+    times = []
+    for _ in range(7):
+        t = time.perf_counter(); rows = con.execute(sql, [q]).fetchall(); times.append((time.perf_counter() - t) * 1000)
+    return statistics.median(times), rows
+brute, exact = timed()
 t = time.perf_counter()
 con.execute("create index e_hnsw on e using hnsw (embedding) with (metric = 'cosine')")
 build = time.perf_counter() - t
-q = con.execute("select embedding::float[] from e limit 1 offset 777").fetchone()[0]
-sql = "select layer, neuron, array_cosine_distance(embedding, cast($1 as float[{dims}])) as d from e order by d limit 20"
 assert "HNSW" in con.execute("explain " + sql, [q]).fetchall()[0][1], "the index is not used"
-times = []
-for _ in range(7):
-    t = time.perf_counter(); rows = con.execute(sql, [q]).fetchall(); times.append((time.perf_counter() - t) * 1000)
-print(build, statistics.median(times), max(times))
+indexed, approx = timed()
+recall = len({{(r[0], r[1]) for r in exact}} & {{(r[0], r[1]) for r in approx}}) / len(exact)
+print(build, brute, indexed, recall)
 """
+
+HNSW_SUBSET = 200_000  # building the index over all 1.6M vectors takes hours on 2 cores (measured: 43% after 35 min)
 
 
 def _last(output: str) -> str:
@@ -114,7 +123,7 @@ def run(work: Path) -> str:
     work.mkdir(parents=True, exist_ok=True)
     db = str(work / "atlas.duckdb")  # not search.duckdb: a catalog named like the schema `search` is ambiguous
     table_name = embeddings_table(ATLAS)
-    args = dict(repo=REPO, db=db, atlas=ATLAS, per=PER_LAYER, total=LAYERS * PER_LAYER, dims=DIMS, table=table_name)
+    args = dict(repo=REPO, db=db, atlas=ATLAS, per=PER_LAYER, total=LAYERS * PER_LAYER, dims=DIMS, table=table_name, subset=HNSW_SUBSET)
     made = measure(MAKE.format(**args))
     indexed = measure(INDEX.format(**args))
     queried = measure(QUERY.format(**args))
@@ -138,9 +147,11 @@ def run(work: Path) -> str:
     )
     try:
         hnsw = measure(HNSW.format(**args))
-        build, median, worst = (float(x) for x in _last(hnsw.output).split())
-        rows.append(["semantic: HNSW index build (vss)", f"{build:.0f} s", f"{hnsw.peak_rss_mb:,.0f}", "in memory"])
-        rows.append(["semantic: HNSW query (top 20)", f"{median:.1f} ms (max {worst:.1f})", "", ""])
+        build, brute_subset, indexed, recall = (float(x) for x in _last(hnsw.output).split())
+        n = f"{HNSW_SUBSET:,}"
+        rows.append([f"semantic, {n} vectors: brute-force cosine (top 20)", f"{brute_subset:.0f} ms", "", "exact"])
+        rows.append([f"semantic, {n} vectors: HNSW index build (vss)", f"{build:.0f} s", f"{hnsw.peak_rss_mb:,.0f}", "in memory"])
+        rows.append([f"semantic, {n} vectors: HNSW query (top 20)", f"{indexed:.1f} ms", "", f"recall@20 {recall:.2f}"])
     except RuntimeError as e:
         rows.append(["semantic: HNSW index", "failed", "", str(e).splitlines()[-1][:120]])
     return (

@@ -19,6 +19,8 @@ from circuitlake.settings import Warehouse
 
 STOPWORDS = "english"
 STEMMER = "porter"
+IGNORE = r"(\.|[^a-z0-9])+"  # what separates words: digits stay searchable (years, "python 3"), unlike fts's default
+FTS_SETTINGS = f"{STEMMER}/{STOPWORDS}/{IGNORE}"  # part of the index's fingerprint: new settings re-index
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,8 @@ def index_docs(con: duckdb.DuckDBPyConnection, atlas: str) -> int:
     )
     quoted = ", ".join(f"'{c}'" for c in search.TEXT_COLUMNS)
     con.execute(
-        f"pragma create_fts_index('{table}', 'feature_id', {quoted}, stemmer = '{STEMMER}', stopwords = '{STOPWORDS}', overwrite = 1)"
+        f"pragma create_fts_index('{table}', 'feature_id', {quoted}, stemmer = '{STEMMER}', stopwords = '{STOPWORDS}', "
+        f"ignore = '{IGNORE}', overwrite = 1)"
     )
     return duck.scalar(con, f"select count(*) from {table}")
 
@@ -117,10 +120,10 @@ def refresh(wh: Warehouse) -> list[Built]:
         embeddings_version = lake.versions(wh, ("label_embeddings",))["label_embeddings"]
         for atlas in (a.atlas for a in registry.all_atlases(wh)):
             text = labels_fingerprint(con, atlas)
-            if _stored(con, atlas, "fts") != text:
+            if _stored(con, atlas, "fts") != f"{text}:{FTS_SETTINGS}":
                 with console.status(f"build: indexing {atlas}'s labels for search"):
                     rows = index_docs(con, atlas)
-                _record(con, atlas, "fts", text, rows)
+                _record(con, atlas, "fts", f"{text}:{FTS_SETTINGS}", rows)
                 built.append(Built(atlas, "fts", rows))
             chosen = embedding_model(con, atlas)
             if chosen and _stored(con, atlas, "semantic") != f"{text}:{embeddings_version}":
