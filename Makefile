@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_WAREHOUSE ?= .cache/demo-warehouse
 
-.PHONY: install browser lint demo test test-package bench clean
+.PHONY: install spark browser lint demo test test-package test-spark bench clean
 
 install: $(VENV)/.installed
 
@@ -13,6 +13,16 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -c constraints.txt -e ".[wiring,test,lint]"
+	touch $@
+
+# the spark gateway: pyspark (the `spark` extra) and a JDK 17 from the system packages
+spark: $(VENV)/.spark
+
+$(VENV)/.spark: $(VENV)/.installed
+	@command -v java >/dev/null 2>&1 || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null; } || \
+	  { echo "install a JDK 17 (apt-get install openjdk-17-jre-headless) for the spark gateway" >&2; exit 1; }
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[spark]"
 	touch $@
 
 # headless Chromium from the system packages: the HTML report test opens the page in it
@@ -36,11 +46,16 @@ demo: install
 test: install browser
 	$(BIN)/pytest
 	$(MAKE) test-package
+	$(MAKE) test-spark
 	$(MAKE) demo
 
 # the built wheel in a fresh venv outside the repo: the demo, `circuitlake init`, `sqlmesh plan` there
 test-package: install
 	$(BIN)/pytest -m package
+
+# the demo atlas built on a local Spark session equals the DuckDB build (tests/test_spark.py)
+test-spark: spark
+	$(BIN)/pytest -m spark
 
 bench: install
 	$(BIN)/python bench/run.py

@@ -10,7 +10,7 @@ from circuitlake import batch_tables, duck, lake, project, registry
 from circuitlake.jobs import cluster as jobs_cluster
 from circuitlake.jobs import search_index
 from circuitlake.progress import console
-from circuitlake.settings import Warehouse
+from circuitlake.settings import LOCAL_GATEWAY, Warehouse
 
 AUTO_CLUSTER_SECONDS = 120  # a first clustering estimated longer than this is left to `circuitlake cluster`
 LAKE_SCHEMA = "lake"  # the views over the Delta tables
@@ -24,19 +24,19 @@ def ensure_free(wh: Warehouse) -> None:
         duck.connect(wh, read_only=False).close()
 
 
-def last_build(wh: Warehouse) -> dict | None:
-    """The last successful build: {"versions": {lake table: Delta version}, "retractions": [ids handled],
-    "batches": ["atlas/batch" committed then], "finished_at": ISO time, "seconds": duration}, or None
-    before the first."""
-    path = wh.built_record
+def last_build(wh: Warehouse, gateway: str = LOCAL_GATEWAY) -> dict | None:
+    """The last successful build on `gateway`: {"versions": {lake table: Delta version}, "retractions":
+    [ids handled], "batches": ["atlas/batch" committed then], "finished_at": ISO time, "seconds":
+    duration}, or None before the first."""
+    path = wh.built_record_of(gateway)
     built = json.loads(path.read_text()) if path.exists() else {}
     return built if "versions" in built else None
 
 
-def _record_built(wh: Warehouse, versions: dict[str, int], retractions: list[str], started: float) -> None:
-    """Remember the lake the warehouse was last built from (written after a successful build only),
-    with the batches committed in it."""
-    path = wh.built_record
+def _record_built(wh: Warehouse, gateway: str, versions: dict[str, int], retractions: list[str], started: float) -> None:
+    """Remember the lake the gateway's tables were last built from (written after a successful build
+    only), with the batches committed in it."""
+    path = wh.built_record_of(gateway)
     tmp = path.with_suffix(".tmp")
     markers = lake.read(wh, "ingest_batches", ["atlas", "batch"], version=versions["ingest_batches"])
     batches = sorted(f"{a}/{b}" for a, b in zip(markers["atlas"].to_pylist(), markers["batch"].to_pylist(), strict=False))
@@ -106,7 +106,18 @@ def _reading(ctx, tables: set[str]) -> set[str]:
     }
 
 
-def build(wh: Warehouse, cluster: bool = True) -> list[str]:
+def _snapshot_views(ctx, tables: set[str]) -> set[str]:
+    """On a gateway that reads the lake as Parquet file lists (`lake_format: parquet_files`, Spark
+    without delta-spark), the lake views over these tables: their file lists are fixed when they are
+    created, so the build re-creates them. Empty elsewhere: `delta_scan` and Delta tables read the
+    current version at query time."""
+    variables = ctx.config.gateways[ctx.selected_gateway].variables
+    if variables.get("lake_format") != "parquet_files":
+        return set()
+    return {m.fqn for m in ctx.models.values() if _schema(m.fqn) == LAKE_SCHEMA and m.fqn.rsplit(".", 1)[-1].strip('"') in tables}
+
+
+def build(wh: Warehouse, cluster: bool = True, gateway: str = LOCAL_GATEWAY) -> list[str]:
     """Apply model changes, bring new lake batches in, cluster atlases that need it; returns the
     models restated for new data.
 
@@ -129,18 +140,25 @@ def build(wh: Warehouse, cluster: bool = True) -> list[str]:
     clustered here, and only when Infomap is estimated to take under AUTO_CLUSTER_SECONDS; a longer
     one is announced with its estimate and left to `circuitlake cluster`, as is re-clustering after
     new data. Last, the search indexes of atlases whose labels changed are rebuilt (jobs/search_index.py).
+
+    On another gateway (`spark`) the same models build there, from the same lake, with a build record
+    of their own; clustering and search indexing are left to the local builds whose DuckDB warehouse
+    they read, and every lake table counts (a clustering run moves `cluster_runs`).
     """
     started = time.monotonic()
     ensure_free(wh)
-    ctx = project.context(wh)
+    ctx = project.context(wh, gateway)
     try:
         with console.status("build: applying model changes (sqlmesh plan)"):
             plan = ctx.plan(auto_apply=True, no_prompts=True, no_diff=True)
         rebuilt = {s.name for s in plan.new_snapshots}
         console.print(f"build: {len(rebuilt)} model(s) new or changed")
-        versions, built, retractions = lake.versions(wh), last_build(wh), _retractions(wh)
+        versions = lake.versions(wh) if gateway == LOCAL_GATEWAY else lake.versions(wh, tuple(lake.TABLES))
+        built, retractions = last_build(wh, gateway), _retractions(wh)
         moved = _moved(wh, versions, built and built["versions"])
         restate = {fqn for fqn in _reading(ctx, moved) if fqn not in rebuilt}
+        if moved:
+            restate |= _snapshot_views(ctx, moved | {"ingest_batches"}) - rebuilt
         retracted = {atlas for r, atlas in retractions.items() if built and r not in built["retractions"]}
         if retracted:
             restate |= set(_forget_retracted(ctx, retracted, rebuilt))
@@ -152,9 +170,11 @@ def build(wh: Warehouse, cluster: bool = True) -> list[str]:
                 ctx.plan(restate_models=stale, auto_apply=True, no_prompts=True, no_diff=True)
             names = ", ".join(fqn.rsplit(".", 1)[-1].strip('"') for fqn in stale)
             console.print(f"build: new lake batches processed ({names})")
-        _record_built(wh, versions, sorted(retractions), started)
+        _record_built(wh, gateway, versions, sorted(retractions), started)
     finally:
         ctx.close()
+    if gateway != LOCAL_GATEWAY:
+        return stale
     if cluster and [a for a in registry.all_atlases(wh) if _cluster_if_quick(wh, a)]:
         refresh_clusters(wh)
     search_index.refresh(wh)

@@ -42,7 +42,7 @@ from circuitlake.jobs.label_batch import label_with_batches
 from circuitlake.jobs.maintain import DEFAULT_RETAIN_HOURS
 from circuitlake.jobs.retract import retract, select
 from circuitlake.progress import console, out
-from circuitlake.settings import Warehouse, warehouse
+from circuitlake.settings import LOCAL_GATEWAY, Warehouse, warehouse
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 atlas_app = typer.Typer(help="Register and list atlases.", no_args_is_help=True)
@@ -239,9 +239,14 @@ def wiring_compute_cmd(
 
 @app.command()
 @friendly
-def build(ctx: typer.Context):
-    """Apply model changes and process new lake batches (sqlmesh plan --auto-apply --no-prompts --run --ignore-cron)."""
-    run_build(_wh(ctx))
+def build(
+    ctx: typer.Context,
+    gateway: str = typer.Option(
+        LOCAL_GATEWAY, "--gateway", help="sqlmesh_config.yaml gateway: local (DuckDB) or spark (the models only: README, Spark)."
+    ),
+):
+    """Apply model changes and process new lake batches (sqlmesh plan, then restate what reads moved lake tables)."""
+    run_build(_wh(ctx), gateway=gateway)
 
 
 @app.command("cluster")

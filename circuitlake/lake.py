@@ -383,6 +383,23 @@ def read(wh: Warehouse, name: str, columns: list[str] | None = None, filters=Non
     return DeltaTable(_path(wh, name), version=version).to_pyarrow_table(columns=columns, filters=filters)
 
 
+def active_files(table_path: str) -> tuple[pa.Schema, list[tuple[str, dict[str, str]]]]:
+    """A Delta table's schema (partition columns included) and the data files of its current version,
+    as absolute file URIs, each with its partition values (which Delta keeps out of the files):
+    exactly what a Delta reader reads, never a file that a replace, delete or compaction removed.
+    For engines that read Parquet but not Delta."""
+    table = DeltaTable(table_path)
+    actions = pa.table(table.get_add_actions(flatten=True))
+    partitions = [c for c in actions.column_names if c.startswith("partition.")]
+    root = table.table_uri.rstrip("/")
+    root = root if "://" in root else Path(root).as_uri()
+    files = [
+        (f"{root}/{path}", {c.removeprefix("partition."): actions[c][i].as_py() for c in partitions})
+        for i, path in enumerate(actions["path"].to_pylist())
+    ]
+    return pa.schema(table.schema().to_arrow()), files
+
+
 def update(wh: Warehouse, name: str, updates: dict[str, str], predicate: str) -> None:
     """Set columns (SQL expressions) on the rows matching `predicate`, as one commit."""
     DeltaTable(_path(wh, name)).update(updates=updates, predicate=predicate)

@@ -9,34 +9,42 @@ from sqlmesh.core.config import Config
 from sqlmesh.core.config.loader import load_config_from_yaml
 
 from circuitlake import __version__, duck, lake
-from circuitlake.settings import WAREHOUSE_ENV, Warehouse, budget, project_root, warehouse
+from circuitlake.errors import UserError
+from circuitlake.settings import GATEWAY_ENV, WAREHOUSE_ENV, Warehouse, budget, project_root, warehouse
 
 
-def load_config(wh: Warehouse | None = None, project: Path | None = None) -> Config:
+def load_config(wh: Warehouse | None = None, project: Path | None = None, gateway: str | None = None) -> Config:
     """The project's sqlmesh_config.yaml (default: settings.project_root) for `wh` (default:
-    $CIRCUITLAKE_WAREHOUSE or ./warehouse), lake tables ensured."""
+    $CIRCUITLAKE_WAREHOUSE or ./warehouse), lake tables ensured, with one gateway: `gateway`, else
+    $CIRCUITLAKE_GATEWAY, else the file's default. SQLMesh opens a connection to every gateway it is
+    given, so the others are left out: a DuckDB build never starts Spark (nor needs pyspark)."""
     wh = wh or warehouse()
     duck.bootstrap("delta")
     wh.root.mkdir(parents=True, exist_ok=True)
     lake.ensure(wh)
     limits = budget()
-    return Config.model_validate(
-        load_config_from_yaml(
-            (project or project_root()) / "sqlmesh_config.yaml",
-            variables={
-                "warehouse": str(wh.root),
-                "circuitlake_version": __version__,
-                "lake_schema_version": lake.SCHEMA_VERSION,
-                "memory_limit": limits.memory_limit,
-                "threads": str(limits.threads),
-            },
-        )
+    raw = load_config_from_yaml(
+        (project or project_root()) / "sqlmesh_config.yaml",
+        variables={
+            "warehouse": str(wh.root),
+            "circuitlake_version": __version__,
+            "lake_schema_version": lake.SCHEMA_VERSION,
+            "memory_limit": limits.memory_limit,
+            "threads": str(limits.threads),
+        },
     )
+    chosen = gateway or os.environ.get(GATEWAY_ENV) or raw["default_gateway"]
+    if chosen not in raw["gateways"]:
+        raise UserError(f"no gateway '{chosen}' in sqlmesh_config.yaml: choose one of {', '.join(raw['gateways'])}")
+    if chosen == "spark":
+        (wh.root / "spark").mkdir(exist_ok=True)  # its tables, metastore and state
+    return Config.model_validate(raw | {"gateways": {chosen: raw["gateways"][chosen]}, "default_gateway": chosen})
 
 
-def context(wh: Warehouse):
-    """A SQLMesh Context over the project's models (settings.project_root) for warehouse `wh`."""
+def context(wh: Warehouse, gateway: str | None = None):
+    """A SQLMesh Context over the project's models (settings.project_root) for warehouse `wh`, on
+    `gateway` (default: $CIRCUITLAKE_GATEWAY, else local DuckDB)."""
     from sqlmesh import Context
 
     os.environ[WAREHOUSE_ENV] = str(wh.root)  # config.py and subprocesses see the same warehouse
-    return Context(paths=str(project_root()), config=load_config(wh))
+    return Context(paths=str(project_root()), config=load_config(wh, gateway=gateway))

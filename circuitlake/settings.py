@@ -18,6 +18,8 @@ MERGE_ROWS_ENV = "CIRCUITLAKE_MERGE_ROWS"  # input rows one merge aggregates at 
 DEFAULT_MEMORY = "5GB"  # leaves room on a 24 GB machine for the ingest workers and the OS
 BYTES_PER_MERGED_ROW = 42  # budget per partial row merged at once (measured: 120M rows fit 5 GB without spilling much)
 _UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+LOCAL_GATEWAY = "local"  # the DuckDB gateway: the warehouse file that clustering, search and queries read
+GATEWAY_ENV = "CIRCUITLAKE_GATEWAY"  # the sqlmesh_config.yaml gateway builds run on: local (DuckDB, default) | spark
 PROJECT_ENV = "CIRCUITLAKE_PROJECT"  # a SQLMesh project folder (`circuitlake init DIR`) to use instead of the shipped one
 
 
@@ -68,6 +70,10 @@ class Warehouse:
     def built_record(self) -> Path:
         """The lake table versions the warehouse was last built from (written by `circuitlake build`)."""
         return self.root / "built_lake.json"
+
+    def built_record_of(self, gateway: str) -> Path:
+        """`built_record` of a gateway's build: the local one above, another's in its own folder."""
+        return self.built_record if gateway == LOCAL_GATEWAY else self.root / gateway / "built_lake.json"
 
     @property
     def last_audit(self) -> Path:

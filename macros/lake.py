@@ -2,18 +2,92 @@
 
 from __future__ import annotations
 
+import pyarrow as pa
 from sqlglot import exp, parse_one
 from sqlmesh import macro
+
+from circuitlake.lake import active_files
 
 
 @macro()
 def lake_scan(evaluator, table: exp.Expr) -> exp.Expr:
-    """A read of Delta lake table `table` under the `lake_root` variable (an absolute path).
+    """A read of Delta lake table `table` under the `lake_root` variable (an absolute path), by the
+    gateway's `lake_format` variable:
 
-    DuckDB reads it with the delta extension's `delta_scan`; Spark/Databricks with `delta.`path``.
+    * `delta_scan` (default, DuckDB): the delta extension's `delta_scan('path')`;
+    * `delta` (Spark with delta-spark, Databricks): the metastore table `<lake_delta_schema>.<table>`
+      registered over the lake path (`create table lake_delta.graph_links using delta location
+      '<lake>/graph_links'`, README "Spark"), read at query time like `delta_scan`;
+    * `parquet_files` (Spark without delta-spark): the union of the table's active Parquet files,
+      listed from the Delta log when a view over it is created, with the partition values as
+      literals. The view sees the files current then: `circuitlake build` re-creates the lake views
+      whose tables moved. While SQLMesh loads the project (in forked processes, where deltalake
+      cannot run) it renders the `delta_scan` form.
     """
     name = table.name if isinstance(table, (exp.Column, exp.Identifier, exp.Literal)) else str(table)
     path = f"{evaluator.var('lake_root')}/{name}"
-    if evaluator.dialect in ("spark", "databricks"):
-        return parse_one(f"delta.`{path}`", read="spark")
+    lake_format = evaluator.var("lake_format", "delta_scan")
+    if lake_format == "delta":
+        return exp.table_(name, db=evaluator.var("lake_delta_schema", "lake_delta"))
+    if lake_format == "parquet_files" and evaluator.runtime_stage != "loading":
+        return _active_files_union(path).subquery()
     return exp.func("delta_scan", exp.Literal.string(path))
+
+
+@macro()
+def newest_wiring_layers(evaluator, table: exp.Expr) -> exp.Expr:
+    """The rows of wiring lake table `table` (wiring, projections, neuron_weights) from committed
+    batches of the current wiring source (`lake.wiring_batches`), each layer from its newest batch
+    only: a layer landed twice under the same source (a newer file) is replaced, not doubled."""
+    source = lake_scan(evaluator, table).sql(dialect="duckdb")
+    return parse_one(
+        f"""(
+          with committed as (
+            select t.*
+            from {source} as t
+            semi join lake.wiring_batches as b
+              on t.atlas = b.atlas and t.batch = b.batch
+          ),
+          newest as (
+            select atlas, layer, max(batch) as batch
+            from committed
+            group by atlas, layer
+          )
+          select c.*
+          from committed as c
+          semi join newest as n
+            on c.atlas = n.atlas and c.layer = n.layer and c.batch = n.batch
+        )""",
+        read="duckdb",
+    )
+
+
+def _active_files_union(path: str) -> exp.Query:
+    """select <every column, in schema order> from parquet.`file` union all ... (no row when the table has no file)."""
+    schema, files = active_files(path)
+    if not files:
+        nulls = [exp.cast(exp.null(), _spark_type(f.type)).as_(f.name) for f in schema]
+        return exp.select(*nulls).where(exp.false())
+    parts = []
+    for uri, partition in files:
+        columns = [
+            exp.cast(exp.Literal.string(partition[f.name]), _spark_type(f.type)).as_(f.name) if f.name in partition else exp.column(f.name)
+            for f in schema
+        ]
+        # DuckDB's read_parquet('uri'), which sqlglot writes for Spark as parquet.`uri`
+        parts.append(exp.select(*columns).from_(exp.ReadParquet(expressions=[exp.Literal.string(uri)]).as_("f")))
+    union = parts[0]
+    for part in parts[1:]:
+        union = exp.union(union, part, distinct=False)
+    return union
+
+
+def _spark_type(arrow: pa.DataType) -> exp.DataType:
+    """The SQL type of a lake column's Arrow type."""
+    if pa.types.is_list(arrow):
+        return exp.DataType.build(f"array<{_spark_type(arrow.value_type).sql('spark')}>", dialect="spark")
+    if pa.types.is_timestamp(arrow):
+        return exp.DataType.build("timestamp")
+    names = {pa.string(): "string", pa.bool_(): "boolean", pa.int16(): "smallint", pa.int32(): "int", pa.int64(): "bigint"}
+    names |= {pa.float32(): "float", pa.float64(): "double"}
+    return exp.DataType.build(names[arrow], dialect="spark")

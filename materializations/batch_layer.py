@@ -31,7 +31,7 @@ from sqlglot import exp
 from sqlmesh import CustomMaterialization
 from sqlmesh.core.model import Model
 
-from circuitlake.batch_tables import ledger_of
+from circuitlake.batch_tables import delete_rows, ledger_of
 from circuitlake.settings import budget
 
 
@@ -67,14 +67,17 @@ def _cte(query: exp.Query, model: Model) -> exp.CTE:
     return ctes[0]
 
 
-def _bucket(query: exp.Query, model: Model, bucket: int, buckets: int) -> exp.Query:
+def _bucket(query: exp.Query, model: Model, bucket: int, buckets: int, dialect: str) -> exp.Query:
     """The query's rows whose `bucket_by` columns hash to `bucket`. The filter also goes into the CTE
     named by `bucket_cte` (DuckDB does not push it down through joins and aggregates), so each
     bucket's aggregate reads only its share of the input."""
 
     def where(alias: str) -> exp.Expression:
         hashed = exp.func("hash", *(exp.column(c, table=alias) for c in _columns(model, "bucket_by")))
-        return exp.EQ(this=exp.Mod(this=hashed, expression=exp.Literal.number(buckets)), expression=exp.Literal.number(bucket))
+        n = exp.Literal.number(buckets)
+        # DuckDB's hash is unsigned; Spark's is a signed int, whose remainder pmod keeps in [0, n)
+        bucket_of = exp.Mod(this=hashed, expression=n) if dialect == "duckdb" else exp.func("pmod", hashed, n)
+        return exp.EQ(this=bucket_of, expression=exp.Literal.number(bucket))
 
     query = query.copy()
     cte = _cte(query, model)
@@ -105,11 +108,19 @@ class AppendBatches(CustomMaterialization):
             with adapter.transaction():
                 adapter.insert_append(table_name, query_or_df, target_columns_to_types=model.columns_to_types)
                 after = _rows(adapter, table_name)
-                if own is not None and after > before:  # the pass's keys; rowids of an append-only table run on
-                    adapter.execute(f"insert into {ledger_sql} select distinct {keys} from {table_name} where rowid >= {before}")
+                if own is not None and after > before:
+                    adapter.execute(f"insert into {ledger_sql} {_pass_keys(adapter.dialect, table_name, ledger_sql, keys, before)}")
             if after == before:
                 return
             before = after
+
+
+def _pass_keys(dialect: str, table_name: str, ledger_sql: str, keys: str, before: int) -> str:
+    """The distinct keys of the rows the last pass appended: on DuckDB the rows from rowid `before` on
+    (rowids of an append-only table run on); elsewhere the table's keys the ledger does not hold."""
+    if dialect == "duckdb":
+        return f"select distinct {keys} from {table_name} where rowid >= {before}"
+    return f"select distinct {keys} from {table_name} except select {keys} from {ledger_sql}"
 
 
 def _reading_itself(query: exp.Query, target: exp.Table) -> exp.CTE | None:
@@ -142,12 +153,12 @@ class UpsertKeys(CustomMaterialization):
         else:
             adapter.ctas(changed, query_or_df.limit(0), model.columns_to_types, exists=False)
             for bucket in range(buckets):
-                part = _bucket(query_or_df, model, bucket, buckets)
+                part = _bucket(query_or_df, model, bucket, buckets, adapter.dialect)
                 adapter.insert_append(changed, part, target_columns_to_types=model.columns_to_types)
         try:
             matched = " and ".join(f"t.{k} = c.{k}" for k in key)  # key columns are never null
             with adapter.transaction():
-                adapter.execute(f"delete from {table_name} as t using {changed_sql} as c where {matched}")
+                delete_rows(adapter, target, matched, using=changed)
                 adapter.execute(
                     f"insert into {table_name} ({', '.join(columns)}) "
                     f"select {', '.join(columns)} from {changed_sql} order by {', '.join(order_by)}"

@@ -36,7 +36,7 @@ prefixes as (
     m.layer,
     m.hierarchy_depth,
     p.level,
-    array_to_string(list_slice(string_split(m.cluster_path, '.'), 1, p.level), '.') as cluster_path
+    array_to_string(array_slice(string_split(m.cluster_path, '.'), 1, p.level), '.') as cluster_path
   from members as m
   cross join unnest(generate_series(1, m.hierarchy_depth)) as p(level)
 )

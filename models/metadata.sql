@@ -50,11 +50,12 @@ neuron_counts as (
 
 sources as (
   -- one hash over every landed batch's content hash: changes whenever the inputs change
+  -- (sorted, comma-joined, nulls skipped; null when there is none: the same text on DuckDB and Spark)
   select
     atlas,
     count(*) as batches,
-    sha256(string_agg(content_hash, ',' order by content_hash)) as lake_hash,
-    sha256(string_agg(case when job = 'graphs' then content_hash end, ',' order by content_hash)) as graphs_hash,
+    sha256(nullif(array_to_string(array_sort(array_agg(content_hash)), ','), '')) as lake_hash,
+    sha256(nullif(array_to_string(array_sort(array_agg(case when job = 'graphs' then content_hash end)), ','), '')) as graphs_hash,
     max(finished_at) as last_ingest
   from lake.ingest_batches
   group by atlas
@@ -99,35 +100,48 @@ facts as (
   left join sources as s on a.atlas = s.atlas
   left join latest_cluster_run as c on a.atlas = c.atlas
   left join wiring_sources as w on a.atlas = w.atlas
+),
+
+as_text as (
+  -- one text column per key: the key is the column name
+  select
+    atlas,
+    model_id,
+    cast(num_layers as text) as num_layers,
+    cast(neurons_per_layer as text) as neurons_per_layer,
+    universe,
+    cast(min_label_coverage as text) as min_label_coverage,
+    cast(relp_min_count as text) as relp_min_count,
+    cast(graphs as text) as graphs,
+    cast(graphs_nodes_exceeded as text) as graphs_nodes_exceeded,
+    cast(edges as text) as edges,
+    cast(relp_edges as text) as relp_edges,
+    cast(weight_edges as text) as weight_edges,
+    wiring_source,
+    cast(neurons as text) as neurons,
+    cast(batches as text) as ingest_batches,
+    lake_hash,
+    graphs_hash,
+    settings,
+    cluster_run,
+    cluster_edges_hash,
+    cast(cluster_codelength as text) as cluster_codelength,
+    case when cluster_run is null then null else cast(clusters_stale as text) end as clusters_stale,
+    cast(last_ingest as text) as last_ingest,
+    cast(current_timestamp as text) as build_time,
+    @VAR('circuitlake_version') as circuitlake_version,
+    @VAR('lake_schema_version') as lake_schema_version
+  from facts
 )
 
+-- a row per key, null values included: every atlas has every key (audit metadata_has_keys)
 select atlas, key, value
-from facts
-cross join lateral (
-  values
-    ('model_id', model_id),
-    ('num_layers', cast(num_layers as text)),
-    ('neurons_per_layer', cast(neurons_per_layer as text)),
-    ('universe', universe),
-    ('min_label_coverage', cast(min_label_coverage as text)),
-    ('relp_min_count', cast(relp_min_count as text)),
-    ('graphs', cast(graphs as text)),
-    ('graphs_nodes_exceeded', cast(graphs_nodes_exceeded as text)),
-    ('edges', cast(edges as text)),
-    ('relp_edges', cast(relp_edges as text)),
-    ('weight_edges', cast(weight_edges as text)),
-    ('wiring_source', wiring_source),
-    ('neurons', cast(neurons as text)),
-    ('ingest_batches', cast(batches as text)),
-    ('lake_hash', lake_hash),
-    ('graphs_hash', graphs_hash),
-    ('settings', settings),
-    ('cluster_run', cluster_run),
-    ('cluster_edges_hash', cluster_edges_hash),
-    ('cluster_codelength', cast(cluster_codelength as text)),
-    ('clusters_stale', case when cluster_run is null then null else cast(clusters_stale as text) end),
-    ('last_ingest', cast(last_ingest as text)),
-    ('build_time', cast(current_timestamp as text)),
-    ('circuitlake_version', @VAR('circuitlake_version')),
-    ('lake_schema_version', @VAR('lake_schema_version'))
-) as kv(key, value)
+from as_text
+unpivot include nulls (
+  value for key in (
+    model_id, num_layers, neurons_per_layer, universe, min_label_coverage, relp_min_count, graphs,
+    graphs_nodes_exceeded, edges, relp_edges, weight_edges, wiring_source, neurons, ingest_batches, lake_hash,
+    graphs_hash, settings, cluster_run, cluster_edges_hash, cluster_codelength, clusters_stale, last_ingest,
+    build_time, circuitlake_version, lake_schema_version
+  )
+)

@@ -16,9 +16,6 @@ MODEL (
   )
 );
 
-select t.*
-from @lake_scan(projections) as t
-semi join lake.wiring_batches as b
-  on t.atlas = b.atlas and t.batch = b.batch
--- a layer landed twice under the same source (a newer file): its newest batch wins
-qualify t.batch = max(t.batch) over (partition by t.atlas, t.layer)
+-- committed batches of the current wiring source; a layer landed twice (a newer file): its newest batch wins
+select w.*
+from @newest_wiring_layers(projections) as w
