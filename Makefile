@@ -57,7 +57,7 @@ test-package: install
 test-spark: spark
 	$(BIN)/pytest -m spark
 
-bench: install
+bench: install spark
 	$(BIN)/python bench/run.py
 
 clean:

@@ -15,7 +15,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from bench import cluster, graphs, labels, layout, scale, search, wiring  # noqa: E402
+from bench import cluster, graphs, labels, layout, scale, search, spark, wiring  # noqa: E402
 
 SECTIONS = {
     "graphs": graphs.run,
@@ -26,6 +26,7 @@ SECTIONS = {
     "scale-top": scale.run_top,  # on a tier `scale` built: only when asked for
     "layout": layout.run,
     "search": search.run,
+    "spark": spark.run,  # needs `make spark`
 }
 
 
