@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 
@@ -20,7 +21,9 @@ class Measurement:
 def measure(code: str, poll: float = 0.05) -> Measurement:
     """Run `code` with this interpreter; RSS is the sum over the process and its children, polled."""
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # output goes to a file, not a pipe: a step that prints more than a pipe holds (Spark's logs) would block
+    log = tempfile.TemporaryFile(mode="w+")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=log, stderr=subprocess.STDOUT, text=True)
     root, peak = psutil.Process(proc.pid), 0
     while proc.poll() is None:
         try:
@@ -30,7 +33,9 @@ def measure(code: str, poll: float = 0.05) -> Measurement:
             pass
         time.sleep(poll)
     seconds = time.perf_counter() - start
-    output = proc.stdout.read()
+    log.seek(0)
+    output = log.read()
+    log.close()
     if proc.returncode:
         raise RuntimeError(f"benchmark step failed ({proc.returncode}):\n{output[-3000:]}")
     return Measurement(seconds, peak / 2**20, output)
