@@ -93,7 +93,12 @@ def atlas_add(
     name: str = typer.Argument(..., help="Atlas name, e.g. qwen3-32b."),
     model: str = typer.Option(..., "--model", help="Hugging Face model id."),
     layers: int = typer.Option(..., "--layers", help="MLP layers."),
-    neurons_per_layer: int = typer.Option(..., "--neurons-per-layer", help="MLP neurons per layer (d_ffn)."),
+    neurons_per_layer: int = typer.Option(
+        ..., "--neurons-per-layer", "--features-per-layer", help="Units per layer: MLP neurons (d_ffn), or transcoder features."
+    ),
+    unit: str = typer.Option(
+        "neuron", "--unit", help="neuron (MLP neurons: RelP graphs) or transcoder (transcoder features: circuit-tracer, Neuronpedia graphs)."
+    ),
     universe: str = typer.Option("grid", "--universe", help="grid (every neuron of the model) or observed (neurons in graphs or wiring)."),
     min_label_coverage: Optional[float] = typer.Option(
         None, "--min-label-coverage", help="Fraction of the universe that must be labeled, e.g. 0.978."
@@ -118,6 +123,8 @@ def atlas_add(
     """Register an atlas (or update its settings)."""
     if universe not in ("grid", "observed"):
         raise UserError("--universe is grid or observed")
+    if unit not in registry.UNITS:
+        raise UserError("--unit is neuron or transcoder")
     if cluster_method not in ("relp", "weight_graph"):
         raise UserError("--cluster-method is relp or weight_graph")
     cluster_settings = {
@@ -142,13 +149,14 @@ def atlas_add(
                 num_layers=layers,
                 neurons_per_layer=neurons_per_layer,
                 universe=universe,
+                unit=unit,
                 min_label_coverage=min_label_coverage,
                 relp_min_count=relp_min_count,
                 settings=settings,
             )
         ),
     )
-    console.print(f"atlas {name}: {model}, {layers} x {neurons_per_layer}, universe {universe}")
+    console.print(f"atlas {name}: {model}, {layers} x {neurons_per_layer} {registry.UNITS[unit]}, universe {universe}", markup=False)
 
 
 @atlas_app.command("list")

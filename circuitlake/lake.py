@@ -15,11 +15,14 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import DeltaTable, write_deltalake
+from deltalake.schema import Field as DeltaField
 
 from circuitlake.errors import UserError
 from circuitlake.settings import Warehouse
 
-SCHEMA_VERSION = "5"  # 2: `retractions`; 3: pass autointerp_original; 4: `label_calls`; 5: `label_embeddings` (circuitlake/migrations.py)
+# 2: `retractions`; 3: pass autointerp_original; 4: `label_calls`; 5: `label_embeddings`; 6: atlas units
+# (transcoder features), graph producers' counts and clerp labels (circuitlake/migrations.py)
+SCHEMA_VERSION = "6"
 SCHEMA_MARK = "circuitlake lake schema "  # stored in each table's Delta description (custom properties are refused)
 _TS = pa.timestamp("us", tz="UTC")
 
@@ -48,12 +51,13 @@ TABLES: dict[str, LakeTable] = {
                 ("atlas", pa.string()),
                 ("model_id", pa.string()),
                 ("num_layers", pa.int32()),
-                ("neurons_per_layer", pa.int32()),
+                ("neurons_per_layer", pa.int32()),  # units per layer: MLP neurons (d_ffn) or transcoder features
                 ("universe", pa.string()),  # 'grid' (every neuron of the model) | 'observed'
                 ("min_label_coverage", pa.float64()),  # null: coverage reported, not audited
                 ("relp_min_count", pa.int32()),  # RelP edges publish at count >= this (research: 3)
                 ("settings", pa.string()),  # JSON: label precedence, clustering settings
                 ("registered_at", _TS),
+                ("unit", pa.string()),  # what the atlas's units are: 'neuron' (MLP neurons) | 'transcoder' (transcoder features)
             ),
             partition_by=(),
         ),
@@ -77,6 +81,11 @@ TABLES: dict[str, LakeTable] = {
                 ("neuron_count", pa.int32()),
                 ("link_count", pa.int32()),
                 ("dangling_links", pa.int32()),  # links whose endpoint is not among the nodes (kept)
+                ("ambiguous_links", pa.int32()),  # links naming an id two different nodes hold (kept, kind 'ambiguous')
+                ("zero_weight_links", pa.int32()),  # links of weight 0 (dropped)
+                ("error_nodes", pa.int32()),  # transcoder error nodes (kind 'error')
+                ("generator", pa.string()),  # metadata.info.generator "name version" (Neuronpedia)
+                ("transcoder_set", pa.string()),  # info.transcoder_set / source_set, or the transcoder_list
             ),
         ),
         LakeTable(
@@ -84,14 +93,15 @@ TABLES: dict[str, LakeTable] = {
             _schema(
                 *_BATCH,
                 ("graph_key", pa.int64()),
-                ("kind", pa.string()),  # neuron | embedding | logit | other
+                ("kind", pa.string()),  # neuron | transcoder | embedding | logit | error | other
                 ("layer", pa.int16()),  # model layer; null for embedding/logit
-                ("feature", pa.int64()),  # neuron index, or token id for embedding/logit
+                ("feature", pa.int64()),  # unit index in its layer (neuron, transcoder feature), token id (embedding/logit), -1 (error)
                 ("position", pa.int32()),
                 ("influence", pa.float64()),
                 ("activation", pa.float64()),
                 ("node_id", pa.string()),  # raw id, kept only for kind 'other'
                 ("feature_type", pa.string()),  # raw feature_type, kept only for kind 'other'
+                ("clerp", pa.string()),  # a unit node's display label (Neuronpedia), when it is more than the unit's key
             ),
         ),
         LakeTable(
@@ -99,7 +109,7 @@ TABLES: dict[str, LakeTable] = {
             _schema(
                 *_BATCH,
                 ("graph_key", pa.int64()),
-                ("src_kind", pa.string()),
+                ("src_kind", pa.string()),  # a graph_nodes kind, or 'ambiguous' (an id two nodes hold)
                 ("src_layer", pa.int16()),
                 ("src_feature", pa.int64()),
                 ("src_pos", pa.int32()),
@@ -341,6 +351,17 @@ def create_missing(wh: Warehouse) -> None:
             description=f"{SCHEMA_MARK}{SCHEMA_VERSION}",
             mode="ignore",
         )
+
+
+def add_missing_columns(wh: Warehouse, name: str) -> list[str]:
+    """Add the columns of the table's current schema that its Delta table lacks (null in every
+    existing row), as one metadata commit; returns their names. Idempotent: a migration step."""
+    table = DeltaTable(_path(wh, name))
+    have = set(pa.schema(table.schema().to_arrow()).names)
+    missing = [f for f in TABLES[name].schema if f.name not in have]
+    if missing:
+        table.alter.add_columns([DeltaField.from_arrow(f) for f in missing])
+    return [f.name for f in missing]
 
 
 def schema_version(wh: Warehouse, name: str) -> str | None:

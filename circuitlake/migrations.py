@@ -40,11 +40,21 @@ def _add_label_embeddings(wh: Warehouse) -> None:
     lake.create_missing(wh)
 
 
+def _atlas_units(wh: Warehouse) -> None:
+    """6: atlas units (`atlases.unit`: every earlier atlas holds MLP neurons), the graph producers'
+    counts (`graphs.ambiguous_links`, `zero_weight_links`, `error_nodes`, `generator`,
+    `transcoder_set`: null for graphs landed before) and unit nodes' display labels (`graph_nodes.clerp`)."""
+    for name in ("atlases", "graphs", "graph_nodes"):
+        lake.add_missing_columns(wh, name)
+    lake.update(wh, "atlases", {"unit": "'neuron'"}, "unit IS NULL")
+
+
 STEPS: dict[str, tuple[str, Callable[[Warehouse], None]]] = {
     "1": ("2", _add_retractions),
     "2": ("3", _enriched_autointerp_pass),
     "3": ("4", _add_label_calls),
     "4": ("5", _add_label_embeddings),
+    "5": ("6", _atlas_units),
 }
 
 

@@ -15,7 +15,9 @@ from circuitlake.errors import UserError
 from circuitlake.settings import Warehouse
 
 ATLAS_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
-NEURON_KEY = re.compile(r"^L?(\d+)(?:/N?|_)(\d+)$")  # the spellings in use: L24/N5326, L24/5326, 24_5326
+# the spellings in use: L24/N5326, L24/5326, 24_5326, L0/F18753 (a transcoder feature), and a graph's node
+# id 0_18753_1 ("{layer}_{index}_{pos}": the position is ignored)
+NEURON_KEY = re.compile(r"^L?(\d+)(?:/[NF]?|_)(\d+)(?:_\d+)?$")
 
 
 class ClusterSettings(BaseModel):
@@ -40,14 +42,27 @@ class ClusterSettings(BaseModel):
 # function database (Llama) function_label (output.label), else the positive activation description;
 # autointerp JSONL (Qwen) its label
 DEFAULT_LABEL_PRECEDENCE: dict[str, list[str]] = {
-    "label": ["output.short_label", "output.label", "autointerp.label", "activation_pos.label"],
+    # clerp: the display label graphs carry (Neuronpedia), used only where nothing else labels the unit
+    "label": ["output.short_label", "output.label", "autointerp.label", "activation_pos.label", "clerp.label"],
     "output_label": ["output.label"],
     "input_label": ["input.label"],
     "description": ["output.description", "autointerp.description"],
 }
 # autointerp_original: the earlier autointerp label an enriched file carries (FORMATS.md 2b); the research
 # OLMo atlas did not use it ("label = short_label, else label"), so the default precedence leaves it out
-LABEL_PASSES = ("output", "input", "autointerp", "autointerp_original", "activation_pos", "activation_neg")
+# autointerp_alternative: a unit's further explanations in one file (Neuronpedia exports hold several per
+# feature; the first in file order is its `autointerp`); clerp: graph nodes' display labels (not a labels row)
+LABEL_PASSES = (
+    "output",
+    "input",
+    "autointerp",
+    "autointerp_original",
+    "autointerp_alternative",
+    "activation_pos",
+    "activation_neg",
+    "clerp",
+)
+UNITS = {"neuron": "MLP neurons", "transcoder": "transcoder features"}
 LABEL_FIELDS = ("label", "short_label", "description")
 
 
@@ -79,8 +94,9 @@ class Atlas(BaseModel):
     atlas: str
     model_id: str
     num_layers: int
-    neurons_per_layer: int
+    neurons_per_layer: int  # units per layer: MLP neurons (d_ffn), or transcoder features
     universe: Literal["grid", "observed"] = "grid"
+    unit: Literal["neuron", "transcoder"] = "neuron"  # what graph nodes count as units (graph_rows.UNITS)
     min_label_coverage: float | None = None
     relp_min_count: int = 3  # research pipeline: published edges have count >= 3
     settings: AtlasSettings = Field(default_factory=AtlasSettings)
@@ -89,16 +105,20 @@ class Atlas(BaseModel):
         return 0 <= layer < self.num_layers and 0 <= neuron < self.neurons_per_layer
 
     def neuron_of(self, key: str | int) -> tuple[int, int]:
-        """(layer, neuron) of a key in any spelling in use (L24/N5326, L24/5326, 24_5326, or a feature_id),
-        checked against the atlas shape; ValueError otherwise."""
+        """(layer, neuron) of a key in any spelling in use (L24/N5326, L24/5326, 24_5326, L0/F18753, a graph
+        node id 0_18753_1 whose position is ignored, or a feature_id), checked against the atlas shape;
+        ValueError otherwise."""
         if isinstance(key, int) or (isinstance(key, str) and key.isdigit()):
             layer, neuron = divmod(int(key), self.neurons_per_layer)
         elif m := NEURON_KEY.match(str(key).strip()):
             layer, neuron = int(m[1]), int(m[2])
         else:
-            raise ValueError(f"key {key!r} is not L<layer>/N<neuron>, L<layer>/<neuron>, <layer>_<neuron> or a feature_id")
+            raise ValueError(
+                f"key {key!r} is not L<layer>/N<neuron>, L<layer>/F<feature>, <layer>_<index>[_<pos>] (a graph node id) or a feature_id"
+            )
         if not self.contains(layer, neuron):
-            raise ValueError(f"neuron L{layer}/N{neuron} is outside the atlas shape {self.num_layers} x {self.neurons_per_layer}")
+            what = "neuron" if self.unit == "neuron" else "feature"
+            raise ValueError(f"{what} L{layer}/N{neuron} is outside the atlas shape {self.num_layers} x {self.neurons_per_layer}")
         return layer, neuron
 
 

@@ -6,13 +6,27 @@ operations. A file the fast path cannot take exactly (invalid JSON or NaN, a val
 format would convert or refuse, an explicit null where only absence is allowed) goes through
 pydantic instead, which accepts what it always accepted and rejects with the record's JSON path.
 
-Node kinds come from `feature_type` / `isLogit` / the id's shape, never from the layer number.
-A link endpoint missing from `nodes` is kept when its id has a known shape (neuron
-"{layer}_{neuron}_{pos}", embedding "E_{tok}_{pos}", logit "L_{tok}_{pos}"), as the research
-aggregator did, and counted in `graphs.dangling_links`. Weights, influences and activations must be
-finite (Python's JSON reads NaN and Infinity). A graph that breaks a rule is rejected
-whole (a partial graph would skew appearance counts): GraphError names the record, and when a
-graph breaks several rules it is the first in file order.
+Node kinds come from `feature_type` / `isLogit` / the id's shape, never from the layer number: MLP
+neurons (`mlp_neuron`), transcoder features (`cross layer transcoder`, per-layer transcoders), error
+nodes (`mlp reconstruction error`), embeddings, logits, and `other` for kinds no rule knows (kept raw).
+Only the atlas's unit kind (`neuron` or `transcoder`) makes units; a graph holding nodes of the other
+unit kind is rejected, never landed with its units silently dropped. Unit coordinates:
+- neuron: layer / feature / ctx_idx, and a neuron-shaped `node_id` that says otherwise is a reject;
+- transcoder: the per-layer index from `node_id` "{layer}_{index}_{pos}" (`feature` is an encoded id
+  whose encoding follows the producer's version), layer and position checked against the fields;
+- embedding: the token id from `node_id` "E_{token}_{pos}" (circuit-tracer writes feature = pos);
+- logit: `feature` (the token id; circuit-tracer's logit ids are neuron-shaped: never parsed as one).
+Links: a zero-weight link is dropped and counted (`graphs.zero_weight_links`; no producer's edge
+statistics use one); a link naming an id that two different nodes hold (circuit-tracer's error id
+"0_{layer}_{pos}" equals a layer-0 feature's) cannot be attributed: it is kept with endpoint kind
+`ambiguous` and counted (`graphs.ambiguous_links`), never merged into a unit link. A link endpoint
+missing from `nodes` is kept when its id has a known shape (neuron "{layer}_{neuron}_{pos}" in neuron
+atlases, embedding "E_{tok}_{pos}", logit "L_{tok}_{pos}"), as the research aggregator did, and
+counted in `graphs.dangling_links`. Weights, influences and activations must be finite (Python's
+JSON reads NaN and Infinity); a non-zero unit link must go to a later layer at the same or a later
+position. A graph that breaks a rule is rejected whole (a partial graph would skew appearance
+counts): GraphError names the record, and when a graph breaks several rules it is the first in file
+order (the wrong unit kind is judged first).
 """
 
 from __future__ import annotations
@@ -30,11 +44,24 @@ import pyarrow.compute as pc
 from pydantic import TypeAdapter, ValidationError
 
 from circuitlake.formats.graph import GRAPH_FILE, GraphMetadata
+from circuitlake.registry import UNITS
 
 NEURON_ID = re.compile(r"^(\d+)_(\d+)_(\d+)$")
 TOKEN_ID = re.compile(r"^([EL])_(\d+)_(\d+)$")
-NEURON_TYPES = {"mlp_neuron", "mlp neuron", "neuron"}
-KINDS = ("neuron", "embedding", "logit", "other")  # endpoint kind codes index this
+KEY_CLERP = r"^\s*L?\d+\s*[/_]\s*[NF]?\d+\s*$"  # a clerp that only spells the unit's key ("L10/N2427") is no label
+# feature_type spellings, compared lowercased with '_' and '-' read as spaces
+NEURON_TYPES = {"mlp neuron", "neuron"}
+TRANSCODER_TYPES = {
+    "cross layer transcoder",
+    "clt",
+    "transcoder",
+    "per layer transcoder",
+    "plt",
+    "single layer transcoder",
+    "skip transcoder",
+}
+ERROR_TYPES = {"mlp reconstruction error", "mlp error", "reconstruction error", "error"}
+KINDS = ("neuron", "transcoder", "embedding", "logit", "error", "ambiguous", "other")  # endpoint kind codes index this
 
 NODES = pa.schema(
     [
@@ -46,6 +73,7 @@ NODES = pa.schema(
         ("influence", pa.float64()),
         ("activation", pa.float64()),
         ("isLogit", pa.bool_()),
+        ("clerp", pa.string()),
     ]
 )
 LINKS = pa.schema([("source", pa.string()), ("target", pa.string()), ("weight", pa.float64())])
@@ -58,6 +86,15 @@ class GraphError(ValueError):
     def __init__(self, record: str, reason: str):
         super().__init__(f"{record}: {reason}")
         self.record, self.reason = record, reason
+
+
+class Shape(NamedTuple):
+    """What an atlas accepts: `layers` x `units` per layer of kind `unit` (neuron | transcoder)."""
+
+    layers: int
+    units: int
+    unit: str = "neuron"
+    atlas: str = "this atlas"
 
 
 class Endpoint(NamedTuple):
@@ -103,27 +140,55 @@ def endpoint_from_id(node_id: str) -> Endpoint | None:
     return None
 
 
+def kind_of(feature_type: str | None, is_logit: bool | None = None) -> str | None:
+    """The node kind `feature_type` names (None when it is absent: the id's shape decides)."""
+    ft = (feature_type or "").lower().replace("_", " ").replace("-", " ").strip()
+    if is_logit or ft == "logit":
+        return "logit"
+    if not ft:
+        return None
+    if ft == "embedding":
+        return "embedding"
+    if ft in NEURON_TYPES:
+        return "neuron"
+    if ft in TRANSCODER_TYPES:
+        return "transcoder"
+    if ft in ERROR_TYPES:
+        return "error"
+    return "other"
+
+
+def _contradiction(node: dict, kind: str, parsed: Endpoint | None, layer, feature, pos) -> GraphError:
+    letter = "N" if kind == "neuron" else "F"
+    said = f"L{parsed.layer}/{letter}{parsed.feature} at position {parsed.pos}" if parsed else "nothing (it is not {layer}_{index}_{pos})"
+    return GraphError(
+        f"node {node['node_id']!r}",
+        f"{kind} node_id says {said} but layer/feature/ctx_idx say L{layer}/{letter}{feature} at position {pos}",
+    )
+
+
 def classify(node: dict) -> Endpoint:
     """The endpoint of one node given as a dict (missing keys read as None)."""
-    if node.get("feature_type") == "mlp_neuron":
-        layer, feature, pos = _int(node.get("layer")), node.get("feature"), node.get("ctx_idx")
-        if layer is not None and feature is not None and pos is not None:
-            return Endpoint("neuron", layer, feature, pos)
-    ft = (node.get("feature_type") or "").lower()
-    parsed = endpoint_from_id(node["node_id"]) or Endpoint("other", None, None, None)
-    if node.get("isLogit") or ft == "logit":
-        kind = "logit"
-    elif ft == "embedding":
-        kind = "embedding"
-    elif ft in NEURON_TYPES or (not ft and parsed.kind != "other"):
-        kind = "neuron" if ft else parsed.kind
-    else:
-        return Endpoint("other", _int(node.get("layer")), node.get("feature"), node.get("ctx_idx"))
-    layer = _first(_int(node.get("layer")), parsed.layer) if kind == "neuron" else None
-    feature = _first(node.get("feature"), parsed.feature)
-    if kind == "neuron" and (layer is None or feature is None):
-        raise GraphError(f"node {node['node_id']!r}", "neuron node without a layer or neuron index")
-    return Endpoint(kind, layer, feature, _first(node.get("ctx_idx"), parsed.pos))
+    kind = kind_of(node.get("feature_type"), node.get("isLogit"))
+    parsed = endpoint_from_id(node["node_id"])
+    layer, pos = _int(node.get("layer")), node.get("ctx_idx")
+    if kind is None:  # no feature_type: the id's shape decides
+        kind = parsed.kind if parsed else "other"
+    if kind in ("other", "error"):
+        return Endpoint(kind, layer, node.get("feature"), pos)
+    if kind == "transcoder":  # the per-layer index is in the id; `feature` is an encoded id
+        if parsed is None or parsed.kind != "neuron" or (layer is not None and layer != parsed.layer) or (pos is not None and pos != parsed.pos):
+            raise _contradiction(node, kind, parsed if parsed and parsed.kind == "neuron" else None, layer, node.get("feature"), pos)
+        return parsed._replace(kind="transcoder")
+    if kind == "neuron":
+        ep = Endpoint("neuron", _first(layer, parsed.layer if parsed else None), _first(node.get("feature"), parsed.feature if parsed else None), _first(pos, parsed.pos if parsed else None))
+        if ep.layer is None or ep.feature is None:
+            raise GraphError(f"node {node['node_id']!r}", "neuron node without a layer or neuron index")
+        if parsed and parsed.kind == "neuron" and parsed != ep:  # a neuron is never stored at another index than its id says
+            raise _contradiction(node, kind, parsed, ep.layer, ep.feature, ep.pos)
+        return ep
+    token = parsed.feature if parsed and kind == "embedding" and parsed.kind == "embedding" else None
+    return Endpoint(kind, None, _first(token, node.get("feature"), parsed.feature if parsed else None), _first(pos, parsed.pos if parsed else None))
 
 
 _NONE = type(None)
@@ -135,6 +200,7 @@ _NODE_TYPES: dict[str, set[type]] = {  # what the pydantic format accepts withou
     "feature_type": {str, _NONE},
     "influence": {float, int, _NONE},
     "activation": {float, int, _NONE},
+    "clerp": {str, _NONE},
 }
 
 
@@ -156,6 +222,24 @@ def _column(items: list, key: str, types: set, arrow: pa.DataType, default=None)
         return None
 
 
+def node_columns(nodes: list) -> dict[str, pa.Array | None]:
+    """The NODES columns of a list of node dicts (None for a column the pydantic format must judge)."""
+    columns = {"node_id": _column(nodes, "node_id", {str}, pa.string(), _REQUIRED)}
+    for key, types in _NODE_TYPES.items():
+        columns[key] = _column(nodes, key, types, pa.string() if key == "layer" else NODES.field(key).type)
+    columns["isLogit"] = _column(nodes, "isLogit", {bool}, pa.bool_(), False)
+    return columns
+
+
+def link_columns(links: list) -> dict[str, pa.Array | None]:
+    """The LINKS columns of a list of link dicts (None for a column the pydantic format must judge)."""
+    return {
+        "source": _column(links, "source", {str}, pa.string(), _REQUIRED),
+        "target": _column(links, "target", {str}, pa.string(), _REQUIRED),
+        "weight": _column(links, "weight", {float, int}, pa.float64(), _REQUIRED),
+    }
+
+
 def _read_columnar(data: bytes) -> Graph | None:
     """The fast path: orjson, then one list per column (no per-link objects kept, no validator per
     link); None when the file needs pydantic's judgement (invalid JSON or NaN, a value pydantic would
@@ -171,24 +255,25 @@ def _read_columnar(data: bytes) -> Graph | None:
         return None
     if doc.get("nodes_exceeded") not in (None, True, False) or type(doc.get("metadata", {})) is not dict:
         return None
-    node_columns = {"node_id": _column(nodes, "node_id", {str}, pa.string(), _REQUIRED)}
-    for key, types in _NODE_TYPES.items():
-        node_columns[key] = _column(nodes, key, types, pa.string() if key == "layer" else NODES.field(key).type)
-    node_columns["isLogit"] = _column(nodes, "isLogit", {bool}, pa.bool_(), False)
-    link_columns = {
-        "source": _column(links, "source", {str}, pa.string(), _REQUIRED),
-        "target": _column(links, "target", {str}, pa.string(), _REQUIRED),
-        "weight": _column(links, "weight", {float, int}, pa.float64(), _REQUIRED),
-    }
-    if any(c is None for c in (*node_columns.values(), *link_columns.values())):
+    nodes_table, links_table = _table(node_columns(nodes), NODES), _table(link_columns(links), LINKS)
+    if nodes_table is None or links_table is None:
         return None
-    if any(pc.min(node_columns[k]).as_py() is not None and pc.min(node_columns[k]).as_py() < 0 for k in ("feature", "ctx_idx")):
-        return None  # a negative index or position: the pydantic format rejects it with its record
     try:
         metadata = _METADATA.validate_python(doc["metadata"]) if "metadata" in doc else {}
     except ValidationError:
         return None  # judged by the file's pydantic format, whose error names the path from the file's root
-    return Graph(metadata, doc.get("nodes_exceeded"), pa.table(node_columns).select(NODES.names), pa.table(link_columns))
+    return Graph(metadata, doc.get("nodes_exceeded"), nodes_table, links_table)
+
+
+def _table(columns: dict[str, pa.Array | None], schema: pa.Schema) -> pa.Table | None:
+    """The columns as a table of `schema`; None when one needs pydantic's judgement (absent, or a
+    feature or position below the format's range)."""
+    if any(c is None for c in columns.values()):
+        return None
+    for key, low in (("feature", -1), ("ctx_idx", 0)):
+        if key in columns and (least := pc.min(columns[key]).as_py()) is not None and least < low:
+            return None  # the pydantic format rejects it with its record
+    return pa.table(columns).select(schema.names)
 
 
 def read_graph(data: bytes) -> Graph:
@@ -208,18 +293,30 @@ def _read_checked(data: bytes) -> Graph:
     )
 
 
-def _shape_error(record: str, layer: int | None, feature: int | None, shape: tuple[int, int]) -> GraphError:
-    return GraphError(record, f"neuron L{layer}/N{feature} is outside the atlas shape {shape[0]} x {shape[1]}")
+def _shape_error(record: str, ep: Endpoint, shape: Shape) -> GraphError:
+    what = "neuron" if ep.kind == "neuron" else "feature"
+    key = f"L{ep.layer}/{'N' if ep.kind == 'neuron' else 'F'}{ep.feature}"
+    return GraphError(record, f"{what} {key} is outside the atlas shape {shape.layers} x {shape.units}")
 
 
-def _in_shape(ep: Endpoint, shape: tuple[int, int]) -> bool:
-    if ep.kind != "neuron":
+def _in_shape(ep: Endpoint, shape: Shape) -> bool:
+    if ep.kind != shape.unit:
         return True
-    return ep.layer is not None and ep.feature is not None and 0 <= ep.layer < shape[0] and 0 <= ep.feature < shape[1]
+    return ep.layer is not None and ep.feature is not None and 0 <= ep.layer < shape.layers and 0 <= ep.feature < shape.units
+
+
+def wrong_unit_error(record: str, feature_type: str, count: int, shape: Shape) -> GraphError:
+    other = "transcoder" if shape.unit == "neuron" else "neuron"
+    return GraphError(
+        record,
+        f"{count} {feature_type!r} nodes: atlas {shape.atlas} holds {UNITS[shape.unit]}; "
+        f"add an atlas with --unit {other} for these graphs (`circuitlake atlas add NAME --unit {other} ...`)",
+    )
 
 
 class _Endpoints:
-    """Endpoint columns (kind code, layer, feature, position) for the nodes, then dangling link ends."""
+    """Endpoint columns (kind code, layer, feature, position) for the nodes, then extra link ends
+    (dangling ids, and the one `ambiguous` end)."""
 
     def __init__(self, n: int):
         self.kind = np.zeros(n, np.int8)
@@ -234,13 +331,16 @@ class _Endpoints:
             self.valid[name][i] = value is not None
             getattr(self, name)[i] = value or 0
 
+    def key(self, i: int) -> tuple:
+        return (int(self.kind[i]),) + tuple(int(getattr(self, n)[i]) if self.valid[n][i] else None for n in ("layer", "feature", "pos"))
+
     def add(self, ep: Endpoint) -> int:
-        """A dangling link end; returns its endpoint index."""
+        """An extra link end; returns its endpoint index."""
         self.extra.append(ep)
         return len(self.kind) + len(self.extra) - 1
 
-    def columns(self) -> tuple[np.ndarray, list[pa.Array]]:
-        """(is_neuron, [kind, layer, feature, pos] as Arrow) over nodes and dangling ends."""
+    def columns(self) -> list[pa.Array]:
+        """[kind, layer, feature, pos] as Arrow over nodes and extra ends."""
         ends = _Endpoints(len(self.extra))
         for i, ep in enumerate(self.extra):
             ends.set(i, ep)
@@ -250,45 +350,83 @@ class _Endpoints:
             values = np.concatenate([getattr(self, name), getattr(ends, name)])
             valid = np.concatenate([self.valid[name], ends.valid[name]])
             out.append(pa.array(values, t, mask=~valid))
-        return kind == 0, out
+        return out
+
+    def codes(self) -> np.ndarray:
+        return np.concatenate([self.kind, np.array([KINDS.index(e.kind) for e in self.extra], np.int8)])
 
 
-def _classify_nodes(nodes: pa.Table, shape: tuple[int, int]) -> _Endpoints:
-    """Endpoints of the nodes: mlp_neuron rows with layer, feature and position as arrays, the rest
-    (embeddings, logits, other producers' kinds: a few per graph) one by one with `classify`."""
+def _normalized_types(feature_type: pa.ChunkedArray) -> pa.Array:
+    """feature_type lowercased, '_' and '-' read as spaces (null stays null)."""
+    ft = pc.utf8_lower(feature_type.combine_chunks())
+    return pc.utf8_trim_whitespace(pc.replace_substring_regex(ft, r"[_-]", " "))
+
+
+def _classify_nodes(nodes: pa.Table, shape: Shape) -> _Endpoints:
+    """Endpoints of the nodes: the atlas's unit nodes as arrays (neurons from layer / feature / ctx_idx
+    with their id checked, transcoder features from their id), the rest (embeddings, logits, errors,
+    other kinds: a few per graph) one by one with `classify`."""
     n = nodes.num_rows
     ends = _Endpoints(n)
+    ids = nodes["node_id"].combine_chunks()
+    ft = _normalized_types(nodes["feature_type"])
+    logit = pc.fill_null(nodes["isLogit"].combine_chunks(), False).to_numpy(zero_copy_only=False)
+    parts = pc.extract_regex(ids, r"^(?P<l>\d+)_(?P<f>\d+)_(?P<p>\d+)$")  # NEURON_ID, vectorised
+    shaped = pc.is_valid(parts).to_numpy(zero_copy_only=False)
+    kinds = {
+        k: pc.fill_null(pc.is_in(ft, pa.array(sorted(v))), False).to_numpy(zero_copy_only=False) & ~logit
+        for k, v in (("neuron", NEURON_TYPES), ("transcoder", TRANSCODER_TYPES))
+    }
+    kinds["neuron"] |= pc.is_null(ft).to_numpy(zero_copy_only=False) & shaped & ~logit  # no feature_type: a neuron id is a neuron
+    other = "transcoder" if shape.unit == "neuron" else "neuron"
+    if kinds[other].any():  # a graph of another unit kind: rejected whole, never landed without its units
+        i = int(np.argmax(kinds[other]))
+        named = nodes["feature_type"][i].as_py() or "neuron-shaped id without feature_type"
+        raise wrong_unit_error(f"nodes[{i}] {ids[i].as_py()!r}", named, int(kinds[other].sum()), shape)
     text = nodes["layer"]
     numeric = pc.fill_null(pc.match_substring_regex(text, r"^-?\d+$"), False)
-    layer = pc.cast(pc.if_else(numeric, text, None), pa.int64())
-    fast = pc.and_(
-        pc.equal(nodes["feature_type"], "mlp_neuron"),
-        pc.and_(numeric, pc.and_(pc.is_valid(nodes["feature"]), pc.is_valid(nodes["ctx_idx"]))),
-    )
-    fast = pc.fill_null(fast, False).to_numpy(zero_copy_only=False)
-    ends.layer[fast] = layer.to_numpy(zero_copy_only=False)[fast]
-    ends.feature[fast] = nodes["feature"].to_numpy(zero_copy_only=False)[fast]
-    ends.pos[fast] = nodes["ctx_idx"].to_numpy(zero_copy_only=False)[fast]
+    layer = pc.cast(pc.if_else(numeric, text, None), pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
+    numeric = numeric.to_numpy(zero_copy_only=False)
+    parsed = {
+        k: pc.cast(pc.if_else(pc.is_valid(parts), pc.struct_field(parts, k), "0"), pa.int64()).to_numpy(zero_copy_only=False)
+        for k in ("l", "f", "p")
+    }
+    feature = nodes["feature"].combine_chunks()
+    ctx = nodes["ctx_idx"].combine_chunks()
+    has_feature, has_ctx = (pc.is_valid(c).to_numpy(zero_copy_only=False) for c in (feature, ctx))
+    feature, ctx = (c.fill_null(0).to_numpy(zero_copy_only=False) for c in (feature, ctx))
+    if shape.unit == "neuron":
+        fast = kinds["neuron"] & numeric & has_feature & has_ctx
+        fast &= ~shaped | ((parsed["l"] == layer) & (parsed["f"] == feature) & (parsed["p"] == ctx))  # contradictions: slow path names them
+        ends.layer[fast], ends.feature[fast], ends.pos[fast] = layer[fast], feature[fast], ctx[fast]
+    else:
+        fast = kinds["transcoder"] & shaped & (~numeric | (layer == parsed["l"])) & (~has_ctx | (ctx == parsed["p"]))
+        ends.layer[fast], ends.feature[fast], ends.pos[fast] = parsed["l"][fast], parsed["f"][fast], parsed["p"][fast]
+    ends.kind[fast] = KINDS.index(shape.unit)
     for name in ("layer", "feature", "pos"):
         ends.valid[name][fast] = True
-    out_of_shape = fast & ~((ends.layer >= 0) & (ends.layer < shape[0]) & (ends.feature >= 0) & (ends.feature < shape[1]))
+    out_of_shape = fast & ~((ends.layer >= 0) & (ends.layer < shape.layers) & (ends.feature >= 0) & (ends.feature < shape.units))
     non_finite = {name: ~np.isfinite(nodes[name].fill_null(0.0).to_numpy(zero_copy_only=False)) for name in ("influence", "activation")}
     first_bad = _first_true(out_of_shape | non_finite["influence"] | non_finite["activation"], n)
-    ids = nodes["node_id"]
     slow = np.flatnonzero(~fast)
     for i, row in zip(slow, nodes.take(pa.array(slow, pa.int64())).to_pylist(), strict=False):
         if i > first_bad:
             break
-        ep = classify(row)
+        try:
+            ep = classify(row)
+        except GraphError as e:
+            raise GraphError(f"nodes[{i}] {row['node_id']!r}", e.reason) from None
+        if ep.kind in UNITS and ep.kind != shape.unit:
+            raise wrong_unit_error(f"nodes[{i}] {row['node_id']!r}", row["feature_type"] or "neuron-shaped id without feature_type", 1, shape)
         if not _in_shape(ep, shape):
-            raise _shape_error(f"nodes[{i}] {row['node_id']!r}", ep.layer, ep.feature, shape)
+            raise _shape_error(f"nodes[{i}] {row['node_id']!r}", ep, shape)
         ends.set(int(i), ep)
     if first_bad < n:
         record = f"nodes[{first_bad}] {ids[first_bad].as_py()!r}"
         for name, bad in non_finite.items():
             if bad[first_bad]:  # NaN and Infinity parse as JSON numbers in Python; a sum over them is lost
                 raise GraphError(record, f"{name} is not finite ({nodes[name][first_bad].as_py()})")
-        raise _shape_error(record, int(ends.layer[first_bad]), int(ends.feature[first_bad]), shape)
+        raise _shape_error(record, Endpoint(shape.unit, int(ends.layer[first_bad]), int(ends.feature[first_bad]), None), shape)
     return ends
 
 
@@ -296,17 +434,38 @@ def _first_true(mask: np.ndarray, default: int) -> int:
     return int(np.argmax(mask)) if mask.any() else default
 
 
-def _link_ends(links: pa.Table, ids: pa.Array, ends: _Endpoints, shape: tuple[int, int]) -> tuple[dict, int]:
-    """Endpoint index of each link's source and target, and the number of links with an end that is
-    no node. A node id given twice means its last node; an id that is no node gets a dangling
-    endpoint parsed from its shape (one per distinct id)."""
+def _ambiguous_ids(ids: pa.Array, ends: _Endpoints) -> pa.Array:
+    """Ids that two nodes with different endpoints hold (circuit-tracer's error id "0_{layer}_{pos}"
+    next to the layer-0 feature of that index): links naming them cannot be attributed. The same
+    node given twice is no ambiguity (its last copy counts)."""
+    counts = pc.value_counts(ids)
+    repeated = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
+    if not len(repeated):
+        return repeated
+    held: dict[str, set] = {}
+    for i in np.flatnonzero(pc.is_in(ids, value_set=repeated).to_numpy(zero_copy_only=False)):
+        held.setdefault(ids[int(i)].as_py(), set()).add(ends.key(int(i)))
+    return pa.array([x for x, keys in held.items() if len(keys) > 1], pa.string())
+
+
+def _link_ends(links: pa.Table, ids: pa.Array, ends: _Endpoints, shape: Shape, record: np.ndarray) -> tuple[dict, int, int]:
+    """Endpoint index of each link's source and target, the number of links with an end that is
+    no node, and the number naming an ambiguous id. A node id given twice means its last node; an
+    id that is no node gets a dangling endpoint parsed from its shape (one per distinct id); an
+    ambiguous id gets the one `ambiguous` endpoint. `record[i]` is link i's index in the file."""
     n = len(ids)
     reversed_ids = ids.take(pa.array(np.arange(n - 1, -1, -1)))
+    ambiguous_ids = _ambiguous_ids(ids, ends)
+    ambiguous_end = ends.add(Endpoint("ambiguous", None, None, None)) if len(ambiguous_ids) else -1
     dangling: dict[str, int] = {}
-    sides, missing = {}, np.zeros(links.num_rows, bool)
+    sides, missing, unclear = {}, np.zeros(links.num_rows, bool), np.zeros(links.num_rows, bool)
     for side in ("source", "target"):
         found = pc.index_in(links[side], value_set=reversed_ids)
         index = (n - 1 - pc.fill_null(found, n).to_numpy(zero_copy_only=False)).astype(np.int64)
+        if len(ambiguous_ids):
+            hit = pc.fill_null(pc.is_in(links[side], value_set=ambiguous_ids), False).to_numpy(zero_copy_only=False)
+            index[hit] = ambiguous_end
+            unclear |= hit
         if found.null_count:
             names, absent = links[side], pc.is_null(found).to_numpy(zero_copy_only=False)
             missing |= absent
@@ -315,37 +474,56 @@ def _link_ends(links: pa.Table, ids: pa.Array, ends: _Endpoints, shape: tuple[in
                 if x not in dangling:
                     ep = endpoint_from_id(x)
                     if ep is None:
-                        raise GraphError(f"links[{i}]", f"{side} {x!r} is not a node and has no neuron/E/L id shape")
+                        raise GraphError(f"links[{record[i]}]", f"{side} {x!r} is not a node and has no neuron/E/L id shape")
+                    if ep.kind == "neuron" and shape.unit != "neuron":
+                        raise GraphError(
+                            f"links[{record[i]}]",
+                            f"{side} {x!r} is not a node: in transcoder graphs an id of that shape may be a feature, an error or a logit",
+                        )
                     if not _in_shape(ep, shape):
-                        raise _shape_error(f"links[{i}]", ep.layer, ep.feature, shape)
+                        raise _shape_error(f"links[{record[i]}]", ep, shape)
                     dangling[x] = ends.add(ep)
                 index[i] = dangling[x]
         sides[side] = index
-    return sides, int(missing.sum())
+    return sides, int(missing.sum()), int(unclear.sum())
 
 
-def to_rows(graph: Graph, num_layers: int, neurons_per_layer: int) -> GraphRows:
+def graph_info(meta: Mapping[str, Any]) -> dict:
+    """Provenance a producer writes in the metadata: the generator ("name version") and the transcoder set."""
+    info = meta.get("info") if isinstance(meta.get("info"), dict) else {}
+    generator = info.get("generator")
+    if isinstance(generator, dict):
+        generator = " ".join(str(generator[k]) for k in ("name", "version") if generator.get(k) is not None) or None
+    transcoders = info.get("transcoder_set") or info.get("source_set") or ",".join(meta.get("transcoder_list") or []) or None
+    return {"generator": generator if isinstance(generator, str) else None, "transcoder_set": transcoders if isinstance(transcoders, str) else None}
+
+
+def to_rows(graph: Graph, num_layers: int, units_per_layer: int, unit: str = "neuron", atlas: str = "this atlas") -> GraphRows:
     """Rows for one graph (without atlas/batch/graph key, which the job adds). Raises GraphError."""
-    shape = (num_layers, neurons_per_layer)
+    shape = Shape(num_layers, units_per_layer, unit, atlas)
     nodes, links = graph.nodes, graph.links
     n_nodes = nodes.num_rows
     ends = _classify_nodes(nodes, shape)
-    sides, dangling = _link_ends(links, nodes["node_id"].combine_chunks(), ends, shape)
-    is_neuron, columns = ends.columns()
+    weight = links["weight"].combine_chunks()
+    kept = pc.not_equal(weight, 0.0)  # zero-weight links carry no attribution: dropped, counted
+    record = np.flatnonzero(kept.to_numpy(zero_copy_only=False))
+    links, weight = links.filter(kept), weight.filter(kept)
+    sides, dangling, ambiguous = _link_ends(links, nodes["node_id"].combine_chunks(), ends, shape, record)
+    columns = ends.columns()
+    is_unit = ends.codes() == KINDS.index(unit)
     layer = columns[1].fill_null(-1).to_numpy(zero_copy_only=False)
     src, tgt = sides["source"], sides["target"]
     position = columns[3].fill_null(0).to_numpy(zero_copy_only=False)
-    neuron_link = is_neuron[src] & is_neuron[tgt]
-    backwards = neuron_link & ((layer[src] >= layer[tgt]) | (position[tgt] < position[src]))
-    weight = links["weight"].combine_chunks()
+    unit_link = is_unit[src] & is_unit[tgt]
+    backwards = unit_link & ((layer[src] >= layer[tgt]) | (position[tgt] < position[src]))
     non_finite = ~np.isfinite(weight.to_numpy(zero_copy_only=False))
     i = _first_true(backwards | non_finite, -1)
     if i >= 0 and non_finite[i]:
-        raise GraphError(f"links[{i}]", f"weight is not finite ({weight[i].as_py()}): it would poison every sum of its edge")
+        raise GraphError(f"links[{record[i]}]", f"weight is not finite ({weight[i].as_py()}): it would poison every sum of its edge")
     if i >= 0:
         raise GraphError(
-            f"links[{i}]",
-            f"neuron link {links['source'][i].as_py()} -> {links['target'][i].as_py()} does not go to a later layer "
+            f"links[{record[i]}]",
+            f"{unit} link {links['source'][i].as_py()} -> {links['target'][i].as_py()} does not go to a later layer "
             "at the same or a later position",
         )
     link_columns = {
@@ -360,6 +538,10 @@ def to_rows(graph: Graph, num_layers: int, neurons_per_layer: int) -> GraphRows:
     node_columns["activation"] = nodes["activation"].combine_chunks()
     node_columns["node_id"] = pc.if_else(other, nodes["node_id"].combine_chunks(), pa.scalar(None, pa.string()))
     node_columns["feature_type"] = pc.if_else(other, nodes["feature_type"].combine_chunks(), pa.scalar(None, pa.string()))
+    clerp = nodes["clerp"].combine_chunks()
+    labeled = pc.and_(pa.array(is_unit[:n_nodes]), pc.invert(pc.match_substring_regex(clerp, KEY_CLERP)))
+    labeled = pc.and_(labeled, pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(clerp)), 0))
+    node_columns["clerp"] = pc.if_else(pc.fill_null(labeled, False), clerp, pa.scalar(None, pa.string()))
 
     meta = graph.metadata
     gen = meta.get("generation_settings") or {}
@@ -375,8 +557,12 @@ def to_rows(graph: Graph, num_layers: int, neurons_per_layer: int) -> GraphRows:
         "target_position": _first(meta.get("target_position"), gen.get("target_position")),
         "nodes_exceeded": bool(exceeded if exceeded is not None else gen.get("nodes_exceeded")),
         "node_count": n_nodes,
-        "neuron_count": int(is_neuron[:n_nodes].sum()),
+        "neuron_count": int(is_unit[:n_nodes].sum()),
         "link_count": links.num_rows,
         "dangling_links": dangling,
+        "ambiguous_links": ambiguous,
+        "zero_weight_links": len(kept) - links.num_rows,
+        "error_nodes": int((ends.kind == KINDS.index("error")).sum()),
+        **graph_info(meta),
     }
     return GraphRows(row, pa.table(node_columns), pa.table(link_columns))

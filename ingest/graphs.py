@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from circuitlake import lake, locks, registry
 from circuitlake.ingest import sources
 from circuitlake.ingest.batch import Batch, IngestReport, Reject, known_reject_keys
-from circuitlake.ingest.graph_rows import GraphError, read_graph, to_rows
+from circuitlake.ingest.graph_rows import GraphError, Shape, read_graph, to_rows
 from circuitlake.progress import bar
 from circuitlake.settings import Warehouse
 
@@ -37,10 +37,10 @@ def graph_key(graph_id: str) -> int:
 
 # Worker state, set once per process by _init.
 _KNOWN: frozenset[str] = frozenset()
-_SHAPE: tuple[int, int] = (0, 0)
+_SHAPE = Shape(0, 0)
 
 
-def _init(known: frozenset[str], shape: tuple[int, int]) -> None:
+def _init(known: frozenset[str], shape: Shape) -> None:
     global _KNOWN, _SHAPE
     _KNOWN, _SHAPE = known, shape
 
@@ -127,7 +127,7 @@ def ingest_graphs(
 
     ctx = get_context("fork")
     with (
-        ctx.Pool(workers, initializer=_init, initargs=(known, (atlas.num_layers, atlas.neurons_per_layer))) as pool,
+        ctx.Pool(workers, initializer=_init, initargs=(known, Shape(atlas.num_layers, atlas.neurons_per_layer, atlas.unit, atlas.atlas))) as pool,
         bar(show_progress) as progress,
     ):
         task = progress.add_task(f"ingest graphs -> {atlas.atlas}", total=len(files))

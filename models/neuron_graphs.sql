@@ -61,12 +61,14 @@ new_batches as (
   limit 64
 ),
 
-neuron_nodes as (
+unit_nodes as (
+  -- units: nodes of the atlas's unit kind (MLP neurons or transcoder features)
   select n.atlas, n.batch, n.graph_key, n.layer, n.feature as neuron, n.position, n.influence
   from lake.graph_nodes as n
   semi join new_batches as b
     on n.atlas = b.atlas and n.batch = b.batch
-  where n.kind = 'neuron'
+  join lake.atlases as a
+    on n.atlas = a.atlas and n.kind = a.unit
 ),
 
 fresh as (
@@ -79,7 +81,7 @@ fresh as (
     neuron,
     max(abs(influence)) as max_abs_influence,
     array_sort(array_agg(distinct position)) as positions
-  from neuron_nodes
+  from unit_nodes
   group by atlas, batch, graph_key, layer, neuron
 )
 

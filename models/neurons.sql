@@ -15,7 +15,7 @@ MODEL (
     layer = 'Model layer',
     neuron = 'Neuron index inside the layer',
     feature_id = 'layer * neurons_per_layer + neuron',
-    unit_type = 'mlp_neuron',
+    unit_type = 'mlp_neuron (MLP neuron) or transcoder (transcoder feature): the atlas''s unit',
     label = 'Atlas label (by the atlas label precedence); null when unlabeled',
     input_label = 'What triggers the neuron (pass 2)',
     output_label = 'What the neuron does (pass 1)',
@@ -34,7 +34,7 @@ MODEL (
 );
 
 with atlases as (
-  select atlas, num_layers, neurons_per_layer, universe from lake.atlases
+  select atlas, num_layers, neurons_per_layer, universe, unit from lake.atlases
 ),
 
 appearances as (
@@ -95,7 +95,7 @@ select
   cast(u.layer as int) as layer,
   cast(u.neuron as int) as neuron,
   cast(u.layer as bigint) * a.neurons_per_layer + u.neuron as feature_id,
-  'mlp_neuron' as unit_type,
+  case a.unit when 'transcoder' then 'transcoder' else 'mlp_neuron' end as unit_type,
   lb.label,
   lb.input_label,
   lb.output_label,

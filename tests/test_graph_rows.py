@@ -70,15 +70,23 @@ def test_first_broken_rule_in_file_order_is_reported():
     g = tiny_graph()
     for n in g["nodes"]:
         n["layer"] = str(n["layer"])
-    g["nodes"][1]["feature"] = 9999  # outside 8 x 512, before ...
+    g["nodes"][1].update(feature=9999, node_id="0_9999_0")  # outside 8 x 512, before ...
     g["nodes"].append({"node_id": "x", "feature_type": "mlp_neuron", "layer": "E"})  # ... a neuron without a layer
     with pytest.raises(GraphError) as e:
         to_rows(read_graph(json.dumps(g).encode()), 8, 512)
-    assert e.value.record == "nodes[1] '0_5_0'" and "outside the atlas shape" in e.value.reason
-    del g["nodes"][1]["feature"]
-    g["nodes"][1]["feature"] = 5
-    with pytest.raises(GraphError, match="without a layer"):
+    assert e.value.record == "nodes[1] '0_9999_0'" and "outside the atlas shape" in e.value.reason
+    g["nodes"][1].update(feature=5, node_id="0_5_0")
+    with pytest.raises(GraphError, match="without a layer") as e:
         to_rows(read_graph(json.dumps(g).encode()), 8, 512)
+    assert e.value.record == "nodes[4] 'x'"
+
+
+def test_a_neuron_feature_that_contradicts_its_node_id_is_rejected():
+    g = tiny_graph()
+    g["nodes"][2]["feature"] = 8  # node_id 3_7_1 says neuron 7: never stored at 8
+    with pytest.raises(GraphError, match="node_id says L3/N7 at position 1") as e:
+        to_rows(read_graph(json.dumps(g).encode()), 8, 512)
+    assert e.value.record == "nodes[2] '3_7_1'"
 
 
 @pytest.mark.parametrize(
@@ -117,10 +125,10 @@ def test_out_of_range_numbers_are_rejected_by_both_paths(change, record):
 
 def test_neuron_link_going_back_in_position_is_rejected():
     g = tiny_graph()
-    g["nodes"][2]["ctx_idx"] = 0
-    g["nodes"][1]["ctx_idx"] = 1
-    g["nodes"][1]["node_id"] = "0_5_1"
+    g["nodes"][2].update(ctx_idx=0, node_id="3_7_0")
+    g["nodes"][1].update(ctx_idx=1, node_id="0_5_1")
     g["links"][0]["target"] = g["links"][1]["source"] = "0_5_1"
+    g["links"][1]["target"] = g["links"][2]["source"] = "3_7_0"
     with pytest.raises(GraphError, match="same or a later position") as bad:
         to_rows(read_graph(json.dumps(g).encode()), 8, 512)
     assert bad.value.record == "links[1]"

@@ -41,8 +41,9 @@ def test_nodes_are_classified_by_type_never_by_layer(wh, atlas, tmp_path):
     tmp_path = tmp_path / "in"
     tmp_path.mkdir()
     g = tiny_graph()
-    g["nodes"].append({"node_id": "clt_3_1", "feature": 3, "layer": "2", "ctx_idx": 1, "feature_type": "cross layer transcoder"})
-    g["links"].append({"source": "clt_3_1", "target": "3_7_1", "weight": 0.1})
+    # a kind no rule knows (attention features) is kept raw as `other`; transcoder kinds are judged by the atlas unit
+    g["nodes"].append({"node_id": "lorsa_3_1", "feature": 3, "layer": "2", "ctx_idx": 1, "feature_type": "lorsa"})
+    g["links"].append({"source": "lorsa_3_1", "target": "3_7_1", "weight": 0.1})
     write_graph(tmp_path / "g.json", g)
     assert ingest_graphs(wh, atlas, [str(tmp_path)], show_progress=False).landed == 1
     nodes = lake.read(wh, "graph_nodes").to_pylist()
@@ -51,7 +52,7 @@ def test_nodes_are_classified_by_type_never_by_layer(wh, atlas, tmp_path):
     assert kinds["logit:12"] == ("logit", None)
     assert kinds["embedding:9"] == ("embedding", None)
     assert kinds["neuron:5"] == ("neuron", 0) and kinds["neuron:7"] == ("neuron", 3)
-    assert kinds["clt_3_1"] == ("other", 2)
+    assert kinds["lorsa_3_1"] == ("other", 2)
     links = lake.read(wh, "graph_links").to_pylist()
     assert {(link["src_kind"], link["tgt_kind"]) for link in links} == {
         ("embedding", "neuron"),
@@ -97,7 +98,7 @@ def test_bad_files_are_rejected_with_file_and_record_while_good_ones_land(wh, at
     del bad_weight["links"][1]["weight"]
     write_graph(tmp_path / "missing_weight.json", bad_weight)
     outside = tiny_graph(prompt="outside")
-    outside["nodes"][2]["feature"] = 99_999
+    outside["nodes"][2].update(feature=99_999, node_id="3_99999_1")
     write_graph(tmp_path / "outside_shape.json", outside)
     backwards = tiny_graph(prompt="backwards")
     backwards["links"].append({"source": "3_7_1", "target": "0_5_0", "weight": 0.3})

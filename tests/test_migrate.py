@@ -42,8 +42,12 @@ def test_v1_lake_is_refused_until_migrated_and_keeps_every_row(tmp_path):
     done = run("migrate", wh=wh.root)
     assert (
         done.returncode == 0 and "1 -> 2" in done.stderr and "2 -> 3" in done.stderr and "3 -> 4" in done.stderr and "4 -> 5" in done.stderr
+        and "5 -> 6" in done.stderr
     )
-    assert lake.lake_version(wh) == lake.SCHEMA_VERSION == "5"
+    assert lake.lake_version(wh) == lake.SCHEMA_VERSION == "6"
+    assert lake.read(wh, "atlases")["unit"].to_pylist() == ["neuron"]  # every earlier atlas holds MLP neurons
+    added = {"atlases": ["unit"], "graphs": ["ambiguous_links", "zero_weight_links", "error_nodes", "generator", "transcoder_set"]}
+    added["graph_nodes"] = ["clerp"]
     for name, before in rows.items():
         after = lake.read(wh, name)
         if name == "labels":  # every row kept; only the enriched batch's autointerp row changed its pass
@@ -53,6 +57,9 @@ def test_v1_lake_is_refused_until_migrated_and_keeps_every_row(tmp_path):
             assert passes[("labels-enriched", "output")] == "output" and sorted(passes.values()).count("autointerp") == 1
             after = after.drop_columns(["pass"]).sort_by("batch")
             before = before.drop_columns(["pass"]).sort_by("batch")
+        if name in added:  # schema 6's columns: null in the rows landed before (unit: 'neuron')
+            assert all(after[c].null_count == after.num_rows for c in added[name] if c != "unit")
+            after = after.drop_columns(added[name])
         assert after.equals(before), name
     assert lake.read(wh, "retractions").num_rows == 0 and lake.read(wh, "label_embeddings").num_rows == 0
     assert "nothing to do" in run("migrate", wh=wh.root).stderr

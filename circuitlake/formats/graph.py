@@ -3,7 +3,9 @@
 TypedDicts validated by pydantic-core straight from JSON bytes (about 6x faster than model
 instances for thousands of links). Unknown fields are ignored; `layer` may be an int (raw output)
 or a string (viewer output, where embeddings are "E" and logits carry str(highest layer + 1)).
-Nodes are classified by `feature_type` / `isLogit` / id prefix, never by layer. The ingest's fast path
+Nodes are classified by `feature_type` / `isLogit` / id prefix, never by layer. circuit-tracer and
+Neuronpedia write error nodes with `feature: -1`, transcoder features with an encoded `feature` (the
+per-layer index is in `node_id`), and a display label in `clerp`. The ingest's fast path
 (ingest/graph_rows.py) reads the same fields and leaves to this model every file it cannot take exactly.
 """
 
@@ -20,6 +22,7 @@ _LOOSE = ConfigDict(extra="ignore")
 Threshold = Annotated[float, Field(ge=0)]
 Position = Annotated[int, Field(ge=0, le=2**31 - 1)]
 Index = Annotated[int, Field(ge=0, le=2**63 - 1)]
+FeatureId = Annotated[int, Field(ge=-1, le=2**63 - 1)]  # -1: circuit-tracer's error nodes
 
 
 @with_config(_LOOSE)
@@ -40,18 +43,21 @@ class GraphMetadata(TypedDict, total=False):
     target_position: Position | None
     corpus_index: Index | None
     generation_settings: GenerationSettings
+    transcoder_list: list[str] | None  # circuit-tracer: the transcoders of a custom scan (often empty)
+    info: dict | None  # Neuronpedia: generator {name, version}, source_set / transcoder_set, ...
 
 
 @with_config(_LOOSE)
 class GraphNode(TypedDict):
     node_id: str
-    feature: NotRequired[Index | None]
+    feature: NotRequired[FeatureId | None]
     layer: NotRequired[int | str | None]
     ctx_idx: NotRequired[Position | None]
     feature_type: NotRequired[str | None]
     influence: NotRequired[float | None]
     activation: NotRequired[float | None]
     isLogit: NotRequired[bool]
+    clerp: NotRequired[str | None]  # the label a viewer shows (Neuronpedia: the feature's explanation)
 
 
 @with_config(_LOOSE)

@@ -1,4 +1,4 @@
--- Raw graph nodes of committed batches (every kind: neuron, embedding, logit, other).
+-- Raw graph nodes of committed batches (every kind: neuron, transcoder, embedding, logit, error, other).
 MODEL (
   name lake.graph_nodes,
   kind VIEW,
@@ -6,14 +6,15 @@ MODEL (
     atlas = 'Atlas',
     batch = 'Ingest batch',
     graph_key = 'Graph (lake.graphs.graph_key)',
-    kind = 'neuron | embedding | logit | other, from feature_type / isLogit / id shape',
-    layer = 'Model layer (neurons); null for embedding and logit',
-    feature = 'Neuron index, or token id for embedding and logit',
+    kind = 'neuron | transcoder | embedding | logit | error | other, from feature_type / isLogit / id shape',
+    layer = 'Model layer (units, errors); null for embedding and logit',
+    feature = 'Unit index in its layer (neuron, transcoder feature from the node id), token id (embedding, logit), -1 (error)',
     position = 'Token position (ctx_idx)',
     influence = 'Signed RelP node score (neurons only)',
     activation = 'Activation (neurons only)',
     node_id = 'Raw node id, kept for kind other',
-    feature_type = 'Raw feature_type, kept for kind other'
+    feature_type = 'Raw feature_type, kept for kind other',
+    clerp = 'Display label of a unit node (Neuronpedia), when it is more than the unit''s key'
   )
 );
 

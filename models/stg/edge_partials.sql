@@ -67,8 +67,9 @@ pass as (
   select coalesce(max(seq), 0) + 1 as seq from previous
 ),
 
-neuron_links as (
-  -- only neuron->neuron links make edges; embedding and logit links stay raw
+unit_links as (
+  -- only links between two units of the atlas's unit kind (MLP neurons or transcoder features) make
+  -- edges; embedding, logit, error and ambiguous links stay raw
   select
     l.atlas,
     l.batch,
@@ -80,7 +81,8 @@ neuron_links as (
   from lake.graph_links as l
   semi join new_batches as n
     on l.atlas = n.atlas and l.batch = n.batch
-  where l.src_kind = 'neuron' and l.tgt_kind = 'neuron'
+  join lake.atlases as a
+    on l.atlas = a.atlas and l.src_kind = a.unit and l.tgt_kind = a.unit
 ),
 
 fresh as (
@@ -98,7 +100,7 @@ fresh as (
     sum(weight * weight) as weight_sq_sum,
     min(weight) as weight_min,
     max(weight) as weight_max
-  from neuron_links
+  from unit_links
   group by atlas, batch, src_layer, src_neuron, tgt_layer, tgt_neuron
 )
 

@@ -8,7 +8,7 @@ MODEL (
     atlas = 'Atlas',
     layer = 'Neuron layer',
     neuron = 'Neuron index',
-    label = 'Best non-empty value for neurons.label',
+    label = 'Best non-empty value for neurons.label (lake.labels, or a graph clerp where precedence allows)',
     output_label = 'Best non-empty value for neurons.output_label',
     input_label = 'Best non-empty value for neurons.input_label',
     description = 'Best non-empty value for neurons.description',
@@ -24,15 +24,19 @@ with labels as (
 
 label_values as (
   -- one row per (label row, field) so precedence can name any field
-  select atlas, layer, neuron, source, pass, batch, 'label' as field, label as value from labels
+  select atlas, layer, neuron, source, pass, batch, record, 'label' as field, label as value from labels
   union all
-  select atlas, layer, neuron, source, pass, batch, 'short_label' as field, short_label as value from labels
+  select atlas, layer, neuron, source, pass, batch, record, 'short_label' as field, short_label as value from labels
   union all
-  select atlas, layer, neuron, source, pass, batch, 'description' as field, description as value from labels
+  select atlas, layer, neuron, source, pass, batch, record, 'description' as field, description as value from labels
+  union all
+  -- graphs' display labels: pass clerp (the default precedence uses them only where nothing else labels the unit)
+  select atlas, layer, neuron, 'graphs' as source, 'clerp' as pass, batch, '' as record, 'label' as field, clerp as value
+  from stg.clerp_labels
 ),
 
 candidates as (
-  select v.atlas, v.layer, v.neuron, r.column_name, r.rank, v.source, v.batch, v.value
+  select v.atlas, v.layer, v.neuron, r.column_name, r.rank, v.source, v.batch, v.record, v.value
   from label_values as v
   join lake.label_precedence as r
     on v.atlas = r.atlas and v.pass = r.pass and v.field = r.field
@@ -42,11 +46,11 @@ candidates as (
 ),
 
 ranked as (
-  -- label precedence: lowest rank wins; ties go to the newest batch, then the source name
+  -- label precedence: lowest rank wins; ties go to the newest batch, then the source name, then the record
   select
     *,
     row_number() over (
-      partition by atlas, layer, neuron, column_name order by rank, batch desc, source
+      partition by atlas, layer, neuron, column_name order by rank, batch desc, source, record
     ) as pick
   from candidates
 ),
@@ -78,9 +82,10 @@ figures as (
 )
 
 select
-  f.atlas,
-  f.layer,
-  f.neuron,
+  -- a unit labeled only by graphs' clerps has no labels row, hence no figures
+  coalesce(f.atlas, p.atlas) as atlas,
+  coalesce(f.layer, p.layer) as layer,
+  coalesce(f.neuron, p.neuron) as neuron,
   p.label,
   p.output_label,
   p.input_label,
@@ -89,5 +94,5 @@ select
   f.num_exemplars,
   f.output_norm
 from figures as f
-left join picked as p
+full outer join picked as p
   on f.atlas = p.atlas and f.layer = p.layer and f.neuron = p.neuron
