@@ -183,6 +183,9 @@ def ingest_graphs_cmd(
     console.print(
         f"graphs: {report.landed} landed, {report.skipped} already in the lake, {report.rejected} rejected ({report.batches} batches)"
     )
+    noted = {k: v for k, v in report.noted.items() if v}
+    if noted:
+        console.print("landed graphs hold: " + ", ".join(f"{v:,} {k}" for k, v in noted.items()), markup=False)
     if report.rejected:
         console.print('rejected records are in lake table `rejects` (circuitlake query "select * from lake.rejects")')
     raise typer.Exit(report.exit_code)
@@ -195,7 +198,7 @@ def ingest_labels_cmd(
     path: Path = typer.Argument(..., help="A label file (.json, .jsonl, optionally .gz)."),
     atlas: str = typer.Option(..., "--atlas", help="Registered atlas."),
     source: Optional[str] = typer.Option(None, "--source", help="Source name, the unit a newer file replaces (default: the file's stem)."),
-    fmt: str = typer.Option("auto", "--format", help="auto | autointerp-jsonl | enriched | function-db | activation-descriptions"),
+    fmt: str = typer.Option("auto", "--format", help="auto | autointerp-jsonl | enriched | function-db | activation-descriptions | neuronpedia"),
     labeler_model: Optional[str] = typer.Option(None, "--labeler-model", help="LLM that wrote the labels, recorded as provenance."),
 ):
     """Land a label file as the current labels of its source; re-ingesting the same file is a no-op."""

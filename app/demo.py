@@ -7,7 +7,9 @@ from pathlib import Path
 from circuitlake import duck, registry
 from circuitlake.app.build import build
 from circuitlake.app.report import run_audits
+from circuitlake.app import sample_transcoder
 from circuitlake.app.sample import SAMPLE_ATLAS, SampleSpec, write_corpus
+from circuitlake.app.sample_transcoder import TRANSCODER_ATLAS, TranscoderSpec
 from circuitlake.app.status import show_status, warehouse_status
 from circuitlake.ingest.graphs import ingest_graphs
 from circuitlake.ingest.labels import ingest_labels
@@ -66,7 +68,43 @@ EXAMPLE_QUERIES = {
         select method, count(*) as edges, min(count) as min_count, avg(mean_abs_weight) as avg_abs_weight
         from edges where atlas = 'sample' group by method order by method""",
     "Provenance": "select key, value from metadata where atlas = 'sample' order by key",
+    "Transcoder features (circuit-tracer graphs, Neuronpedia labels): strongest edges": """
+        select e.src_layer, e.src_neuron as src_feature, e.tgt_layer, e.tgt_neuron as tgt_feature, e.count, e.mean_weight,
+               n1.label as src_label, n2.label as tgt_label
+        from edges e
+        join neurons n1 on e.atlas = n1.atlas and e.src_layer = n1.layer and e.src_neuron = n1.neuron
+        join neurons n2 on e.atlas = n2.atlas and e.tgt_layer = n2.layer and e.tgt_neuron = n2.neuron
+        where e.atlas = 'sample-clt'
+        order by e.count desc, e.mean_abs_weight desc limit 10""",
+    "Transcoder graphs: what the producers wrote beside the features": """
+        select generator, count(*) as graphs, sum(error_nodes) as error_nodes, sum(ambiguous_links) as ambiguous_links,
+               sum(zero_weight_links) as zero_weight_links_dropped
+        from lake.graphs where atlas = 'sample-clt' group by generator order by generator""",
 }
+
+
+def add_transcoder_atlas(wh: Warehouse, corpus: Path, spec: TranscoderSpec | None = None) -> None:
+    """The demo's second atlas: transcoder features, from circuit-tracer- and Neuronpedia-shaped graphs
+    and Neuronpedia's explanation exports (app/sample_transcoder.py)."""
+    spec = spec or TranscoderSpec()
+    sample_transcoder.write_corpus(spec, corpus)
+    registry.add(
+        wh,
+        registry.Atlas(
+            atlas=TRANSCODER_ATLAS,
+            model_id="circuitlake/sample-clt",
+            num_layers=spec.layers,
+            neurons_per_layer=spec.features_per_layer,
+            unit="transcoder",
+            universe="observed",
+        ),
+    )
+    r = ingest_graphs(wh, TRANSCODER_ATLAS, [str(corpus / "graphs")])
+    noted = ", ".join(f"{v:,} {k}" for k, v in r.noted.items() if v)
+    console.print(f"{TRANSCODER_ATLAS} graphs: {r.landed} landed, {r.rejected} rejected; they hold {noted}", markup=False)
+    for label_file in sorted((corpus / "labels").iterdir()):
+        r = ingest_labels(wh, TRANSCODER_ATLAS, label_file)
+        console.print(f"{TRANSCODER_ATLAS} labels {label_file.name}: {r.rows.get('labels', 0)} rows, {r.rejected} rejected", markup=False)
 
 
 def run_demo(wh: Warehouse, corpus: Path, report_path: Path, spec: SampleSpec | None = None) -> int:
@@ -95,6 +133,7 @@ def run_demo(wh: Warehouse, corpus: Path, report_path: Path, spec: SampleSpec | 
         )
     r = ingest_wiring(wh, SAMPLE_ATLAS, corpus / "wiring_cache")
     console.print(f"wiring cache: {r.landed} layers landed, {r.skipped} already in the lake, {r.rejected} rejected")
+    add_transcoder_atlas(wh, corpus / "transcoder")
     console.rule("3. build (sqlmesh plan, then restate the models whose lake tables moved)")
     build(wh)
     console.rule("4. audits")

@@ -46,8 +46,9 @@ def show_card(n: Neuron, k: int) -> None:
     found = rel.fetchone()
     row = dict(zip(rel.columns, found, strict=True)) if found else {}
     facts = [
-        f"[bold]L{n.layer}/N{n.neuron}[/] of {n.atlas.name} (feature_id {row.get('feature_id')})",
-        f"label: {row.get('label') or '(unlabeled)'}",
+        f"[bold]L{n.layer}/{'F' if n.atlas.info.unit == 'transcoder' else 'N'}{n.neuron}[/] of {n.atlas.name} (feature_id {row.get('feature_id')})",
+        f"label: {row.get('label') or '(unlabeled)'}"
+        + ("  (outside the atlas universe: in no graph or wiring yet)" if row.get("outside_universe") else ""),
         f"does (output): {row.get('output_label') or '-'}    triggered by (input): {row.get('input_label') or '-'}",
         f"appears in {row.get('appearance_count', 0):,} graphs; cluster {row.get('cluster_path') or '(not clustered)'}"
         + (f", flow {row['infomap_flow']:.3g}" if row.get("infomap_flow") is not None else ""),

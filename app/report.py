@@ -59,7 +59,8 @@ FIGURES = [
     """with outside as (
          select l.atlas, l.layer, l.neuron from lake.labels as l
          anti join main.neurons as n on l.atlas = n.atlas and l.layer = n.layer and l.neuron = n.neuron)
-       select a.atlas, 'labeled neurons outside the universe', count(distinct (o.layer, o.neuron))
+       -- count only matched rows: a struct of two nulls (an atlas with none) is a value count(distinct) counts
+       select a.atlas, 'labeled neurons outside the universe', count(distinct (o.layer, o.neuron)) filter (where o.atlas is not null)
        from lake.atlases as a left join outside as o on a.atlas = o.atlas
        group by a.atlas""",
     "select atlas, 'rejected records', count(*) from lake.rejects group by atlas",

@@ -361,10 +361,44 @@ def write_labels(spec: SampleSpec, out: Path) -> list[Path]:
     return sorted(folder.iterdir())
 
 
+def write_synthetic_wiring(spec: SampleSpec, out: Path) -> list[Path]:
+    """A wiring cache of the sample's shape under `out/wiring_cache/` drawn at random (no model, no
+    torch): 10 excitatory and 10 inhibitory connections per neuron and direction, in the cache format."""
+    rng = np.random.default_rng(spec.seed)
+    folder = out / "wiring_cache"
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def connections(layers: range, sign: float) -> list[dict]:
+        strengths = np.sort(rng.uniform(0.05, 1.0, 10))[::-1] * sign
+        return [
+            {"layer": int(rng.choice(layers)), "neuron": int(rng.integers(0, spec.neurons_per_layer)), "effective_strength": round(float(s), 5)}
+            for s in strengths
+        ]
+
+    paths = []
+    for layer in range(spec.layers):
+        entries = {}
+        for n in range(spec.neurons_per_layer):
+            entry: dict = {"projections": {"promotes": [{"token": WORDS[int(rng.integers(0, len(WORDS)))], "weight": 0.4}], "suppresses": []}}
+            for direction, layers in (("upstream", range(layer)), ("downstream", range(layer + 1, spec.layers))):
+                if layers:
+                    entry[direction] = {"excitatory": connections(layers, 1.0), "inhibitory": connections(layers, -1.0)}
+            entries[str(n)] = entry
+        path = folder / f"layer_{layer}.json"
+        path.write_text(json.dumps(entries))
+        paths.append(path)
+    return paths
+
+
 def write_wiring(spec: SampleSpec, out: Path) -> list[Path]:
     """A tiny random Llama-shaped checkpoint of the sample's shape under `out/model/`, and its wiring
-    cache under `out/wiring_cache/`, written from the computed result (needs the `wiring` extra)."""
-    import torch  # the optional `wiring` extra: imported only when a wiring cache is wanted
+    cache under `out/wiring_cache/`, written from the computed result. Without the `wiring` extra
+    (torch, transformers) the cache is drawn at random instead (`write_synthetic_wiring`)."""
+    try:
+        import torch  # the optional `wiring` extra: imported only when a wiring cache is wanted
+        import transformers  # noqa: F401 (tiny_model needs it)
+    except ImportError:
+        return write_synthetic_wiring(spec, out)
 
     from circuitlake.jobs.wiring import Checkpoint, compute_layer, tiny_model, write_cache
 

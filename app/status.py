@@ -4,7 +4,8 @@ Read-only and quick at any size: it reads the lake's small tables (batch markers
 rejects, retractions), Delta versions and file sizes, the last build's record, the last audit
 report, and two small warehouse figures (label coverage, clusters staleness) when a build exists.
 "Needs attention" (exit 1): lake batches not built yet, a retraction not built yet, clusters stale
-or missing while edges exist, or failed audits in the last report.
+or missing while edges exist, graph files ingested but every one rejected, or failed audits in the
+last report.
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ def atlas_status(wh: Warehouse, atlas: registry.Atlas, built_batches: set, figur
     unbuilt = sorted(m["batch"] for m in markers if m["job"] != "cluster" and f"{atlas.atlas}/{m['batch']}" not in built_batches)
     labels: dict[str, dict] = {}
     for m in sorted(by_job.get("labels", []), key=lambda m: m["batch"]):  # the latest batch is the source's current file
+        if not m["landed"]:  # a file whose every record was rejected: the source kept its labels
+            continue
         labels[m["source"]] = {"source": m["source"], "batch": m["batch"], "files": m["inputs"], "records": m["landed"]}
     wiring: dict[str, dict] = {}
     for m in by_job.get("wiring", []):
@@ -65,6 +68,8 @@ def atlas_status(wh: Warehouse, atlas: registry.Atlas, built_batches: set, figur
     runs = lake.read(wh, "cluster_runs", ["batch", "top_modules", "edges", "seconds"], [("atlas", "=", atlas.atlas)]).to_pylist()
     retractions = lake.read(wh, "retractions", ["retraction", "what"], [("atlas", "=", atlas.atlas)]).to_pylist()
     fig = figures.get(atlas.atlas, {})
+    rejects = lake.read(wh, "rejects", ["job", "file"], [("atlas", "=", atlas.atlas)])
+    rejected_graph_files = {f for j, f in zip(rejects["job"].to_pylist(), rejects["file"].to_pylist(), strict=True) if j == "graphs"}
     status = {
         "atlas": atlas.atlas,
         "model_id": atlas.model_id,
@@ -82,10 +87,16 @@ def atlas_status(wh: Warehouse, atlas: registry.Atlas, built_batches: set, figur
         "clusters_stale": fig.get("clusters_stale") == "true",
         "retractions": len(retractions),
         "retractions_not_built": len([r for r in retractions if r["retraction"] not in handled]),
-        "rejects": lake.read(wh, "rejects", ["batch"], [("atlas", "=", atlas.atlas)]).num_rows,
+        "rejects": rejects.num_rows,
+        "graph_files_rejected": len(rejected_graph_files),
         "lake_bytes": _atlas_bytes(wh, atlas.atlas),
     }
     attention = []
+    if rejected_graph_files and not status["graphs"]:
+        attention.append(
+            f"every graph file ingested was rejected ({len(rejected_graph_files)} files): "
+            'see why with `circuitlake query "select file, reason from lake.rejects"`'
+        )
     if unbuilt:
         attention.append(f"{len(unbuilt)} batch(es) not built yet: run `circuitlake build`")
     if status["retractions_not_built"]:

@@ -187,8 +187,17 @@ class Neuron:
         return f"<neuron L{self.layer}/N{self.neuron} of {self.atlas.name!r}>"
 
     def row(self) -> duckdb.DuckDBPyRelation:
-        """Its `neurons` row (labels by the atlas's precedence, appearances, cluster)."""
-        return self.atlas.sql("select * exclude (atlas) from neurons where atlas = $1 and layer = $2 and neuron = $3", self._key)
+        """Its `neurons` row (labels by the atlas's precedence, appearances, cluster); for a unit that is
+        labeled but outside the universe, its labels by that precedence with `outside_universe` true."""
+        return self.atlas.sql(
+            """select * exclude (atlas), false as outside_universe from neurons where atlas = $1 and layer = $2 and neuron = $3
+               union all by name
+               select * exclude (atlas), $2 * $4 + $3 as feature_id, 0 as appearance_count, true as outside_universe
+               from stg.neuron_labels as l
+               where atlas = $1 and layer = $2 and neuron = $3
+                 and not exists (select 1 from neurons as n where n.atlas = $1 and n.layer = $2 and n.neuron = $3)""",
+            [*self._key, self.atlas.info.neurons_per_layer],
+        )
 
     def labels(self) -> duckdb.DuckDBPyRelation:
         """Every label the lake holds for it, with its source and pass."""

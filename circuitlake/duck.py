@@ -71,14 +71,40 @@ def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None)
 READ_STATEMENTS = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
 
 
+def _literal(path: Path | str) -> str:
+    """A path as an SQL string literal."""
+    return "'" + str(path).replace("'", "''") + "'"
+
+
 def _quoted(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "/'"
+    """A folder as an SQL string literal ending in '/' (for allowed_directories)."""
+    return _literal(f"{path}/")
+
+
+def _lake_only(wh: Warehouse) -> duckdb.DuckDBPyConnection:
+    """Before the first build: an in-memory session with the `lake` views over the Delta tables (rows
+    of committed batches, as the build's views read them), so `select * from lake.rejects` works after
+    the first ingest."""
+    from circuitlake import lake
+
+    con = load(duckdb.connect(config=budget().duckdb_config(wh)), "delta")
+    con.execute("create schema lake")
+    marker = f"delta_scan({_literal(wh.table('ingest_batches'))})"
+    for name, table in lake.TABLES.items():
+        if not wh.table(name).exists():
+            continue
+        scan = f"delta_scan({_literal(wh.table(name))})"
+        committed = "batch" in table.schema.names and name != "ingest_batches"
+        where = f" as t semi join {marker} as b on t.atlas = b.atlas and t.batch = b.batch" if committed else ""
+        con.execute(f"create view lake.{name} as select * from {scan}{where}")
+    return con
 
 
 def connect_for_users(wh: Warehouse) -> duckdb.DuckDBPyConnection:
     """A read-only connection for SQL a user typed: the lake and the spill folder are the only files it
-    may touch (no other file read or written, no ATTACH, INSTALL or LOAD), and its settings are locked."""
-    con = load(connect(wh, read_only=True), "delta", "fts")
+    may touch (no other file read or written, no ATTACH, INSTALL or LOAD), and its settings are locked.
+    Before the first build only the `lake` tables are there."""
+    con = load(connect(wh, read_only=True), "delta", "fts") if wh.duckdb.exists() else _lake_only(wh)
     con.execute(f"SET allowed_directories = [{_quoted(wh.lake)}, {_quoted(wh.spill)}]")
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")

@@ -1,7 +1,8 @@
 """Where an atlas's search indexes live in the warehouse, and the SQL that ranks with them.
 
 Each atlas has its own tables in schema `search`, so a build re-indexes only the atlases whose labels
-changed: `search.docs_<slug>` (one row per labeled neuron, the text fields of `neurons`) with a DuckDB
+changed: `search.docs_<slug>` (one row per labeled unit, the text fields of `neurons`, or of its labels for a
+unit outside the universe) with a DuckDB
 `fts` BM25 index over them, and `search.embeddings_<slug>` (one FLOAT[d] vector per neuron whose current
 label text was embedded). `search.indexes` records what each was built from.
 """
@@ -16,6 +17,25 @@ INDEXES = f"{SCHEMA}.indexes"
 # the text a neuron is found by, in `neurons` columns; embeddings are keyed by its sha256
 LABEL_TEXT = "concat_ws(' | ', label, output_label, input_label, description)"
 TEXT_COLUMNS = ("label", "output_label", "input_label", "description")
+
+
+def labeled_units(atlas_param: str) -> str:
+    """Every unit of an atlas that search can find, as a subquery: its `neurons` row, and for a unit that
+    is labeled but outside the atlas's universe (universe 'observed': it appears in no graph or wiring
+    yet) its `stg.neuron_labels` row, with no cluster. `atlas_param` is the atlas's SQL parameter."""
+    return f"""(
+  select feature_id, layer, neuron, label, output_label, input_label, description, cluster_path, top_cluster
+  from neurons
+  where atlas = {atlas_param}
+  union all
+  select cast(l.layer as bigint) * a.neurons_per_layer + l.neuron as feature_id, l.layer, l.neuron,
+         l.label, l.output_label, l.input_label, l.description, null as cluster_path, null as top_cluster
+  from stg.neuron_labels as l
+  join lake.atlases as a
+    on l.atlas = a.atlas
+  where l.atlas = {atlas_param}
+    and not exists (select 1 from neurons as n where n.atlas = l.atlas and n.layer = l.layer and n.neuron = l.neuron)
+)"""
 
 
 def slug(atlas: str) -> str:
@@ -43,8 +63,8 @@ with ranked as ({ranked}
 )
 select r.layer, r.neuron, round(r.score, 4) as score, n.label, n.output_label, n.input_label, n.cluster_path, n.top_cluster
 from ranked as r
-join neurons as n
-  on n.atlas = $3 and n.layer = r.layer and n.neuron = r.neuron
+join {labeled_units("$3")} as n
+  on n.layer = r.layer and n.neuron = r.neuron
 order by r.score desc, r.layer, r.neuron"""
 
 

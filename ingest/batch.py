@@ -163,14 +163,17 @@ class IngestReport:
     batches: int = 0
     rows: dict[str, int] = field(default_factory=dict)
     rejects: list[str] = field(default_factory=list)
+    noted: dict[str, int] = field(default_factory=dict)  # what landed worth a look (e.g. ambiguous links)
 
     @property
     def exit_code(self) -> int:
         return 1 if self.rejected else 0
 
-    def count(self, counts: dict[str, int]) -> None:
+    def count(self, counts: dict[str, int], into: str = "rows") -> None:
+        """Add `counts` to `rows` (rows written per table) or to `noted`."""
+        totals = getattr(self, into)
         for k, v in counts.items():
-            self.rows[k] = self.rows.get(k, 0) + v
+            totals[k] = totals.get(k, 0) + v
 
     def reject(self, batch: Batch, reject: Reject) -> None:
         """Record a reject in the batch (landed with it) and print its one-line error."""

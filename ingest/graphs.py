@@ -28,6 +28,12 @@ from circuitlake.settings import Warehouse
 
 DATA_TABLES = ["graph_links", "graph_nodes", "graphs"]  # written in this order, marker after
 SUFFIXES = (".json", ".json.gz")
+NOTED = {  # per-graph counts the ingest summary shows: graphs column -> what it counts
+    "dangling_links": "links to ids that are no node (kept)",
+    "ambiguous_links": "ambiguous links (an id two nodes hold: kept, never unit links)",
+    "zero_weight_links": "zero-weight links (dropped)",
+    "error_nodes": "error nodes",
+}
 
 
 def graph_key(graph_id: str) -> int:
@@ -150,6 +156,7 @@ def ingest_graphs(
             batch.inputs.append(str(path))
             batch.hashes.append(sha)
             report.landed += 1
+            report.count({what: row[k] for k, what in NOTED.items()} | {"graphs without units": int(row["neuron_count"] == 0)}, into="noted")
             if len(batch.hashes) >= batch_graphs or batch.rows("graph_links") >= batch_links:
                 flush()
         flush()

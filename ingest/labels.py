@@ -5,8 +5,13 @@ written in chunks. A file is one batch of its `source` (default: the file's stem
 replacement: re-ingesting the same bytes is a no-op, and a newer file replaces the source's labels
 atomically (the marker commit switches readers to the new batch; older rows are then deleted and
 stay reachable by Delta time travel). Keys in every spelling ("L17/N12426", "L17/12426",
-"17_12426", feature_id) normalise to (layer, neuron); a key outside the atlas shape, a feature_id
-that disagrees with its layer/neuron, a duplicate or an unparseable record is a reject.
+"17_12426", feature_id, Neuronpedia's source id + index) normalise to (layer, neuron); a key outside
+the atlas shape, a feature_id that disagrees with its layer/neuron, a duplicate or an unparseable
+record is a reject. A format may hold several records per unit (Neuronpedia: several explanations of
+one feature): the first is the unit's label, the others land under their own pass as provenance.
+A file whose every record is rejected changes nothing but `rejects` (its source keeps its labels,
+and the same file with the right --format is not "nothing to do"); a file with no record of its
+format at all is an error.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import re
 import zlib
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import ijson
@@ -26,13 +32,14 @@ from circuitlake.formats.labels_activation import NeuronProfile
 from circuitlake.formats.labels_autointerp import AutointerpLine
 from circuitlake.formats.labels_enriched import EnrichedLabel
 from circuitlake.formats.labels_function_db import FunctionDbNeuron
+from circuitlake.formats.labels_neuronpedia import SNIFF_KEYS, NeuronpediaExplanation
 from circuitlake.ingest import sources
 from circuitlake.ingest.batch import Batch, IngestReport, Reject, content_hash, known_reject_keys
 from circuitlake.progress import bar
 from circuitlake.registry import Atlas
 from circuitlake.settings import Warehouse
 
-FORMATS = ("autointerp-jsonl", "enriched", "function-db", "activation-descriptions")
+FORMATS = ("autointerp-jsonl", "enriched", "function-db", "activation-descriptions", "neuronpedia")
 SOURCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
@@ -138,6 +145,20 @@ def _function_db(key, n: FunctionDbNeuron, atlas: Atlas) -> list[dict]:
     ]
 
 
+def _neuronpedia(_key, e: NeuronpediaExplanation, atlas: Atlas) -> list[dict]:
+    layer, neuron = neuron_of(f"{e.layer_number}_{e.index}", atlas)
+    return [
+        _row(
+            layer,
+            neuron,
+            "autointerp",
+            label=e.description,
+            type=e.typeName,  # provenance: how the explanation was made
+            labeler_model=e.explanationModelName,
+        )
+    ]
+
+
 def _activation(key, p: NeuronProfile, atlas: Atlas) -> list[dict]:
     if p.layer is not None and p.neuron is not None:
         layer, neuron = neuron_of(f"{p.layer}_{p.neuron}", atlas)
@@ -175,11 +196,35 @@ def _profiles(f):
         yield f"profiles[{i}]", value
 
 
-READERS: dict[str, tuple[Callable, type[BaseModel], Callable]] = {
-    "autointerp-jsonl": (_lines, AutointerpLine, _autointerp),
-    "enriched": (_kv(""), EnrichedLabel, _enriched),
-    "function-db": (_kv("neurons"), FunctionDbNeuron, _function_db),
-    "activation-descriptions": (_profiles, NeuronProfile, _activation),
+def _items_or_lines(f):
+    """A JSON array's items ("[i]"), or JSONL lines: whichever the file holds."""
+    head = f.peek(64) if hasattr(f, "peek") else b""
+    if head.lstrip()[:1] == b"[":
+        for i, value in enumerate(ijson.items(f, "item", use_float=True)):
+            yield f"[{i}]", value
+    else:
+        yield from _lines(f)
+
+
+@dataclass(frozen=True)
+class LabelFormat:
+    """How one label file shape is read: records from the stream, each validated by `model`, then
+    converted to label rows. `repeats`: the pass a unit's further records in one file land as
+    (several explanations of one feature); without it a unit's second record is a duplicate."""
+
+    reader: Callable
+    model: type[BaseModel]
+    convert: Callable
+    repeats: str | None = None
+
+
+READERS: dict[str, LabelFormat] = {
+    "autointerp-jsonl": LabelFormat(_lines, AutointerpLine, _autointerp),
+    "enriched": LabelFormat(_kv(""), EnrichedLabel, _enriched),
+    "function-db": LabelFormat(_kv("neurons"), FunctionDbNeuron, _function_db),
+    "activation-descriptions": LabelFormat(_profiles, NeuronProfile, _activation),
+    # the first explanation of a feature in file order is its autointerp label; the others stay as provenance
+    "neuronpedia": LabelFormat(_items_or_lines, NeuronpediaExplanation, _neuronpedia, repeats="autointerp_alternative"),
 }
 
 
@@ -188,7 +233,11 @@ def detect_format(path: Path) -> str:
     raw, stream = sources.open_stream(path)
     try:
         for prefix, event, value in ijson.parse(stream, multiple_values=True):
-            if event != "map_key" or prefix != "":
+            if event != "map_key" or prefix not in ("", "item"):
+                continue
+            if value in SNIFF_KEYS:  # an explanation export: an array of them, or JSONL
+                return "neuronpedia"
+            if prefix == "item":
                 continue
             if value in ("feature_id", "labels", "feature_metadata"):
                 return "autointerp-jsonl"
@@ -241,19 +290,21 @@ def ingest_labels(
         return report
 
     batch = Batch(wh, atlas.atlas, "labels", source=source, inputs=[str(path)], hashes=[sha])
-    extra = {"source": source, "source_file": str(path), "labeler_model": labeler_model}
+    extra = {"source": source, "source_file": str(path)}
     schema = lake.row_schema("labels")
     seen = {p: bytearray(atlas.num_layers * atlas.neurons_per_layer) for p in registry.LABEL_PASSES}
-    reader, model, convert = READERS[fmt]
+    form = READERS[fmt]
     pending: list[dict] = []
+    records = landed = 0
     raw, stream = sources.open_stream(path)
     with raw, bar(show_progress) as progress:
         task = progress.add_task(f"ingest labels {source} -> {atlas.atlas}", total=path.stat().st_size)
         try:
-            for record, value in reader(stream):
+            for record, value in form.reader(stream):
+                records += 1
                 try:
-                    obj = model.model_validate_json(value) if isinstance(value, bytes) else model.model_validate(value)
-                    rows = convert(record, obj, atlas)
+                    obj = form.model.model_validate_json(value) if isinstance(value, bytes) else form.model.model_validate(value)
+                    rows = form.convert(record, obj, atlas)
                 except ValidationError as e:
                     report.reject(batch, Reject.invalid(str(path), record, e, sha))
                     continue
@@ -261,16 +312,19 @@ def ingest_labels(
                     report.reject(batch, Reject(str(path), record, str(e), sha))
                     continue
                 first = rows[0]
-                flags = seen[first["pass"]]
                 slot = first["layer"] * atlas.neurons_per_layer + first["neuron"]
-                if flags[slot]:
+                if seen[first["pass"]][slot] and form.repeats:  # a further record of the unit: kept under its own pass
+                    rows = [{**r, "pass": form.repeats} for r in rows]
+                elif seen[first["pass"]][slot]:
                     report.reject(
                         batch,
                         Reject(str(path), record, f"duplicate: L{first['layer']}/N{first['neuron']} already labeled in this file", sha),
                     )
                     continue
-                flags[slot] = 1
-                pending.extend({**r, **extra, "record": record} for r in rows)
+                seen[first["pass"]][slot] = 1
+                # --labeler-model names the labeler where the file does not (Neuronpedia's records do)
+                pending.extend({**r, **extra, "labeler_model": r.get("labeler_model") or labeler_model, "record": record} for r in rows)
+                landed += len(rows)
                 if len(pending) >= chunk_rows:
                     batch.add("labels", pa.Table.from_pylist(pending, schema))
                     batch.spill("labels")
@@ -279,8 +333,15 @@ def ingest_labels(
         except (ijson.JSONError, EOFError, OSError, zlib.error) as e:
             report.reject(batch, Reject(str(path), f"byte {raw.tell()}", f"unreadable from here on ({e}); records before it landed", sha))
         progress.update(task, completed=path.stat().st_size)
+    if not records and not report.rejected:
+        raise UserError(f"{path}: no {fmt} records in it: a file of another shape? (leave --format out to detect it)")
     if pending:
         batch.add("labels", pa.Table.from_pylist(pending, schema))
+    if not landed:  # every record rejected: the source keeps its current labels, and a retry is not "nothing to do"
+        batch.hashes = []
+        counts = batch.commit(["labels"], known_reject_keys(wh, atlas.atlas))
+        report.count(counts)
+        return report
     counts = batch.commit(["labels"], known_reject_keys(wh, atlas.atlas))
     # the marker made the new batch current; drop the source's older rows (Delta time travel keeps them)
     lake.delete(wh, "labels", f"atlas = '{atlas.atlas}' AND source = '{source}' AND batch <> '{batch.batch}'")

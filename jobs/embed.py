@@ -58,8 +58,8 @@ def _todo_sql(limit: int | None) -> str:
     return f"""
 with current_text as (
   select layer, neuron, {search.LABEL_TEXT} as text
-  from neurons
-  where atlas = $1 and {search.LABEL_TEXT} <> ''
+  from {search.labeled_units("$1")}
+  where {search.LABEL_TEXT} <> ''
 )
 select c.layer, c.neuron, c.text, sha256(c.text) as text_sha
 from current_text as c
@@ -130,7 +130,7 @@ def embed(wh: Warehouse, atlas_name: str, s: EmbedSettings) -> EmbedReport:
             todo = duck.scalar(con, f"select count(*) from ({_todo_sql(s.limit)})", params)
         except duckdb.CatalogException:
             raise UserError("the warehouse predates label embeddings: run `circuitlake build` first") from None
-        labeled = duck.scalar(con, f"select count(*) from neurons where atlas = ? and {search.LABEL_TEXT} <> ''", [atlas.atlas])
+        labeled = duck.scalar(con, f"select count(*) from {search.labeled_units('$1')} where {search.LABEL_TEXT} <> ''", [atlas.atlas])
         report.already = labeled - todo if s.limit is None else 0
         lander = Lander(wh, atlas.atlas, s)
         reader = con.execute(_todo_sql(s.limit), params).fetch_record_batch(s.batch_size)

@@ -55,7 +55,7 @@ def labels_fingerprint(con: duckdb.DuckDBPyConnection, atlas: str) -> str:
     """Changes whenever any neuron's label text changes (count and an order-free hash of the text columns)."""
     columns = ", ".join(search.TEXT_COLUMNS)
     return duck.scalar(
-        con, f"select count(*) || ':' || coalesce(sum(hash(layer, neuron, {columns})), 0) from neurons where atlas = ?", [atlas]
+        con, f"select count(*) || ':' || coalesce(sum(hash(layer, neuron, {columns})), 0) from {search.labeled_units('$1')}", [atlas]
     )
 
 
@@ -65,8 +65,8 @@ def index_docs(con: duckdb.DuckDBPyConnection, atlas: str) -> int:
     con.execute(
         f"""create or replace table {table} as
             select feature_id, layer, neuron, {columns}
-            from neurons
-            where atlas = ? and {search.LABEL_TEXT} <> ''
+            from {search.labeled_units("$1")}
+            where {search.LABEL_TEXT} <> ''
             order by feature_id""",
         [atlas],
     )
@@ -90,8 +90,8 @@ def publish_embeddings(con: duckdb.DuckDBPyConnection, atlas: str, model: str, d
         f"""create or replace table {table} as
             with current_text as (
               select layer, neuron, sha256({search.LABEL_TEXT}) as text_sha
-              from neurons
-              where atlas = $1 and {search.LABEL_TEXT} <> ''
+              from {search.labeled_units("$1")}
+              where {search.LABEL_TEXT} <> ''
             ),
             vectors as (
               -- a label text embedded twice (two runs): the newest vector wins
