@@ -40,8 +40,9 @@ lint: install
 demo: install
 	rm -rf $(DEMO_WAREHOUSE) .cache/sample
 	$(BIN)/circuitlake --warehouse $(DEMO_WAREHOUSE) demo --corpus .cache/sample --report .cache/audit_report.md
-	$(BIN)/circuitlake --warehouse $(DEMO_WAREHOUSE) report --html .cache/atlas_report.html
-	$(BIN)/circuitlake --warehouse $(DEMO_WAREHOUSE) search "aspirin dosing" --limit 5
+	$(BIN)/circuitlake --warehouse $(DEMO_WAREHOUSE) report --html .cache/atlas_report.html --atlas sample
+	$(BIN)/circuitlake --warehouse $(DEMO_WAREHOUSE) search "aspirin dosing" --limit 5 --atlas sample
+	$(BIN)/circuitlake --warehouse $(DEMO_WAREHOUSE) neuron 1_10_3 --atlas sample-clt --top 3
 
 test: install browser
 	$(BIN)/pytest

@@ -107,9 +107,11 @@ def add_transcoder_atlas(wh: Warehouse, corpus: Path, spec: TranscoderSpec | Non
         console.print(f"{TRANSCODER_ATLAS} labels {label_file.name}: {r.rows.get('labels', 0)} rows, {r.rejected} rejected", markup=False)
 
 
-def run_demo(wh: Warehouse, corpus: Path, report_path: Path, spec: SampleSpec | None = None) -> int:
-    """Run the demo (on the default sample corpus unless `spec` says otherwise); returns the exit code
-    (1 when an audit failed)."""
+def run_demo(
+    wh: Warehouse, corpus: Path, report_path: Path, spec: SampleSpec | None = None, transcoder: TranscoderSpec | None = TranscoderSpec()
+) -> int:
+    """Run the demo (on the default sample corpus unless `spec` says otherwise, with the transcoder atlas
+    of `transcoder` beside it unless None); returns the exit code (1 when an audit failed)."""
     spec = spec or SampleSpec()
     console.rule("1. sample corpus")
     write_corpus(spec, corpus)
@@ -133,7 +135,8 @@ def run_demo(wh: Warehouse, corpus: Path, report_path: Path, spec: SampleSpec | 
         )
     r = ingest_wiring(wh, SAMPLE_ATLAS, corpus / "wiring_cache")
     console.print(f"wiring cache: {r.landed} layers landed, {r.skipped} already in the lake, {r.rejected} rejected")
-    add_transcoder_atlas(wh, corpus / "transcoder")
+    if transcoder:
+        add_transcoder_atlas(wh, corpus / "transcoder", transcoder)
     console.rule("3. build (sqlmesh plan, then restate the models whose lake tables moved)")
     build(wh)
     console.rule("4. audits")
@@ -145,6 +148,8 @@ def run_demo(wh: Warehouse, corpus: Path, report_path: Path, spec: SampleSpec | 
     con = duck.connect(wh, read_only=True)
     try:
         for title, sql in EXAMPLE_QUERIES.items():
+            if TRANSCODER_ATLAS in sql and not transcoder:
+                continue
             print(f"-- {title}")
             con.sql(sql).show(max_width=160)
     finally:

@@ -40,7 +40,7 @@ def demo_wh(tmp_path_factory):
     root = tmp_path_factory.mktemp("demo")
     wh = warehouse(root / "warehouse")
     lake.ensure(wh)
-    assert run_demo(wh, root / "corpus", root / "report.md", DEMO_SPEC) == 0
+    assert run_demo(wh, root / "corpus", root / "report.md", DEMO_SPEC, transcoder=None) == 0
     return wh
 
 

@@ -58,7 +58,7 @@ def test_wheel_installed_in_a_fresh_venv_runs_the_demo_and_sqlmesh(tmp_path):
     demo = cli("--warehouse", "wh", "demo", "--corpus", "corpus", "--report", "audit.md")
     assert demo.returncode == 0, demo.stdout[-3000:] + demo.stderr[-3000:]
     assert "18 of 18 audits passed" in (work / "audit.md").read_text()
-    found = cli("--warehouse", "wh", "search", "aspirin dosing", "--limit", "3")
+    found = cli("--warehouse", "wh", "search", "aspirin dosing", "--limit", "3", "--atlas", "sample")
     assert found.returncode == 0 and "aspirin dosing" in found.stdout
 
     # a project folder: sqlmesh works inside it against the same warehouse, and the CLI can use it
