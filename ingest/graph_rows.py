@@ -448,44 +448,129 @@ def _ambiguous_ids(ids: pa.Array, ends: _Endpoints) -> pa.Array:
     return pa.array([x for x, keys in held.items() if len(keys) > 1], pa.string())
 
 
-def _link_ends(links: pa.Table, ids: pa.Array, ends: _Endpoints, shape: Shape, record: np.ndarray) -> tuple[dict, int, int]:
-    """Endpoint index of each link's source and target, the number of links with an end that is
-    no node, and the number naming an ambiguous id. A node id given twice means its last node; an
-    id that is no node gets a dangling endpoint parsed from its shape (one per distinct id); an
-    ambiguous id gets the one `ambiguous` endpoint. `record[i]` is link i's index in the file."""
-    n = len(ids)
-    reversed_ids = ids.take(pa.array(np.arange(n - 1, -1, -1)))
-    ambiguous_ids = _ambiguous_ids(ids, ends)
-    ambiguous_end = ends.add(Endpoint("ambiguous", None, None, None)) if len(ambiguous_ids) else -1
-    dangling: dict[str, int] = {}
-    sides, missing, unclear = {}, np.zeros(links.num_rows, bool), np.zeros(links.num_rows, bool)
-    for side in ("source", "target"):
-        found = pc.index_in(links[side], value_set=reversed_ids)
-        index = (n - 1 - pc.fill_null(found, n).to_numpy(zero_copy_only=False)).astype(np.int64)
-        if len(ambiguous_ids):
-            hit = pc.fill_null(pc.is_in(links[side], value_set=ambiguous_ids), False).to_numpy(zero_copy_only=False)
-            index[hit] = ambiguous_end
-            unclear |= hit
-        if found.null_count:
-            names, absent = links[side], pc.is_null(found).to_numpy(zero_copy_only=False)
-            missing |= absent
-            for i in np.flatnonzero(absent):
-                x = names[int(i)].as_py()
-                if x not in dangling:
-                    ep = endpoint_from_id(x)
-                    if ep is None:
-                        raise GraphError(f"links[{record[i]}]", f"{side} {x!r} is not a node and has no neuron/E/L id shape")
-                    if ep.kind == "neuron" and shape.unit != "neuron":
-                        raise GraphError(
-                            f"links[{record[i]}]",
-                            f"{side} {x!r} is not a node: in transcoder graphs an id of that shape may be a feature, an error or a logit",
-                        )
-                    if not _in_shape(ep, shape):
-                        raise _shape_error(f"links[{record[i]}]", ep, shape)
-                    dangling[x] = ends.add(ep)
-                index[i] = dangling[x]
-        sides[side] = index
-    return sides, int(missing.sum()), int(unclear.sum())
+class RowBuilder:
+    """The rows of one graph whose links come in one or more chunks, in file order: nodes are
+    classified once; each chunk of links becomes graph_links rows; the graph row counts them all.
+    Rule checks are those of `to_rows`, each chunk's links judged in file order."""
+
+    def __init__(self, nodes: pa.Table, shape: Shape):
+        self.shape, self.nodes = shape, nodes
+        self.ends = _classify_nodes(nodes, shape)
+        self.ids = nodes["node_id"].combine_chunks()
+        n = len(self.ids)
+        self.reversed_ids = self.ids.take(pa.array(np.arange(n - 1, -1, -1)))  # index_in finds the last node of an id
+        self.ambiguous_ids = _ambiguous_ids(self.ids, self.ends)
+        self.ambiguous_end = self.ends.add(Endpoint("ambiguous", None, None, None)) if len(self.ambiguous_ids) else -1
+        self.dangling: dict[str, int] = {}  # dangling id -> its endpoint (one per distinct id, over every chunk)
+        self.counts = {"link_count": 0, "dangling_links": 0, "ambiguous_links": 0, "zero_weight_links": 0}
+
+    def _link_ends(self, links: pa.Table, record: np.ndarray) -> dict[str, np.ndarray]:
+        """Endpoint index of each link's source and target. A node id given twice means its last node;
+        an id that is no node gets a dangling endpoint parsed from its shape; an ambiguous id gets the
+        one `ambiguous` endpoint. `record[i]` is link i's index in the file."""
+        n, shape, ends = len(self.ids), self.shape, self.ends
+        sides, missing, unclear = {}, np.zeros(links.num_rows, bool), np.zeros(links.num_rows, bool)
+        for side in ("source", "target"):
+            found = pc.index_in(links[side], value_set=self.reversed_ids)
+            index = (n - 1 - pc.fill_null(found, n).to_numpy(zero_copy_only=False)).astype(np.int64)
+            if len(self.ambiguous_ids):
+                hit = pc.fill_null(pc.is_in(links[side], value_set=self.ambiguous_ids), False).to_numpy(zero_copy_only=False)
+                index[hit] = self.ambiguous_end
+                unclear |= hit
+            if found.null_count:
+                names, absent = links[side], pc.is_null(found).to_numpy(zero_copy_only=False)
+                missing |= absent
+                for i in np.flatnonzero(absent):
+                    x = names[int(i)].as_py()
+                    if x not in self.dangling:
+                        ep = endpoint_from_id(x)
+                        if ep is None:
+                            raise GraphError(f"links[{record[i]}]", f"{side} {x!r} is not a node and has no neuron/E/L id shape")
+                        if ep.kind == "neuron" and shape.unit != "neuron":
+                            raise GraphError(
+                                f"links[{record[i]}]",
+                                f"{side} {x!r} is not a node: in transcoder graphs an id of that shape may be a feature, an error or a logit",
+                            )
+                        if not _in_shape(ep, shape):
+                            raise _shape_error(f"links[{record[i]}]", ep, shape)
+                        self.dangling[x] = ends.add(ep)
+                    index[i] = self.dangling[x]
+            sides[side] = index
+        self.counts["dangling_links"] += int(missing.sum())
+        self.counts["ambiguous_links"] += int(unclear.sum())
+        return sides
+
+    def links(self, links: pa.Table, offset: int = 0) -> pa.Table:
+        """graph_links rows of a chunk of links (LINKS) that starts at link `offset` of the file. Raises GraphError."""
+        unit = self.shape.unit
+        weight = links["weight"].combine_chunks()
+        kept = pc.not_equal(weight, 0.0)  # zero-weight links carry no attribution: dropped, counted
+        record = offset + np.flatnonzero(kept.to_numpy(zero_copy_only=False))
+        links, weight = links.filter(kept), weight.filter(kept)
+        self.counts["zero_weight_links"] += len(kept) - links.num_rows
+        self.counts["link_count"] += links.num_rows
+        sides = self._link_ends(links, record)
+        columns = self.ends.columns()
+        is_unit = self.ends.codes() == KINDS.index(unit)
+        layer = columns[1].fill_null(-1).to_numpy(zero_copy_only=False)
+        src, tgt = sides["source"], sides["target"]
+        position = columns[3].fill_null(0).to_numpy(zero_copy_only=False)
+        unit_link = is_unit[src] & is_unit[tgt]
+        backwards = unit_link & ((layer[src] >= layer[tgt]) | (position[tgt] < position[src]))
+        non_finite = ~np.isfinite(weight.to_numpy(zero_copy_only=False))
+        i = _first_true(backwards | non_finite, -1)
+        if i >= 0 and non_finite[i]:
+            raise GraphError(f"links[{record[i]}]", f"weight is not finite ({weight[i].as_py()}): it would poison every sum of its edge")
+        if i >= 0:
+            raise GraphError(
+                f"links[{record[i]}]",
+                f"{unit} link {links['source'][i].as_py()} -> {links['target'][i].as_py()} does not go to a later layer "
+                "at the same or a later position",
+            )
+        link_columns = {
+            f"{prefix}_{name}": col.take(pa.array(idx))
+            for prefix, idx in (("src", src), ("tgt", tgt))
+            for name, col in zip(("kind", "layer", "feature", "pos"), columns, strict=False)
+        }
+        link_columns["weight"] = weight
+        return pa.table(link_columns)
+
+    def node_rows(self) -> pa.Table:
+        """graph_nodes rows: every node with its kind; raw id and type kept for kind `other`, the clerp
+        for unit nodes whose clerp says more than the unit's key."""
+        nodes, ends, n_nodes = self.nodes, self.ends, self.nodes.num_rows
+        columns = ends.columns()
+        node_columns = {name: col.slice(0, n_nodes) for name, col in zip(("kind", "layer", "feature", "position"), columns, strict=False)}
+        other = pa.array(ends.kind == KINDS.index("other"))
+        node_columns["influence"] = nodes["influence"].combine_chunks()
+        node_columns["activation"] = nodes["activation"].combine_chunks()
+        node_columns["node_id"] = pc.if_else(other, self.ids, pa.scalar(None, pa.string()))
+        node_columns["feature_type"] = pc.if_else(other, nodes["feature_type"].combine_chunks(), pa.scalar(None, pa.string()))
+        clerp = nodes["clerp"].combine_chunks()
+        labeled = pc.and_(pa.array(ends.kind == KINDS.index(self.shape.unit)), pc.invert(pc.match_substring_regex(clerp, KEY_CLERP)))
+        labeled = pc.and_(labeled, pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(clerp)), 0))
+        node_columns["clerp"] = pc.if_else(pc.fill_null(labeled, False), clerp, pa.scalar(None, pa.string()))
+        return pa.table(node_columns)
+
+    def graph_row(self, meta: Mapping[str, Any], exceeded: bool | None) -> dict:
+        """The graph's row (once every chunk of links went through `links`)."""
+        gen = meta.get("generation_settings") or {}
+        return {
+            "slug": meta.get("slug"),
+            "scan": meta.get("scan"),
+            "prompt": meta.get("prompt"),
+            "prompt_tokens": meta.get("prompt_tokens") or [],
+            "corpus_index": meta.get("corpus_index"),
+            "node_threshold": _first(meta.get("node_threshold"), gen.get("node_threshold")),
+            "metric_value": gen.get("metric_value"),
+            "target_position": _first(meta.get("target_position"), gen.get("target_position")),
+            "nodes_exceeded": bool(exceeded if exceeded is not None else gen.get("nodes_exceeded")),
+            "node_count": self.nodes.num_rows,
+            "neuron_count": int((self.ends.kind == KINDS.index(self.shape.unit)).sum()),
+            **self.counts,
+            "error_nodes": int((self.ends.kind == KINDS.index("error")).sum()),
+            **graph_info(meta),
+        }
 
 
 def graph_info(meta: Mapping[str, Any]) -> dict:
@@ -500,69 +585,6 @@ def graph_info(meta: Mapping[str, Any]) -> dict:
 
 def to_rows(graph: Graph, num_layers: int, units_per_layer: int, unit: str = "neuron", atlas: str = "this atlas") -> GraphRows:
     """Rows for one graph (without atlas/batch/graph key, which the job adds). Raises GraphError."""
-    shape = Shape(num_layers, units_per_layer, unit, atlas)
-    nodes, links = graph.nodes, graph.links
-    n_nodes = nodes.num_rows
-    ends = _classify_nodes(nodes, shape)
-    weight = links["weight"].combine_chunks()
-    kept = pc.not_equal(weight, 0.0)  # zero-weight links carry no attribution: dropped, counted
-    record = np.flatnonzero(kept.to_numpy(zero_copy_only=False))
-    links, weight = links.filter(kept), weight.filter(kept)
-    sides, dangling, ambiguous = _link_ends(links, nodes["node_id"].combine_chunks(), ends, shape, record)
-    columns = ends.columns()
-    is_unit = ends.codes() == KINDS.index(unit)
-    layer = columns[1].fill_null(-1).to_numpy(zero_copy_only=False)
-    src, tgt = sides["source"], sides["target"]
-    position = columns[3].fill_null(0).to_numpy(zero_copy_only=False)
-    unit_link = is_unit[src] & is_unit[tgt]
-    backwards = unit_link & ((layer[src] >= layer[tgt]) | (position[tgt] < position[src]))
-    non_finite = ~np.isfinite(weight.to_numpy(zero_copy_only=False))
-    i = _first_true(backwards | non_finite, -1)
-    if i >= 0 and non_finite[i]:
-        raise GraphError(f"links[{record[i]}]", f"weight is not finite ({weight[i].as_py()}): it would poison every sum of its edge")
-    if i >= 0:
-        raise GraphError(
-            f"links[{record[i]}]",
-            f"{unit} link {links['source'][i].as_py()} -> {links['target'][i].as_py()} does not go to a later layer "
-            "at the same or a later position",
-        )
-    link_columns = {
-        f"{prefix}_{name}": col.take(pa.array(idx))
-        for prefix, idx in (("src", src), ("tgt", tgt))
-        for name, col in zip(("kind", "layer", "feature", "pos"), columns, strict=False)
-    }
-    link_columns["weight"] = weight
-    node_columns = {name: col.slice(0, n_nodes) for name, col in zip(("kind", "layer", "feature", "position"), columns, strict=False)}
-    other = pa.array(ends.kind == KINDS.index("other"))
-    node_columns["influence"] = nodes["influence"].combine_chunks()
-    node_columns["activation"] = nodes["activation"].combine_chunks()
-    node_columns["node_id"] = pc.if_else(other, nodes["node_id"].combine_chunks(), pa.scalar(None, pa.string()))
-    node_columns["feature_type"] = pc.if_else(other, nodes["feature_type"].combine_chunks(), pa.scalar(None, pa.string()))
-    clerp = nodes["clerp"].combine_chunks()
-    labeled = pc.and_(pa.array(is_unit[:n_nodes]), pc.invert(pc.match_substring_regex(clerp, KEY_CLERP)))
-    labeled = pc.and_(labeled, pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(clerp)), 0))
-    node_columns["clerp"] = pc.if_else(pc.fill_null(labeled, False), clerp, pa.scalar(None, pa.string()))
-
-    meta = graph.metadata
-    gen = meta.get("generation_settings") or {}
-    exceeded = graph.nodes_exceeded
-    row = {
-        "slug": meta.get("slug"),
-        "scan": meta.get("scan"),
-        "prompt": meta.get("prompt"),
-        "prompt_tokens": meta.get("prompt_tokens") or [],
-        "corpus_index": meta.get("corpus_index"),
-        "node_threshold": _first(meta.get("node_threshold"), gen.get("node_threshold")),
-        "metric_value": gen.get("metric_value"),
-        "target_position": _first(meta.get("target_position"), gen.get("target_position")),
-        "nodes_exceeded": bool(exceeded if exceeded is not None else gen.get("nodes_exceeded")),
-        "node_count": n_nodes,
-        "neuron_count": int(is_unit[:n_nodes].sum()),
-        "link_count": links.num_rows,
-        "dangling_links": dangling,
-        "ambiguous_links": ambiguous,
-        "zero_weight_links": len(kept) - links.num_rows,
-        "error_nodes": int((ends.kind == KINDS.index("error")).sum()),
-        **graph_info(meta),
-    }
-    return GraphRows(row, pa.table(node_columns), pa.table(link_columns))
+    rows = RowBuilder(graph.nodes, Shape(num_layers, units_per_layer, unit, atlas))
+    links = rows.links(graph.links)
+    return GraphRows(rows.graph_row(graph.metadata, graph.nodes_exceeded), rows.node_rows(), links)

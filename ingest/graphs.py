@@ -1,7 +1,10 @@
 """Graph ingest: attribution graph files -> lake tables graphs, graph_nodes, graph_links.
 
 Streaming and idempotent. Files are parsed in a process pool (all cores) and landed in batches of
-at most `batch_graphs` graphs / `batch_links` links, each batch one Delta commit per table. A
+at most `batch_graphs` graphs / `batch_links` links, each batch one Delta commit per table. A file
+whose content exceeds `stream_bytes` is streamed instead (ingest/graph_stream.py) in the main
+process, as a batch of its own: its links are written chunk by chunk as they are read, so memory
+stays bounded whatever the file's size; a rejected one has its written chunks deleted. A
 graph's identity is the sha256 of its decompressed bytes: a graph already committed for the atlas
 (also renamed or re-compressed) is skipped without parsing. Bad files are rejected whole with the
 file and record, the good ones still land. Memory is bounded by one batch, whatever the corpus size.
@@ -11,11 +14,13 @@ from __future__ import annotations
 
 import os
 import zlib
+from collections.abc import Callable
 from collections import deque
 from itertools import islice
 from multiprocessing import get_context
 from pathlib import Path
 
+import ijson
 import pyarrow as pa
 from pydantic import ValidationError
 
@@ -23,6 +28,7 @@ from circuitlake import lake, locks, registry
 from circuitlake.ingest import sources
 from circuitlake.ingest.batch import Batch, IngestReport, Reject, known_reject_keys
 from circuitlake.ingest.graph_rows import GraphError, Shape, read_graph, to_rows
+from circuitlake.ingest.graph_stream import stream_rows
 from circuitlake.progress import bar
 from circuitlake.settings import Warehouse
 
@@ -109,18 +115,22 @@ def ingest_graphs(
     workers: int | None = None,
     batch_graphs: int = 256,
     batch_links: int = 1_000_000,
+    stream_bytes: int = 64 * 2**20,
     show_progress: bool = True,
 ) -> IngestReport:
     """Land the graphs found under `paths` in the atlas. Re-running with the same files adds nothing."""
     atlas = registry.get(wh, atlas_name)
-    files = sources.expand(paths, SUFFIXES)
+    shape = Shape(atlas.num_layers, atlas.neurons_per_layer, atlas.unit, atlas.atlas)
+    found = sources.expand(paths, SUFFIXES)
     report = IngestReport()
-    if not files:
+    if not found:
         return report
+    huge = [f for f in found if sources.content_size(f) > stream_bytes]
+    files = [f for f in found if f not in set(huge)]
     known = landed_graph_ids(wh, atlas.atlas)
     seen_rejects = known_reject_keys(wh, atlas.atlas)
     seen: set[str] = set(known)
-    workers = max(1, min(workers or os.cpu_count() or 1, len(files)))
+    workers = max(1, min(workers or os.cpu_count() or 1, len(files) or 1))
     batch = Batch(wh, atlas.atlas, "graphs")
 
     def flush() -> None:
@@ -131,33 +141,73 @@ def ingest_graphs(
             report.count(counts)
         batch = Batch(wh, atlas.atlas, "graphs")
 
-    ctx = get_context("fork")
-    with (
-        ctx.Pool(workers, initializer=_init, initargs=(known, Shape(atlas.num_layers, atlas.neurons_per_layer, atlas.unit, atlas.atlas))) as pool,
-        bar(show_progress) as progress,
-    ):
-        task = progress.add_task(f"ingest graphs -> {atlas.atlas}", total=len(files))
-        for result in bounded_imap(pool, parse_file, files, window=8 * workers):
-            progress.advance(task)
-            kind = result[0]
-            if kind == "reject":
-                report.reject(batch, result[1])
-                continue
-            _, path, sha = result[:3]
-            if sha in seen:
-                report.skipped += 1
-                batch.skipped += 1
-                continue
-            seen.add(sha)
-            _, _, _, row, nodes, links = result
-            batch.add("graphs", pa.Table.from_pylist([row], lake.row_schema("graphs")))
-            batch.add("graph_nodes", nodes)
-            batch.add("graph_links", links)
-            batch.inputs.append(str(path))
-            batch.hashes.append(sha)
-            report.landed += 1
-            report.count({what: row[k] for k, what in NOTED.items()} | {"graphs without units": int(row["neuron_count"] == 0)}, into="noted")
-            if len(batch.hashes) >= batch_graphs or batch.rows("graph_links") >= batch_links:
-                flush()
+    def landed(path: Path, sha: str, row: dict) -> None:
+        """Record a graph whose node and link rows are in the batch: its graphs row, input and hash."""
+        batch.add("graphs", pa.Table.from_pylist([row], lake.row_schema("graphs")))
+        batch.inputs.append(str(path))
+        batch.hashes.append(sha)
+        report.landed += 1
+        report.count({what: row[k] for k, what in NOTED.items()} | {"graphs without units": int(row["neuron_count"] == 0)}, into="noted")
+
+    def skipped(sha: str) -> bool:
+        """True (and counted) when the graph is in the lake or was landed earlier in this run."""
+        if sha in seen:
+            report.skipped += 1
+            batch.skipped += 1
+            return True
+        seen.add(sha)
+        return False
+
+    def stream(path: Path, advance: Callable[[], None]) -> None:
+        """Land one huge graph as a batch of its own, written chunk by chunk as it is read."""
+        nonlocal batch
+        sha = sources.file_sha256(path)
+        if skipped(sha):
+            return
         flush()
+        key, row = graph_key(sha), {}
+        try:
+            for table, rows in stream_rows(path, shape):
+                if isinstance(rows, dict):
+                    row = {**rows, "graph_id": sha, "graph_key": key, "source_path": str(path)}
+                else:
+                    batch.add(table, _with_key(rows, table, key))
+                    batch.spill(table)
+                    advance()
+        except (GraphError, ijson.JSONError, OSError, EOFError, zlib.error) as e:
+            for table in DATA_TABLES:  # the chunks of a rejected graph: written, never committed; gone now
+                lake.delete(wh, table, f"atlas = '{atlas.atlas}' AND batch = '{batch.batch}'")
+            batch = Batch(wh, atlas.atlas, "graphs")
+            seen.discard(sha)
+            record, reason = (e.record, e.reason) if isinstance(e, GraphError) else ("file", f"cannot read: {e}")
+            report.reject(batch, Reject(str(path), record, reason, sha))
+            flush()
+            return
+        landed(path, sha, row)
+        flush()
+
+    with bar(show_progress) as progress:
+        task = progress.add_task(f"ingest graphs -> {atlas.atlas}", total=len(found))
+        if files:
+            with get_context("fork").Pool(workers, initializer=_init, initargs=(known, shape)) as pool:
+                for result in bounded_imap(pool, parse_file, files, window=8 * workers):
+                    progress.advance(task)
+                    kind = result[0]
+                    if kind == "reject":
+                        report.reject(batch, result[1])
+                        continue
+                    _, path, sha = result[:3]
+                    if skipped(sha):
+                        continue
+                    _, _, _, row, nodes, links = result
+                    batch.add("graph_nodes", nodes)
+                    batch.add("graph_links", links)
+                    landed(path, sha, row)
+                    if len(batch.hashes) >= batch_graphs or batch.rows("graph_links") >= batch_links:
+                        flush()
+        flush()
+        for path in huge:
+            chunks = progress.add_task(f"  {path.name} (streamed, link chunks)", total=None)
+            stream(path, lambda chunks=chunks: progress.advance(chunks))
+            progress.advance(task)
     return report

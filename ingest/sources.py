@@ -33,6 +33,17 @@ def read_bytes(path: Path) -> bytes:
     return gzip.decompress(raw) if raw[:2] == GZIP_MAGIC else raw
 
 
+def content_size(path: Path) -> int:
+    """Bytes of the file's content: its size, or for gzip the size its trailer records (modulo 4 GiB,
+    as gzip keeps it)."""
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        if f.read(2) != GZIP_MAGIC or size < 18:
+            return size
+        f.seek(-4, 2)
+        return int.from_bytes(f.read(4), "little")
+
+
 def open_stream(path: Path):
     """(raw file, stream of decompressed bytes): read the stream, use the raw file for progress/offsets."""
     raw = path.open("rb")
