@@ -15,10 +15,11 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from bench import cluster, graphs, labels, layout, scale, search, spark, wiring  # noqa: E402
+from bench import cluster, graphs, huge_graph, labels, layout, scale, search, spark, wiring  # noqa: E402
 
 SECTIONS = {
     "graphs": graphs.run,
+    "huge-graph": huge_graph.run,
     "labels": labels.run,
     "wiring": wiring.run,
     "cluster": cluster.run,
