@@ -97,7 +97,9 @@ def atlas_add(
         ..., "--neurons-per-layer", "--features-per-layer", help="Units per layer: MLP neurons (d_ffn), or transcoder features."
     ),
     unit: str = typer.Option(
-        "neuron", "--unit", help="neuron (MLP neurons: RelP graphs) or transcoder (transcoder features: circuit-tracer, Neuronpedia graphs)."
+        "neuron",
+        "--unit",
+        help="neuron (MLP neurons: RelP graphs) or transcoder (transcoder features: circuit-tracer, Neuronpedia graphs).",
     ),
     universe: str = typer.Option("grid", "--universe", help="grid (every neuron of the model) or observed (neurons in graphs or wiring)."),
     min_label_coverage: Optional[float] = typer.Option(
@@ -198,7 +200,9 @@ def ingest_labels_cmd(
     path: Path = typer.Argument(..., help="A label file (.json, .jsonl, optionally .gz)."),
     atlas: str = typer.Option(..., "--atlas", help="Registered atlas."),
     source: Optional[str] = typer.Option(None, "--source", help="Source name, the unit a newer file replaces (default: the file's stem)."),
-    fmt: str = typer.Option("auto", "--format", help="auto | autointerp-jsonl | enriched | function-db | activation-descriptions | neuronpedia"),
+    fmt: str = typer.Option(
+        "auto", "--format", help="auto | autointerp-jsonl | enriched | function-db | activation-descriptions | neuronpedia"
+    ),
     labeler_model: Optional[str] = typer.Option(None, "--labeler-model", help="LLM that wrote the labels, recorded as provenance."),
 ):
     """Land a label file as the current labels of its source; re-ingesting the same file is a no-op."""

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from circuitlake import duck, registry
+from circuitlake.app import sample_transcoder
 from circuitlake.app.build import build
 from circuitlake.app.report import run_audits
-from circuitlake.app import sample_transcoder
 from circuitlake.app.sample import SAMPLE_ATLAS, SampleSpec, write_corpus
 from circuitlake.app.sample_transcoder import TRANSCODER_ATLAS, TranscoderSpec
 from circuitlake.app.status import show_status, warehouse_status

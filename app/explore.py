@@ -45,8 +45,9 @@ def show_card(n: Neuron, k: int) -> None:
     rel = n.row()
     found = rel.fetchone()
     row = dict(zip(rel.columns, found, strict=True)) if found else {}
+    letter = "F" if n.atlas.info.unit == "transcoder" else "N"
     facts = [
-        f"[bold]L{n.layer}/{'F' if n.atlas.info.unit == 'transcoder' else 'N'}{n.neuron}[/] of {n.atlas.name} (feature_id {row.get('feature_id')})",
+        f"[bold]L{n.layer}/{letter}{n.neuron}[/] of {n.atlas.name} (feature_id {row.get('feature_id')})",
         f"label: {row.get('label') or '(unlabeled)'}"
         + ("  (outside the atlas universe: in no graph or wiring yet)" if row.get("outside_universe") else ""),
         f"does (output): {row.get('output_label') or '-'}    triggered by (input): {row.get('input_label') or '-'}",

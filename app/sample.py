@@ -371,7 +371,11 @@ def write_synthetic_wiring(spec: SampleSpec, out: Path) -> list[Path]:
     def connections(layers: range, sign: float) -> list[dict]:
         strengths = np.sort(rng.uniform(0.05, 1.0, 10))[::-1] * sign
         return [
-            {"layer": int(rng.choice(layers)), "neuron": int(rng.integers(0, spec.neurons_per_layer)), "effective_strength": round(float(s), 5)}
+            {
+                "layer": int(rng.choice(layers)),
+                "neuron": int(rng.integers(0, spec.neurons_per_layer)),
+                "effective_strength": round(float(s), 5),
+            }
             for s in strengths
         ]
 
@@ -379,7 +383,9 @@ def write_synthetic_wiring(spec: SampleSpec, out: Path) -> list[Path]:
     for layer in range(spec.layers):
         entries = {}
         for n in range(spec.neurons_per_layer):
-            entry: dict = {"projections": {"promotes": [{"token": WORDS[int(rng.integers(0, len(WORDS)))], "weight": 0.4}], "suppresses": []}}
+            entry: dict = {
+                "projections": {"promotes": [{"token": WORDS[int(rng.integers(0, len(WORDS)))], "weight": 0.4}], "suppresses": []}
+            }
             for direction, layers in (("upstream", range(layer)), ("downstream", range(layer + 1, spec.layers))):
                 if layers:
                     entry[direction] = {"excitatory": connections(layers, 1.0), "inhibitory": connections(layers, -1.0)}

@@ -58,7 +58,10 @@ def planted_features(spec: TranscoderSpec) -> list[list[tuple[int, int]]]:
     """Each topic's features: (layer, index), spread over the layers in ascending order."""
     rng = np.random.default_rng(spec.seed)
     return [
-        sorted((int(layer), int(rng.integers(0, spec.features_per_layer))) for layer in np.linspace(0, spec.layers - 1, spec.group_size).round())
+        sorted(
+            (int(layer), int(rng.integers(0, spec.features_per_layer)))
+            for layer in np.linspace(0, spec.layers - 1, spec.group_size).round()
+        )
         for _ in range(spec.groups)
     ]
 
@@ -74,7 +77,10 @@ def make_graph(spec: TranscoderSpec, i: int, groups: list[list[tuple[int, int]]]
     topic = int(rng.integers(0, len(groups)))
     positions = sorted(int(p) for p in rng.integers(1, n_pos, len(groups[topic])))  # a circuit flows forward
     active = {(layer, index, pos) for (layer, index), pos in zip(groups[topic], positions, strict=True)}
-    active |= {(int(rng.integers(0, spec.layers)), int(rng.integers(0, spec.features_per_layer)), int(rng.integers(1, n_pos))) for _ in range(spec.background)}
+    active |= {
+        (int(rng.integers(0, spec.layers)), int(rng.integers(0, spec.features_per_layer)), int(rng.integers(1, n_pos)))
+        for _ in range(spec.background)
+    }
     labeled = producer == "neuronpedia 1.0.0"  # graphs downloaded from Neuronpedia carry the displayed label
     topic_of = {f: TOPICS[t] for t, g in enumerate(groups) for f in g}
     nodes, links = [], []

@@ -29,7 +29,16 @@ print(r.rows["graph_links"], r.rows["graph_nodes"], round(sum(links["weight"].to
 def write_huge_graph(path: Path, nodes: int, links: int, seed: int = 0) -> None:
     """A RelP-shaped graph of a 32 x 14336 model (indent=2, as the producers write), written line by line."""
     rng = np.random.default_rng(seed)
-    keys = sorted(set(zip(rng.integers(0, 32, nodes).tolist(), rng.integers(0, 14336, nodes).tolist(), rng.integers(0, 64, nodes).tolist())))
+    keys = sorted(
+        set(
+            zip(
+                rng.integers(0, 32, nodes).tolist(),
+                rng.integers(0, 14336, nodes).tolist(),
+                rng.integers(0, 64, nodes).tolist(),
+                strict=True,
+            )
+        )
+    )
     layer, pos = np.array([k[0] for k in keys]), np.array([k[2] for k in keys])
     src, tgt = rng.integers(0, len(keys), links), rng.integers(0, len(keys), links)
     forward = (layer[src] < layer[tgt]) & (pos[src] <= pos[tgt])
@@ -73,7 +82,5 @@ def run(work: Path) -> str:
         f"A RelP-shaped graph of {int(nodes):,} nodes and {int(links):,} links ({mb:.0f} MB, indent=2) landed by `ingest graphs`, "
         "parsed whole and streamed, in the same run; both land the same rows (counts and sums checked). Peak RSS covers the "
         f"whole process tree. Streaming holds {ratio:.1f}x less memory; its peak is the nodes plus one chunk of 200K links, "
-        "whatever the file's size.\n\n"
-        + table(["path", "MB", "seconds", "MB/s", "peak RSS MB"], rows)
-        + "\n"
+        "whatever the file's size.\n\n" + table(["path", "MB", "seconds", "MB/s", "peak RSS MB"], rows) + "\n"
     )

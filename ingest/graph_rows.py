@@ -177,18 +177,30 @@ def classify(node: dict) -> Endpoint:
     if kind in ("other", "error"):
         return Endpoint(kind, layer, node.get("feature"), pos)
     if kind == "transcoder":  # the per-layer index is in the id; `feature` is an encoded id
-        if parsed is None or parsed.kind != "neuron" or (layer is not None and layer != parsed.layer) or (pos is not None and pos != parsed.pos):
+        if (
+            parsed is None
+            or parsed.kind != "neuron"
+            or (layer is not None and layer != parsed.layer)
+            or (pos is not None and pos != parsed.pos)
+        ):
             raise _contradiction(node, kind, parsed if parsed and parsed.kind == "neuron" else None, layer, node.get("feature"), pos)
         return parsed._replace(kind="transcoder")
     if kind == "neuron":
-        ep = Endpoint("neuron", _first(layer, parsed.layer if parsed else None), _first(node.get("feature"), parsed.feature if parsed else None), _first(pos, parsed.pos if parsed else None))
+        ep = Endpoint(
+            "neuron",
+            _first(layer, parsed.layer if parsed else None),
+            _first(node.get("feature"), parsed.feature if parsed else None),
+            _first(pos, parsed.pos if parsed else None),
+        )
         if ep.layer is None or ep.feature is None:
             raise GraphError(f"node {node['node_id']!r}", "neuron node without a layer or neuron index")
         if parsed and parsed.kind == "neuron" and parsed != ep:  # a neuron is never stored at another index than its id says
             raise _contradiction(node, kind, parsed, ep.layer, ep.feature, ep.pos)
         return ep
     token = parsed.feature if parsed and kind == "embedding" and parsed.kind == "embedding" else None
-    return Endpoint(kind, None, _first(token, node.get("feature"), parsed.feature if parsed else None), _first(pos, parsed.pos if parsed else None))
+    return Endpoint(
+        kind, None, _first(token, node.get("feature"), parsed.feature if parsed else None), _first(pos, parsed.pos if parsed else None)
+    )
 
 
 _NONE = type(None)
@@ -380,9 +392,9 @@ def _classify_nodes(nodes: pa.Table, shape: Shape) -> _Endpoints:
     kinds["neuron"] |= pc.is_null(ft).to_numpy(zero_copy_only=False) & shaped & ~logit  # no feature_type: a neuron id is a neuron
     other = "transcoder" if shape.unit == "neuron" else "neuron"
     if kinds[other].any():  # a graph of another unit kind: rejected whole, never landed without its units
-        i = int(np.argmax(kinds[other]))
-        named = nodes["feature_type"][i].as_py() or "neuron-shaped id without feature_type"
-        raise wrong_unit_error(f"nodes[{i}] {ids[i].as_py()!r}", named, int(kinds[other].sum()), shape)
+        first = int(np.argmax(kinds[other]))
+        named = nodes["feature_type"][first].as_py() or "neuron-shaped id without feature_type"
+        raise wrong_unit_error(f"nodes[{first}] {ids[first].as_py()!r}", named, int(kinds[other].sum()), shape)
     text = nodes["layer"]
     numeric = pc.fill_null(pc.match_substring_regex(text, r"^-?\d+$"), False)
     layer = pc.cast(pc.if_else(numeric, text, None), pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
@@ -417,7 +429,9 @@ def _classify_nodes(nodes: pa.Table, shape: Shape) -> _Endpoints:
         except GraphError as e:
             raise GraphError(f"nodes[{i}] {row['node_id']!r}", e.reason) from None
         if ep.kind in UNITS and ep.kind != shape.unit:
-            raise wrong_unit_error(f"nodes[{i}] {row['node_id']!r}", row["feature_type"] or "neuron-shaped id without feature_type", 1, shape)
+            raise wrong_unit_error(
+                f"nodes[{i}] {row['node_id']!r}", row["feature_type"] or "neuron-shaped id without feature_type", 1, shape
+            )
         if not _in_shape(ep, shape):
             raise _shape_error(f"nodes[{i}] {row['node_id']!r}", ep, shape)
         ends.set(int(i), ep)
@@ -489,7 +503,7 @@ class RowBuilder:
                         if ep.kind == "neuron" and shape.unit != "neuron":
                             raise GraphError(
                                 f"links[{record[i]}]",
-                                f"{side} {x!r} is not a node: in transcoder graphs an id of that shape may be a feature, an error or a logit",
+                                f"{side} {x!r} is not a node: in transcoder graphs that id shape may be a feature, an error or a logit",
                             )
                         if not _in_shape(ep, shape):
                             raise _shape_error(f"links[{record[i]}]", ep, shape)
@@ -575,12 +589,16 @@ class RowBuilder:
 
 def graph_info(meta: Mapping[str, Any]) -> dict:
     """Provenance a producer writes in the metadata: the generator ("name version") and the transcoder set."""
-    info = meta.get("info") if isinstance(meta.get("info"), dict) else {}
+    info = meta.get("info")
+    info = info if isinstance(info, dict) else {}
     generator = info.get("generator")
     if isinstance(generator, dict):
         generator = " ".join(str(generator[k]) for k in ("name", "version") if generator.get(k) is not None) or None
     transcoders = info.get("transcoder_set") or info.get("source_set") or ",".join(meta.get("transcoder_list") or []) or None
-    return {"generator": generator if isinstance(generator, str) else None, "transcoder_set": transcoders if isinstance(transcoders, str) else None}
+    return {
+        "generator": generator if isinstance(generator, str) else None,
+        "transcoder_set": transcoders if isinstance(transcoders, str) else None,
+    }
 
 
 def to_rows(graph: Graph, num_layers: int, units_per_layer: int, unit: str = "neuron", atlas: str = "this atlas") -> GraphRows:

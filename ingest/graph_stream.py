@@ -44,11 +44,11 @@ def _columns(items: list, what: str, offset: int, schema: pa.Schema) -> pa.Table
         return table
     adapter = _NODES if what == "nodes" else _LINKS
     try:
-        checked = adapter.validate_python(items)
+        checked: list[dict] = adapter.validate_python(items)  # type: ignore[assignment]
     except ValidationError as e:
         raise _invalid(what, offset, e) from None
-    if what == "nodes":
-        checked = [{**n, "layer": None if n.get("layer") is None else str(n["layer"])} for n in checked]  # type: ignore[misc]
+    if what == "nodes":  # layers as text, as the fast path has them
+        checked = [{**n, "layer": None if n.get("layer") is None else str(n["layer"])} for n in checked]
     return pa.Table.from_pylist(checked, schema)
 
 

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import os
 import zlib
-from collections.abc import Callable
 from collections import deque
+from collections.abc import Callable
+from functools import partial
 from itertools import islice
 from multiprocessing import get_context
 from pathlib import Path
@@ -208,6 +209,6 @@ def ingest_graphs(
         flush()
         for path in huge:
             chunks = progress.add_task(f"  {path.name} (streamed, link chunks)", total=None)
-            stream(path, lambda chunks=chunks: progress.advance(chunks))
+            stream(path, partial(progress.advance, chunks))
             progress.advance(task)
     return report

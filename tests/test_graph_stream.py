@@ -98,6 +98,14 @@ def test_a_streamed_graph_lands_the_same_rows_as_a_parsed_one(wh, atlas, tmp_pat
     for table in DATA:
         rows = lake.read(wh, table).drop_columns(["batch"])
         key = [c for c in rows.column_names if c not in ("atlas", "prompt_tokens")]
-        parsed = rows.filter(pa.compute.equal(rows["atlas"], atlas)).drop_columns(["atlas"]).sort_by([(c, "ascending") for c in key if c != "atlas"])
-        stream = rows.filter(pa.compute.equal(rows["atlas"], "streamed")).drop_columns(["atlas"]).sort_by([(c, "ascending") for c in key if c != "atlas"])
+        parsed = (
+            rows.filter(pa.compute.equal(rows["atlas"], atlas))
+            .drop_columns(["atlas"])
+            .sort_by([(c, "ascending") for c in key if c != "atlas"])
+        )
+        stream = (
+            rows.filter(pa.compute.equal(rows["atlas"], "streamed"))
+            .drop_columns(["atlas"])
+            .sort_by([(c, "ascending") for c in key if c != "atlas"])
+        )
         assert stream.num_rows and stream.equals(parsed), table

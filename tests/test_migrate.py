@@ -41,7 +41,11 @@ def test_v1_lake_is_refused_until_migrated_and_keeps_every_row(tmp_path):
 
     done = run("migrate", wh=wh.root)
     assert (
-        done.returncode == 0 and "1 -> 2" in done.stderr and "2 -> 3" in done.stderr and "3 -> 4" in done.stderr and "4 -> 5" in done.stderr
+        done.returncode == 0
+        and "1 -> 2" in done.stderr
+        and "2 -> 3" in done.stderr
+        and "3 -> 4" in done.stderr
+        and "4 -> 5" in done.stderr
         and "5 -> 6" in done.stderr
     )
     assert lake.lake_version(wh) == lake.SCHEMA_VERSION == "6"

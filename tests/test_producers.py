@@ -179,7 +179,10 @@ def test_graph_clerps_label_units_nothing_else_labels(wh, tmp_path):
     build(wh, cluster=False)
     clerps = {n["node_id"]: n["clerp"] for n in g["nodes"] if n["feature_type"] == "cross layer transcoder" and n["clerp"]}
     db = duckdb.connect(str(wh.duckdb), read_only=True)
-    labeled = dict(((layer, n), label) for layer, n, label in db.execute("select layer, neuron, label from neurons where atlas = 'np' and label is not null").fetchall())
+    labeled = dict(
+        ((layer, n), label)
+        for layer, n, label in db.execute("select layer, neuron, label from neurons where atlas = 'np' and label is not null").fetchall()
+    )
     db.close()
     assert clerps and labeled == {tuple(int(x) for x in node_id.split("_")[:2]): clerp for node_id, clerp in clerps.items()}
 
