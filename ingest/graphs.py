@@ -162,7 +162,11 @@ def ingest_graphs(
     def stream(path: Path, advance: Callable[[], None]) -> None:
         """Land one huge graph as a batch of its own, written chunk by chunk as it is read."""
         nonlocal batch
-        sha = sources.file_sha256(path)
+        try:
+            sha = sources.file_sha256(path)
+        except (OSError, EOFError, zlib.error) as e:  # as parse_file says it
+            report.reject(batch, Reject(str(path), "file", f"cannot read: {e}", sources.sha256(path.read_bytes())))
+            return
         if skipped(sha):
             return
         flush()
@@ -211,4 +215,5 @@ def ingest_graphs(
             chunks = progress.add_task(f"  {path.name} (streamed, link chunks)", total=None)
             stream(path, partial(progress.advance, chunks))
             progress.advance(task)
+        flush()
     return report

@@ -35,7 +35,7 @@ def read_bytes(path: Path) -> bytes:
 
 def content_size(path: Path) -> int:
     """Bytes of the file's content: its size, or for gzip the size its trailer records (modulo 4 GiB,
-    as gzip keeps it)."""
+    as gzip keeps it; a truncated file's trailer is garbage: an estimate, never trusted further)."""
     size = path.stat().st_size
     with path.open("rb") as f:
         if f.read(2) != GZIP_MAGIC or size < 18:
