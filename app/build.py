@@ -6,7 +6,7 @@ import json
 import time
 from datetime import UTC, datetime
 
-from circuitlake import batch_tables, duck, lake, project, registry
+from circuitlake import batch_tables, duck, lake, locks, project, registry
 from circuitlake.jobs import cluster as jobs_cluster
 from circuitlake.jobs import search_index
 from circuitlake.progress import console
@@ -117,6 +117,7 @@ def _snapshot_views(ctx, tables: set[str]) -> set[str]:
     return {m.fqn for m in ctx.models.values() if _schema(m.fqn) == LAKE_SCHEMA and m.fqn.rsplit(".", 1)[-1].strip('"') in tables}
 
 
+@locks.writes_warehouse("build")
 def build(wh: Warehouse, cluster: bool = True, gateway: str = LOCAL_GATEWAY) -> list[str]:
     """Apply model changes, bring new lake batches in, cluster atlases that need it; returns the
     models restated for new data.
@@ -194,9 +195,14 @@ def _cluster_if_quick(wh: Warehouse, atlas: registry.Atlas) -> bool:
             f"run `circuitlake cluster --atlas {atlas.atlas}` when convenient"
         )
         return False
-    return jobs_cluster.cluster(wh, atlas.atlas) is not None
+    try:
+        return jobs_cluster.cluster(wh, atlas.atlas) is not None
+    except locks.AtlasBusy as e:  # the plan is applied: a writer of this atlas only postpones its clustering
+        console.print(f"build: {atlas.atlas} not clustered now ({e}); run `circuitlake cluster --atlas {atlas.atlas}` later", markup=False)
+        return False
 
 
+@locks.writes_warehouse("cluster (refresh)")
 def refresh_clusters(wh: Warehouse) -> None:
     """Bring the latest clustering runs into neurons and clusters (`sqlmesh plan --restate-model tag:reads_clusters`)."""
     ctx = project.context(wh)

@@ -9,11 +9,14 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
+import shutil
 from pathlib import Path
 from typing import Optional
 
 import duckdb
 import typer
+from deltalake.exceptions import DeltaError
 from rich.table import Table
 from sqlmesh.utils.errors import SQLMeshError
 
@@ -41,7 +44,7 @@ from circuitlake.jobs.label import label as run_label
 from circuitlake.jobs.label_batch import label_with_batches
 from circuitlake.jobs.maintain import DEFAULT_RETAIN_HOURS
 from circuitlake.jobs.retract import retract, select
-from circuitlake.progress import console, out
+from circuitlake.progress import console, out, printable
 from circuitlake.settings import LOCAL_GATEWAY, Warehouse, warehouse
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -50,7 +53,8 @@ ingest_app = typer.Typer(help="Land research outputs in the Delta lake.", no_arg
 app.add_typer(atlas_app, name="atlas")
 app.add_typer(ingest_app, name="ingest")
 
-EXIT_OK, EXIT_REJECTS, EXIT_NOTHING = 0, 1, 2
+EXIT_OK, EXIT_REJECTS, EXIT_NOTHING, EXIT_FAULT = 0, 1, 2, 3
+LOW_DISK = 256 * 2**20  # free bytes under which a failed plan is reported as a full disk
 ONLY_ATLAS = typer.Option(None, "--atlas", help="Atlas (may be left out when the warehouse holds one).")
 
 
@@ -64,19 +68,48 @@ def main(
     ctx.obj = warehouse(warehouse_dir)
 
 
+def fault(e: BaseException, wh: Warehouse | None) -> str | None:
+    """One line naming the path and the cause of a hard fault (OS error, Delta log or DuckDB I/O error,
+    a deltalake panic); None for anything else."""
+    first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+    if isinstance(e, OSError):
+        where = e.filename or (wh and wh.root)
+        return f"{where}: {e.strerror or first} (nothing more was written; free space or fix permissions, then retry)"
+    if isinstance(e, (DeltaError, duckdb.IOException)) or type(e).__name__ == "PanicException":
+        named = re.search(r'path: "([^"]+)"|(/[^\s"\'{}]+)', first)  # the file the engine names, else the lake
+        where = (named[1] or named[2]) if named else (wh.lake if wh else "the lake")
+        cause = re.sub(r"\s*[A-Za-z]*\s*\{.*", "", first).strip(" :") or type(e).__name__
+        return f"{where}: cannot read or write it: {cause[:200]} (check free space, permissions and the Delta log there)"
+    if isinstance(e, SQLMeshError) and wh and wh.root.exists() and shutil.disk_usage(wh.root).free < LOW_DISK:
+        # SQLMesh reports a failed plan without its cause: a nearly full disk is the likely one
+        return f"{wh.root}: {first.rstrip('.')} with {shutil.disk_usage(wh.root).free / 2**20:.1f} MiB free on its disk (free space, then retry)"
+    return None
+
+
 def friendly(fn):
-    """Turn UserError into one short red line and exit code 2."""
+    """Turn UserError into one short red line and exit code 2, a hard fault into one line and exit 3."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except UserError as e:
-            console.print(f"error: {e}", style="red", markup=False, soft_wrap=True)
+            console.print(printable(f"error: {e}"), style="red", markup=False, soft_wrap=True)
             raise typer.Exit(EXIT_NOTHING) from None
-        except SQLMeshError as e:
-            console.print(f"error: sqlmesh: {e}", style="red", markup=False, soft_wrap=True)
-            raise typer.Exit(EXIT_NOTHING) from None
+        except BaseException as e:  # a hard fault: no space, no permission, a corrupt Delta log (deltalake may panic)
+            ctx = kwargs.get("ctx") or next((a for a in args if isinstance(a, typer.Context)), None)
+            chain, seen = [], e  # SQLMesh wraps what failed under it ("Plan application failed")
+            while seen is not None and len(chain) < 10:
+                chain.append(seen)
+                seen = seen.__cause__ or seen.__context__
+            cause = next((c for c in (fault(x, ctx.obj if ctx else None) for x in chain) if c), None)
+            if cause is not None:
+                console.print(printable(f"error: {cause}"), style="red", markup=False, soft_wrap=True)
+                raise typer.Exit(EXIT_FAULT) from None
+            if isinstance(e, SQLMeshError):
+                console.print(printable(f"error: sqlmesh: {e}"), style="red", markup=False, soft_wrap=True)
+                raise typer.Exit(EXIT_NOTHING) from None
+            raise
 
     return wrapper
 
@@ -167,7 +200,8 @@ def atlas_list(ctx: typer.Context):
     """List registered atlases."""
     for a in registry.all_atlases(_wh(ctx)):
         typer.echo(
-            f"{a.atlas}\t{a.model_id}\t{a.num_layers}x{a.neurons_per_layer}\t{a.universe}\tmin_label_coverage={a.min_label_coverage}"
+            f"{a.atlas}\t{a.model_id}\t{a.num_layers}x{a.neurons_per_layer} {a.unit}s\t{a.universe}\t"
+            f"min_label_coverage={a.min_label_coverage}"
         )
 
 
@@ -445,11 +479,15 @@ def report(
 
 @app.command()
 @friendly
-def query(ctx: typer.Context, sql: str = typer.Argument(..., help="SQL over neurons, edges, clusters, metadata, neuron_graphs, lake.*")):
+def query(
+    ctx: typer.Context,
+    sql: str = typer.Argument(..., help="SQL over neurons, edges, clusters, metadata, neuron_graphs, lake.*"),
+    timeout: float = typer.Option(60, "--timeout", min=0.001, help="Stop the query after this many seconds (exit 2)."),
+):
     """Run one read-only SELECT against the warehouse and print the result (no other file is touched)."""
     con = duck.connect_for_users(ctx.obj)
     try:
-        con.sql(duck.one_read_statement(con, sql)).show(max_width=200)
+        duck.run_limited(con, duck.one_read_statement(con, sql), timeout, lambda rel: rel.show(max_width=200))
     except duckdb.Error as e:
         raise UserError(str(e).splitlines()[0]) from None
     finally:

@@ -9,16 +9,17 @@ from rich.panel import Panel
 from rich.table import Table
 
 from circuitlake.atlas import Neuron
-from circuitlake.progress import out
+from circuitlake.progress import out, safe
 
 
 def _text(value: Any, width: int = 70) -> str:
+    """A cell: floats short, long text cut, and data made safe for the terminal (no control characters, no markup)."""
     if value is None:
         return ""
     if isinstance(value, float):
         return f"{value:.4g}"
     text = str(value)
-    return text if len(text) <= width else text[: width - 1] + "…"
+    return safe(text if len(text) <= width else text[: width - 1] + "…")
 
 
 def table(rel: duckdb.DuckDBPyRelation, title: str, columns: list[str] | None = None) -> Table:
@@ -48,10 +49,10 @@ def show_card(n: Neuron, k: int) -> None:
     letter = "F" if n.atlas.info.unit == "transcoder" else "N"
     facts = [
         f"[bold]L{n.layer}/{letter}{n.neuron}[/] of {n.atlas.name} (feature_id {row.get('feature_id')})",
-        f"label: {row.get('label') or '(unlabeled)'}"
+        f"label: {safe(row.get('label') or '(unlabeled)')}"
         + ("  (outside the atlas universe: in no graph or wiring yet)" if row.get("outside_universe") else ""),
-        f"does (output): {row.get('output_label') or '-'}    triggered by (input): {row.get('input_label') or '-'}",
-        f"appears in {row.get('appearance_count', 0):,} graphs; cluster {row.get('cluster_path') or '(not clustered)'}"
+        f"does (output): {safe(row.get('output_label') or '-')}    triggered by (input): {safe(row.get('input_label') or '-')}",
+        f"appears in {row.get('appearance_count', 0):,} graphs; cluster {safe(row.get('cluster_path') or '(not clustered)')}"
         + (f", flow {row['infomap_flow']:.3g}" if row.get("infomap_flow") is not None else ""),
     ]
     out.print(Panel("\n".join(facts), title="neuron", title_align="left"))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from circuitlake import lake, project
+from circuitlake import lake, locks, project
 from circuitlake.app.build import ensure_free
 from circuitlake.jobs.maintain import DEFAULT_RETAIN_HOURS, TableMaintenance, maintain_lake
 from circuitlake.settings import Warehouse
@@ -35,6 +35,7 @@ class MaintenanceReport:
     dropped_ledgers: int = 0
 
 
+@locks.writes_warehouse("maintain")
 def _warehouse(wh: Warehouse, report: MaintenanceReport) -> None:
     """Janitor, orphan ledgers, checkpoint."""
     ensure_free(wh)

@@ -11,7 +11,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
-from circuitlake import project
+from circuitlake import locks, project
 from circuitlake.app.build import ensure_free
 from circuitlake.jobs.label import PRICES
 from circuitlake.settings import Warehouse
@@ -171,6 +171,7 @@ class Report:
         return "\n".join(out) + "\n"
 
 
+@locks.writes_warehouse("audit")
 def run_audits(wh: Warehouse) -> Report:
     """Evaluate every audit of every model (and the standalone ones) on the current tables; the report
     is also kept as `<warehouse>/last_audit.json`."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import fcntl
+import re
+import threading
 from pathlib import Path
 
 import duckdb
@@ -71,14 +73,14 @@ def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None)
 READ_STATEMENTS = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
 
 
-def _literal(path: Path | str) -> str:
+def sql_string(path: Path | str) -> str:
     """A path as an SQL string literal."""
     return "'" + str(path).replace("'", "''") + "'"
 
 
 def _quoted(path: Path) -> str:
     """A folder as an SQL string literal ending in '/' (for allowed_directories)."""
-    return _literal(f"{path}/")
+    return sql_string(f"{path}/")
 
 
 def _lake_only(wh: Warehouse) -> duckdb.DuckDBPyConnection:
@@ -89,11 +91,11 @@ def _lake_only(wh: Warehouse) -> duckdb.DuckDBPyConnection:
 
     con = load(duckdb.connect(config=budget().duckdb_config(wh)), "delta")
     con.execute("create schema lake")
-    marker = f"delta_scan({_literal(wh.table('ingest_batches'))})"
+    marker = f"delta_scan({sql_string(wh.table('ingest_batches'))})"
     for name, table in lake.TABLES.items():
         if not wh.table(name).exists():
             continue
-        scan = f"delta_scan({_literal(wh.table(name))})"
+        scan = f"delta_scan({sql_string(wh.table(name))})"
         committed = "batch" in table.schema.names and name != "ingest_batches"
         where = f" as t semi join {marker} as b on t.atlas = b.atlas and t.batch = b.batch" if committed else ""
         con.execute(f"create view lake.{name} as select * from {scan}{where}")
@@ -111,11 +113,36 @@ def connect_for_users(wh: Warehouse) -> duckdb.DuckDBPyConnection:
     return con
 
 
+_LEADING = re.compile(r"^(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*", re.S)  # whitespace and comments before a statement
+_EXPLAIN = re.compile(r"^explain\s*(?:\([^)]*\)\s*)?(?:analy[sz]e\b\s*)?", re.I)  # EXPLAIN [(options)] [ANALYZE]
+
+
 def one_read_statement(con: duckdb.DuckDBPyConnection, sql: str) -> str:
-    """`sql` when it is exactly one SELECT (or EXPLAIN); UserError otherwise."""
+    """`sql` when it is exactly one SELECT, or an EXPLAIN (ANALYZE runs its statement) of exactly one
+    SELECT; UserError otherwise: nothing else may run, since COPY, even under EXPLAIN ANALYZE, writes."""
     statements = con.extract_statements(sql)
     if len(statements) != 1:
         raise UserError(f"query runs exactly one statement; this SQL has {len(statements)}")
-    if statements[0].type not in READ_STATEMENTS:
-        raise UserError(f"query is read-only: only SELECT or EXPLAIN runs, not {statements[0].type.name}")
+    statement = statements[0]
+    if statement.type == duckdb.StatementType.EXPLAIN:
+        text = _LEADING.sub("", statement.query, count=1)
+        explain = _EXPLAIN.match(text)
+        inner = text[explain.end() :] if explain else ""
+        explained = con.extract_statements(inner) if inner.strip() else []
+        if [s.type for s in explained] != [duckdb.StatementType.SELECT]:
+            raise UserError("query is read-only: EXPLAIN runs only over one SELECT")
+    elif statement.type not in READ_STATEMENTS:
+        raise UserError(f"query is read-only: only SELECT or EXPLAIN runs, not {statement.type.name}")
     return sql
+
+
+def run_limited(con: duckdb.DuckDBPyConnection, sql: str, seconds: float, show) -> None:
+    """Run `show(con.sql(sql))`, interrupted after `seconds` (UserError: nothing else is left running)."""
+    timer = threading.Timer(seconds, con.interrupt)
+    timer.start()
+    try:
+        show(con.sql(sql))
+    except duckdb.InterruptException:
+        raise UserError(f"query stopped after {seconds:g} s (--timeout SECONDS allows more)") from None
+    finally:
+        timer.cancel()

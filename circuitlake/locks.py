@@ -10,10 +10,11 @@ import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TypeVar
 
 from circuitlake import lake, registry
-from circuitlake.errors import UserError
+from circuitlake.errors import UserError, WarehouseBusy
 from circuitlake.settings import Warehouse
 
 F = TypeVar("F", bound=Callable)
@@ -23,23 +24,29 @@ class AtlasBusy(UserError):
     """Another job is writing the atlas."""
 
 
+_HELD: dict[str, int] = {}  # lock file -> depth held by this process (a build's clustering step re-enters)
+
+
 @contextmanager
-def atlas_lock(wh: Warehouse, atlas: str, job: str) -> Iterator[None]:
-    """Hold the atlas's write lock (`<lake>/_locks/<atlas>.lock`, an OS file lock) or fail fast with
-    AtlasBusy naming the holder. The OS releases the lock when its process dies, so a killed job
-    leaves no stale lock; its holder note is simply overwritten by the next one."""
-    path = wh.lake / "_locks" / f"{atlas}.lock"
+def _exclusive(path: Path, job: str, busy: Callable[[dict], UserError]) -> Iterator[None]:
+    """Hold the OS file lock on `path` (reentrant within this process), or fail fast with `busy(holder
+    note)`. The OS releases the lock when its process dies, so a killed job leaves no stale lock; its
+    holder note is simply overwritten by the next one."""
+    key = str(path)
+    if _HELD.get(key):
+        _HELD[key] += 1
+        try:
+            yield
+        finally:
+            _HELD[key] -= 1
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+") as f:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             f.seek(0)
-            holder = json.loads(f.read() or "{}")
-            raise AtlasBusy(
-                f"atlas {atlas} is being written by `{holder.get('job', '?')}` (pid {holder.get('pid', '?')} "
-                f"on {holder.get('host', '?')}, since {holder.get('since', '?')}): wait for it to finish, then retry"
-            ) from None
+            raise busy(json.loads(f.read() or "{}")) from None
         try:
             f.seek(0)
             f.truncate()
@@ -49,9 +56,32 @@ def atlas_lock(wh: Warehouse, atlas: str, job: str) -> Iterator[None]:
                 )
             )
             f.flush()
+            _HELD[key] = 1
             yield
         finally:
+            _HELD.pop(key, None)
             fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _holder(note: dict) -> str:
+    return f"`{note.get('job', '?')}` (pid {note.get('pid', '?')} on {note.get('host', '?')}, since {note.get('since', '?')})"
+
+
+@contextmanager
+def atlas_lock(wh: Warehouse, atlas: str, job: str) -> Iterator[None]:
+    """Hold the atlas's write lock (`<lake>/_locks/<atlas>.lock`) or fail fast with AtlasBusy naming the holder."""
+    busy = lambda note: AtlasBusy(f"atlas {atlas} is being written by {_holder(note)}: wait for it to finish, then retry")  # noqa: E731
+    with _exclusive(wh.lake / "_locks" / f"{atlas}.lock", job, busy):
+        yield
+
+
+@contextmanager
+def warehouse_lock(wh: Warehouse, job: str) -> Iterator[None]:
+    """Hold the warehouse's writer lock (`<warehouse>/.writer.lock`): one build, audit or clustering
+    refresh at a time writes the DuckDB warehouse and the SQLMesh state, or WarehouseBusy (exit 2) at once."""
+    busy = lambda note: WarehouseBusy(f"{wh.root} is being built by {_holder(note)}: wait for it to finish, then retry")  # noqa: E731
+    with _exclusive(wh.root / ".writer.lock", job, busy):
+        yield
 
 
 def writes_atlas(job: str) -> Callable[[F], F]:
@@ -66,6 +96,21 @@ def writes_atlas(job: str) -> Callable[[F], F]:
             with atlas_lock(wh, atlas, job):
                 lake.discard_uncommitted(wh, atlas)
                 return fn(wh, atlas_name, *args, **kwargs)
+
+        return run  # type: ignore[return-value]
+
+    return wrap
+
+
+def writes_warehouse(job: str) -> Callable[[F], F]:
+    """Decorator for a step `fn(wh, ...)` that writes the DuckDB warehouse or the SQLMesh state: the
+    call holds the warehouse's writer lock throughout (a second build gets one line and exit 2)."""
+
+    def wrap(fn: F) -> F:
+        @functools.wraps(fn)
+        def run(wh: Warehouse, *args, **kwargs):
+            with warehouse_lock(wh, job):
+                return fn(wh, *args, **kwargs)
 
         return run  # type: ignore[return-value]
 

@@ -5,12 +5,17 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from sqlmesh.core import constants as sqlmesh_constants
 from sqlmesh.core.config import Config
 from sqlmesh.core.config.loader import load_config_from_yaml
 
 from circuitlake import __version__, duck, lake
 from circuitlake.errors import UserError
 from circuitlake.settings import GATEWAY_ENV, WAREHOUSE_ENV, Warehouse, budget, project_root, warehouse
+
+# SQLMesh's loader forks worker processes; a fork of a process whose deltalake (tokio) threads are
+# running can die at random ("A process in the process pool was terminated abruptly"): load in-process.
+sqlmesh_constants.MAX_FORK_WORKERS = 1
 
 
 def load_config(wh: Warehouse | None = None, project: Path | None = None, gateway: str | None = None) -> Config:
@@ -23,22 +28,39 @@ def load_config(wh: Warehouse | None = None, project: Path | None = None, gatewa
     wh.root.mkdir(parents=True, exist_ok=True)
     lake.ensure(wh)
     limits = budget()
-    raw = load_config_from_yaml(
+    # the YAML is rendered as text before it is parsed: paths go in as placeholders and are put in the
+    # parsed values, so a warehouse path with a quote, a '$' or a space is never YAML or Jinja
+    paths = {"@@warehouse@@": str(wh.root), "@@spill@@": str(wh.spill)}
+    rendered = load_config_from_yaml(
         (project or project_root()) / "sqlmesh_config.yaml",
         variables={
-            "warehouse": str(wh.root),
+            "warehouse": "@@warehouse@@",
+            "spill": "@@spill@@",
             "circuitlake_version": __version__,
             "lake_schema_version": lake.SCHEMA_VERSION,
             "memory_limit": limits.memory_limit,
             "threads": str(limits.threads),
         },
     )
+    raw = _put_paths(rendered, paths)
     chosen = gateway or os.environ.get(GATEWAY_ENV) or raw["default_gateway"]
     if chosen not in raw["gateways"]:
         raise UserError(f"no gateway '{chosen}' in sqlmesh_config.yaml: choose one of {', '.join(raw['gateways'])}")
     if chosen == "spark":
         (wh.root / "spark").mkdir(exist_ok=True)  # its tables, metastore and state
     return Config.model_validate(raw | {"gateways": {chosen: raw["gateways"][chosen]}, "default_gateway": chosen})
+
+
+def _put_paths(value, paths: dict[str, str]):
+    """`value` (parsed YAML) with each placeholder of `paths` replaced by its path, in every string."""
+    if isinstance(value, dict):
+        return {k: _put_paths(v, paths) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_put_paths(v, paths) for v in value]
+    if isinstance(value, str):
+        for placeholder, path in paths.items():
+            value = value.replace(placeholder, path)
+    return value
 
 
 def context(wh: Warehouse, gateway: str | None = None):

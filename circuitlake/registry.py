@@ -135,6 +135,12 @@ def add(wh: Warehouse, atlas: Atlas) -> None:
     row["registered_at"] = datetime.now(UTC)
     rules = precedence_rows(atlas.atlas, atlas.settings.label_precedence)
     lake.ensure(wh)
+    before = lake.read(wh, "atlases", ["unit"], [("atlas", "=", atlas.atlas)])["unit"].to_pylist()
+    if before and before[0] != atlas.unit and lake.committed_batches(wh, atlas.atlas, "graphs"):
+        raise UserError(
+            f"atlas {atlas.atlas} holds graphs of {UNITS[before[0] or 'neuron']}: its unit cannot change "
+            f"(retract its graphs first, or add a new atlas with --unit {atlas.unit})"
+        )
     lake.replace(wh, "label_precedence", pa.Table.from_pylist(rules, lake.TABLES["label_precedence"].schema), f"atlas = '{atlas.atlas}'")
     lake.replace(wh, "atlases", pa.Table.from_pylist([row]), f"atlas = '{atlas.atlas}'")
 

@@ -6,6 +6,7 @@ import hashlib
 import os
 import re
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,8 +83,17 @@ class Warehouse:
 
     @property
     def spill(self) -> Path:
-        """Where DuckDB spills what does not fit in the memory budget (same disk as the warehouse)."""
-        return self.root / ".spill"
+        """Where DuckDB spills what does not fit in the memory budget (same disk as the warehouse). A
+        warehouse path with a quote gets a quote-free link to that folder in the system temp folder:
+        SQLMesh pastes temp_directory into SQL unescaped."""
+        spill = self.root / ".spill"
+        if "'" not in str(spill):
+            return spill
+        link = Path(tempfile.gettempdir()) / f"circuitlake-spill-{hashlib.sha256(str(spill).encode()).hexdigest()[:12]}"
+        if not link.is_symlink():
+            spill.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(spill, target_is_directory=True)
+        return link
 
     def table(self, name: str) -> Path:
         """Absolute path of a lake table (absolute, because DuckDB resolves relative paths against its cwd)."""

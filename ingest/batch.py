@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 import pyarrow as pa
 
 from circuitlake import __version__, lake
-from circuitlake.progress import console
+from circuitlake.progress import console, printable
 from circuitlake.settings import Warehouse
 
 
@@ -59,7 +59,7 @@ class Reject:
 
     def line(self) -> str:
         """The one-line error shown to the user."""
-        return f"rejected {self.file} [{self.record}]: {self.reason}"
+        return printable(f"rejected {self.file} [{self.record}]: {self.reason}")
 
 
 @dataclass

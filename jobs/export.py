@@ -188,7 +188,7 @@ def export(
     # the warehouse opened read-only (its views name their catalog), the new file attached and made current
     con = duck.load(duck.connect(wh, read_only=True), "delta")
     try:
-        con.execute(f"attach '{partial}' as export_target (read_write)")
+        con.execute(f"attach {duck.sql_string(partial)} as export_target (read_write)")
         con.execute("use export_target")
         method = method or default_method(con, atlas.atlas)
         params = [atlas.atlas, method, *([top_k] if top_k else [])]

@@ -22,6 +22,7 @@ from circuitlake.app.demo import add_transcoder_atlas
 from circuitlake.app.report import run_audits
 from circuitlake.app.sample_transcoder import TRANSCODER_ATLAS, TranscoderSpec, cantor, make_graph, planted_features
 from circuitlake.atlas import Atlas
+from circuitlake.errors import UserError
 from circuitlake.ingest.graph_rows import GraphError, read_graph, to_rows
 from circuitlake.ingest.graphs import ingest_graphs
 from circuitlake.ingest.labels import ingest_labels
@@ -176,6 +177,8 @@ def test_graph_clerps_label_units_nothing_else_labels(wh, tmp_path):
     _, g = make_graph(SPEC, 1, groups)  # a graph downloaded from Neuronpedia: clerps on its features
     path = write_graph(tmp_path / "np.json", g)
     assert ingest_graphs(wh, "np", [str(path)], show_progress=False).landed == 1
+    with pytest.raises(UserError, match="its unit cannot change"):  # its landed graphs would silently stop counting
+        registry.add(wh, registry.Atlas(atlas="np", model_id="m", num_layers=6, neurons_per_layer=2048, unit="neuron"))
     build(wh, cluster=False)
     clerps = {n["node_id"]: n["clerp"] for n in g["nodes"] if n["feature_type"] == "cross layer transcoder" and n["clerp"]}
     db = duckdb.connect(str(wh.duckdb), read_only=True)
