@@ -82,7 +82,8 @@ def fault(e: BaseException, wh: Warehouse | None) -> str | None:
         return f"{where}: cannot read or write it: {cause[:200]} (check free space, permissions and the Delta log there)"
     if isinstance(e, SQLMeshError) and wh and wh.root.exists() and shutil.disk_usage(wh.root).free < LOW_DISK:
         # SQLMesh reports a failed plan without its cause: a nearly full disk is the likely one
-        return f"{wh.root}: {first.rstrip('.')} with {shutil.disk_usage(wh.root).free / 2**20:.1f} MiB free on its disk (free space, then retry)"
+        free = shutil.disk_usage(wh.root).free / 2**20
+        return f"{wh.root}: {first.rstrip('.')} with {free:.1f} MiB free on its disk (free space, then retry)"
     return None
 
 
@@ -98,7 +99,8 @@ def friendly(fn):
             raise typer.Exit(EXIT_NOTHING) from None
         except BaseException as e:  # a hard fault: no space, no permission, a corrupt Delta log (deltalake may panic)
             ctx = kwargs.get("ctx") or next((a for a in args if isinstance(a, typer.Context)), None)
-            chain, seen = [], e  # SQLMesh wraps what failed under it ("Plan application failed")
+            chain: list[BaseException] = []  # SQLMesh wraps what failed under it ("Plan application failed")
+            seen: BaseException | None = e
             while seen is not None and len(chain) < 10:
                 chain.append(seen)
                 seen = seen.__cause__ or seen.__context__
