@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_WAREHOUSE ?= .cache/demo-warehouse
 
-.PHONY: install spark browser lint demo test test-package test-spark bench clean
+.PHONY: install spark browser lint demo test test-package test-spark test-stress bench clean
 
 install: $(VENV)/.installed
 
@@ -57,6 +57,11 @@ test-package: install
 # the demo atlas built on a local Spark session equals the DuckDB build (tests/test_spark.py)
 test-spark: spark
 	$(BIN)/pytest -m spark
+
+# rounds of concurrent writers killed with SIGKILL at random points, each checked against a clean warehouse;
+# the figures go to bench/RESULTS.md (the suite runs a 2-round version: tests/test_stress.py)
+test-stress: install
+	STRESS_ROUNDS=$${STRESS_ROUNDS:-12} $(BIN)/python bench/run.py stress
 
 bench: install spark
 	$(BIN)/python bench/run.py

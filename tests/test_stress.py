@@ -1,0 +1,17 @@
+"""The short stress run (`make test-stress` runs the long one into bench/RESULTS.md): concurrent writing
+commands killed with SIGKILL at random points and run again, each round's warehouse equal to a clean one."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.stress import stress  # noqa: E402
+
+
+def test_concurrent_writers_killed_at_random_lose_nothing(tmp_path):
+    tally = stress(tmp_path, rounds=2, seed=1)
+    assert tally.rounds == 2 and tally.kills >= 1
+    assert tally.losses == []
