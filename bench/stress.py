@@ -191,11 +191,27 @@ def stress(work: Path, rounds: int, seed: int = 0) -> Tally:
     return tally
 
 
+def builds_in_a_row(work: Path, n: int) -> tuple[int, float]:
+    """`n` builds in one process (SQLMesh's loader once died at random in a forked worker): (failures, seconds each)."""
+    from circuitlake.app.build import build
+    from circuitlake.settings import warehouse
+
+    wh = warehouse(work / "stressed")
+    failures, started = 0, time.monotonic()
+    for _ in range(n):
+        try:
+            build(wh, cluster=False)
+        except Exception:  # noqa: BLE001 (counted: the figure is how many)
+            failures += 1
+    return failures, (time.monotonic() - started) / n
+
+
 def run(work: Path) -> str:
     rounds = int(os.environ.get("STRESS_ROUNDS", "12"))
     started = time.monotonic()
     t = stress(work, rounds)
     minutes = (time.monotonic() - started) / 60
+    failed, each = builds_in_a_row(work, 30)
     return (
         "## Stress: concurrent writers killed at random\n\n"
         f"{t.rounds} rounds ({minutes:.1f} min): each ran two writing commands at once (ingest graphs, ingest labels, "
@@ -208,5 +224,6 @@ def run(work: Path) -> str:
             [[t.rounds, t.commands, t.kills, t.reruns, t.busy, len(t.losses)]],
         )
         + ("\n\nLosses: " + "; ".join(t.losses) if t.losses else "")
-        + "\n"
+        + f"\n\nThen 30 builds in a row in one process on the stressed warehouse: {failed} failed ({each:.1f} s each; "
+        "SQLMesh loads the project without forking).\n"
     )
