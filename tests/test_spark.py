@@ -87,5 +87,5 @@ def test_spark_build_equals_duckdb_build_and_follows_new_batches(wh, tmp_path):
     stale = build(wh, gateway="spark")  # only what reads the moved lake tables, the lake views over them first
     assert "lake.graph_links" in {s.split(".", 1)[-1].replace('"', "") for s in stale}
     _assert_same_build(wh)
-    graphs = _duckdb(wh, "metadata").query("key == 'graphs'")["value"].item()
+    graphs = _duckdb(wh, "metadata").query(f"key == 'graphs' and atlas == '{SAMPLE_ATLAS}'")["value"].item()
     assert int(graphs) == SPEC.graphs + MORE.graphs
