@@ -56,7 +56,7 @@ def show_card(n: Neuron, k: int) -> None:
         + (f", flow {row['infomap_flow']:.3g}" if row.get("infomap_flow") is not None else ""),
     ]
     out.print(Panel("\n".join(facts), title="neuron", title_align="left"))
-    out.print(table(n.labels(), "labels (every source and pass)", ["source", "pass", "label", "description", "type", "interpretability"]))
+    out.print(table(n.labels(), "labels (every source and pass)", ["source", "pass", "label", "description", "type", "labeler_model"]))
     for name, rel in (("downstream", n.downstream(k)), ("upstream", n.upstream(k))):
         out.print(table(rel, f"strongest {name} edges ({n.atlas.method})", ["layer", "neuron", "count", "mean_weight", "label"]))
     out.print(table(n.module(k), "other members of its module", ["layer", "neuron", "label", "cluster_path", "appearance_count"]))
