@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import re
+from pathlib import Path
 
 import duckdb
 import pytest
 from test_cli import run
 
 from circuitlake import duck
-from circuitlake.settings import REPO_ROOT
 
 # the research pipeline's DDL (circuits/database.py), as the issue states it: (column, type, nullable)
 NEURONS_CIRCUITDATABASE = [
@@ -61,11 +60,9 @@ def columns(db: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str, s
 
 
 def artifacts_queries() -> list[str]:
-    """The Qwen database's example queries from ARTIFACTS.md, as written."""
-    text = (REPO_ROOT.parent / "shared" / "seed" / "ARTIFACTS.md").read_text()
-    block = text[text.index("data/qwen32b_neurons.duckdb", text.index("**Example queries:**") - 3000) :]
-    block = block[block.index("```python") : block.index("```", block.index("```python") + 9)]
-    return [m.strip() for m in re.findall(r'db\.sql\((?:"""|")(.*?)(?:"""|")\)', block, re.S)]
+    """The Qwen database's example queries from ARTIFACTS.md, as written (kept in tests/fixtures: the
+    suite needs nothing outside the checkout)."""
+    return json.loads((Path(__file__).parent / "fixtures" / "artifacts_queries.json").read_text())["queries"]
 
 
 @pytest.fixture(scope="module")
