@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 import re
 import shutil
+import sys
 from pathlib import Path
 from typing import Optional
 
@@ -628,3 +630,21 @@ def demo(
 ):
     """Sample corpus -> ingest -> build -> audit report -> the example queries, on the sample atlas."""
     raise typer.Exit(run_demo(_wh(ctx), corpus, report))
+
+
+def run() -> None:
+    """The `circuitlake` command: the app, then an immediate exit with its code. Native libraries
+    (DuckDB, Arrow, deltalake) keep threads whose teardown at interpreter exit can abort a finished
+    process ("terminate called without an active exception", exit -6); by then every file is written
+    and closed, so the process ends without that teardown."""
+    try:
+        app()
+        code = 0
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else 0 if e.code is None else 1
+        if isinstance(e.code, str):
+            print(e.code, file=sys.stderr)
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
