@@ -293,14 +293,18 @@ def read_graph(data: bytes) -> Graph:
     return _read_columnar(data) or _read_checked(data)
 
 
+def checked_nodes(nodes: list) -> pa.Table:
+    """Nodes the pydantic format validated, as NODES (layers as text, as the fast path has them)."""
+    return pa.Table.from_pylist([{**n, "layer": None if n.get("layer") is None else str(n["layer"])} for n in nodes], NODES)
+
+
 def _read_checked(data: bytes) -> Graph:
     """The pydantic path: slower (Python objects per link), the judge of files the fast path declines."""
     checked = GRAPH_FILE.validate_json(data)
-    nodes = [{**n, "layer": None if n.get("layer") is None else str(n["layer"])} for n in checked["nodes"]]
     return Graph(
         checked.get("metadata", {}),
         checked.get("nodes_exceeded"),
-        pa.Table.from_pylist(nodes, NODES),
+        checked_nodes(checked["nodes"]),
         pa.Table.from_pylist(checked["links"], LINKS),
     )
 

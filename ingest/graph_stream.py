@@ -22,7 +22,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from circuitlake.formats.graph import GraphLink, GraphMetadata, GraphNode
 from circuitlake.ingest import sources
-from circuitlake.ingest.graph_rows import LINKS, NODES, GraphError, RowBuilder, Shape, _table, link_columns, node_columns
+from circuitlake.ingest.graph_rows import LINKS, NODES, GraphError, RowBuilder, Shape, _table, checked_nodes, link_columns, node_columns
 
 _NODES = TypeAdapter(list[GraphNode])
 _LINKS = TypeAdapter(list[GraphLink])
@@ -47,9 +47,7 @@ def _columns(items: list, what: str, offset: int, schema: pa.Schema) -> pa.Table
         checked: list[dict] = adapter.validate_python(items)  # type: ignore[assignment]
     except ValidationError as e:
         raise _invalid(what, offset, e) from None
-    if what == "nodes":  # layers as text, as the fast path has them
-        checked = [{**n, "layer": None if n.get("layer") is None else str(n["layer"])} for n in checked]
-    return pa.Table.from_pylist(checked, schema)
+    return checked_nodes(checked) if what == "nodes" else pa.Table.from_pylist(checked, schema)
 
 
 def _top_level(path: Path, key: str):

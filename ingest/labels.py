@@ -337,14 +337,12 @@ def ingest_labels(
         raise UserError(f"{path}: no {fmt} records in it: a file of another shape? (leave --format out to detect it)")
     if pending:
         batch.add("labels", pa.Table.from_pylist(pending, schema))
-    if not landed:  # every record rejected: the source keeps its current labels, and a retry is not "nothing to do"
+    if not landed:  # every record rejected: a batch of rejects only, so the source keeps its labels (and a retry runs)
         batch.hashes = []
-        counts = batch.commit(["labels"], known_reject_keys(wh, atlas.atlas))
-        report.count(counts)
-        return report
     counts = batch.commit(["labels"], known_reject_keys(wh, atlas.atlas))
-    # the marker made the new batch current; drop the source's older rows (Delta time travel keeps them)
-    lake.delete(wh, "labels", f"atlas = '{atlas.atlas}' AND source = '{source}' AND batch <> '{batch.batch}'")
-    report.landed, report.batches = 1, 1
     report.count(counts)
+    if landed:
+        # the marker made the new batch current; drop the source's older rows (Delta time travel keeps them)
+        lake.delete(wh, "labels", f"atlas = '{atlas.atlas}' AND source = '{source}' AND batch <> '{batch.batch}'")
+        report.landed, report.batches = 1, 1
     return report
