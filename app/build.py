@@ -38,8 +38,7 @@ def _record_built(wh: Warehouse, gateway: str, versions: dict[str, int], retract
     only), with the batches committed in it."""
     path = wh.built_record_of(gateway)
     tmp = path.with_suffix(".tmp")
-    markers = lake.read(wh, "ingest_batches", ["atlas", "batch"], version=versions["ingest_batches"])
-    batches = sorted(f"{a}/{b}" for a, b in zip(markers["atlas"].to_pylist(), markers["batch"].to_pylist(), strict=False))
+    batches = sorted(f"{m.atlas}/{m.batch}" for m in lake.markers(wh, version=versions["ingest_batches"]))
     tmp.write_text(
         json.dumps(
             {
@@ -182,7 +181,7 @@ def build(wh: Warehouse, cluster: bool = True, gateway: str = LOCAL_GATEWAY) -> 
     return stale
 
 
-def _cluster_if_quick(wh: Warehouse, atlas: registry.Atlas) -> bool:
+def _cluster_if_quick(wh: Warehouse, atlas: registry.AtlasRecord) -> bool:
     """Cluster an atlas that needs it when that is quick; announce the estimate otherwise. True if clustered."""
     if not jobs_cluster.needs_clustering(wh, atlas):
         return False
@@ -190,15 +189,15 @@ def _cluster_if_quick(wh: Warehouse, atlas: registry.Atlas) -> bool:
     if seconds > AUTO_CLUSTER_SECONDS:
         c = atlas.settings.cluster
         console.print(
-            f"build: {atlas.atlas} is not clustered yet: Infomap on {links:,} links x {c.trials} trials, "
+            f"build: {atlas.name} is not clustered yet: Infomap on {links:,} links x {c.trials} trials, "
             f"{c.threads} thread(s), would take about {seconds / 60:.0f} min; "
-            f"run `circuitlake cluster --atlas {atlas.atlas}` when convenient"
+            f"run `circuitlake cluster --atlas {atlas.name}` when convenient"
         )
         return False
     try:
-        return jobs_cluster.cluster(wh, atlas.atlas) is not None
+        return jobs_cluster.cluster(wh, atlas.name) is not None
     except locks.AtlasBusy as e:  # the plan is applied: a writer of this atlas only postpones its clustering
-        console.print(f"build: {atlas.atlas} not clustered now ({e}); run `circuitlake cluster --atlas {atlas.atlas}` later", markup=False)
+        console.print(f"build: {atlas.name} not clustered now ({e}); run `circuitlake cluster --atlas {atlas.name}` later", markup=False)
         return False
 
 

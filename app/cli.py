@@ -1,9 +1,11 @@
 """The `circuitlake` command line.
 
 Exit codes: 0 everything landed / passed; 1 some records were rejected (the rest landed) or an
-audit failed; 2 nothing was done (bad usage, unknown atlas, missing input, warehouse busy).
+audit failed; 2 nothing was done (bad usage, unknown atlas, missing input, warehouse busy); 3 a hard fault.
 """
 
+# The commands parse their options and call the layers below; each imports what it runs when it runs,
+# so `circuitlake --help` (and any one command) loads no more than it needs.
 from __future__ import annotations
 
 import functools
@@ -16,36 +18,10 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-import duckdb
 import typer
-from deltalake.exceptions import DeltaError
 from rich.table import Table
-from sqlmesh.utils.errors import SQLMeshError
 
-from circuitlake import duck, lake, migrations, registry
-from circuitlake.app.build import build as run_build
-from circuitlake.app.build import ensure_free, refresh_clusters
-from circuitlake.app.demo import run_demo
-from circuitlake.app.explore import show_card, show_results
-from circuitlake.app.html_report import write_html
-from circuitlake.app.maintain import maintain as run_maintain
-from circuitlake.app.report import run_audits
-from circuitlake.app.sample import SampleSpec, write_corpus
-from circuitlake.app.scaffold import scaffold
-from circuitlake.app.status import show_status, size_text, warehouse_status
-from circuitlake.atlas import Atlas
 from circuitlake.errors import UserError
-from circuitlake.ingest.graphs import ingest_graphs
-from circuitlake.ingest.labels import ingest_labels
-from circuitlake.ingest.wiring import ingest_wiring
-from circuitlake.jobs.cluster import cluster
-from circuitlake.jobs.embed import EmbedSettings, embed
-from circuitlake.jobs.export import LAYOUTS, export, infomap_json
-from circuitlake.jobs.label import LabelSettings, dry_run
-from circuitlake.jobs.label import label as run_label
-from circuitlake.jobs.label_batch import label_with_batches
-from circuitlake.jobs.maintain import DEFAULT_RETAIN_HOURS
-from circuitlake.jobs.retract import retract, select
 from circuitlake.progress import console, out, printable
 from circuitlake.settings import LOCAL_GATEWAY, Warehouse, warehouse
 
@@ -57,7 +33,7 @@ app.add_typer(ingest_app, name="ingest")
 
 EXIT_OK, EXIT_REJECTS, EXIT_NOTHING, EXIT_FAULT = 0, 1, 2, 3
 LOW_DISK = 256 * 2**20  # free bytes under which a failed plan is reported as a full disk
-ONLY_ATLAS = typer.Option(None, "--atlas", help="Atlas (may be left out when the warehouse holds one).")
+ATLAS = typer.Option(None, "--atlas", help="Registered atlas (may be left out when the warehouse holds one).")
 
 
 @app.callback()
@@ -70,6 +46,12 @@ def main(
     ctx.obj = warehouse(warehouse_dir)
 
 
+def _is(e: BaseException, module: str, *names: str) -> bool:
+    """Whether `e` is one of the exception classes `names` of library `module` (checked by name: the
+    library is not imported to ask)."""
+    return any(c.__module__.split(".")[0].lstrip("_") == module and c.__name__ in names for c in type(e).__mro__)
+
+
 def fault(e: BaseException, wh: Warehouse | None) -> str | None:
     """One line naming the path and the cause of a hard fault (OS error, Delta log or DuckDB I/O error,
     a deltalake panic); None for anything else."""
@@ -77,12 +59,12 @@ def fault(e: BaseException, wh: Warehouse | None) -> str | None:
     if isinstance(e, OSError):
         where = e.filename or (wh and wh.root)
         return f"{where}: {e.strerror or first} (nothing more was written; free space or fix permissions, then retry)"
-    if isinstance(e, (DeltaError, duckdb.IOException)) or type(e).__name__ == "PanicException":
+    if _is(e, "deltalake", "DeltaError") or _is(e, "duckdb", "IOException") or type(e).__name__ == "PanicException":
         named = re.search(r'path: "([^"]+)"|(/[^\s"\'{}]+)', first)  # the file the engine names, else the lake
         where = (named[1] or named[2]) if named else (wh.lake if wh else "the lake")
         cause = re.sub(r"\s*[A-Za-z]*\s*\{.*", "", first).strip(" :") or type(e).__name__
         return f"{where}: cannot read or write it: {cause[:200]} (check free space, permissions and the Delta log there)"
-    if isinstance(e, SQLMeshError) and wh and wh.root.exists() and shutil.disk_usage(wh.root).free < LOW_DISK:
+    if _is(e, "sqlmesh", "SQLMeshError") and wh and wh.root.exists() and shutil.disk_usage(wh.root).free < LOW_DISK:
         # SQLMesh reports a failed plan without its cause: a nearly full disk is the likely one
         free = shutil.disk_usage(wh.root).free / 2**20
         return f"{wh.root}: {first.rstrip('.')} with {free:.1f} MiB free on its disk (free space, then retry)"
@@ -110,7 +92,7 @@ def friendly(fn):
             if cause is not None:
                 console.print(printable(f"error: {cause}"), style="red", markup=False, soft_wrap=True)
                 raise typer.Exit(EXIT_FAULT) from None
-            if isinstance(e, SQLMeshError):
+            if _is(e, "sqlmesh", "SQLMeshError"):
                 console.print(printable(f"error: sqlmesh: {e}"), style="red", markup=False, soft_wrap=True)
                 raise typer.Exit(EXIT_NOTHING) from None
             raise
@@ -119,8 +101,30 @@ def friendly(fn):
 
 
 def _wh(ctx: typer.Context) -> Warehouse:
+    """The warehouse of `--warehouse`, whose lake must exist (checked, refused when of an older schema);
+    a command that reads or adds to a warehouse never creates one."""
+    from circuitlake import lake
+
+    wh: Warehouse = ctx.obj
+    if lake.lake_version(wh) is None:
+        raise UserError(f"no warehouse at {wh.root}: pass --warehouse, or register an atlas there first (circuitlake atlas add)")
+    lake.ensure(wh)
+    return wh
+
+
+def _new_wh(ctx: typer.Context) -> Warehouse:
+    """The warehouse of `--warehouse`, created when missing (`atlas add`, `demo`)."""
+    from circuitlake import lake
+
     lake.ensure(ctx.obj)
     return ctx.obj
+
+
+def _atlas(wh: Warehouse, atlas: str | None) -> str:
+    """The registered atlas `--atlas` names, or the warehouse's only one."""
+    from circuitlake import registry
+
+    return registry.resolve(wh, atlas).name
 
 
 @atlas_app.command("add")
@@ -133,78 +137,70 @@ def atlas_add(
     neurons_per_layer: int = typer.Option(
         ..., "--neurons-per-layer", "--features-per-layer", help="Units per layer: MLP neurons (d_ffn), or transcoder features."
     ),
-    unit: str = typer.Option(
-        "neuron",
+    unit: Optional[str] = typer.Option(
+        None,
         "--unit",
         help="neuron (MLP neurons: RelP graphs) or transcoder (transcoder features: circuit-tracer, Neuronpedia graphs).",
     ),
-    universe: str = typer.Option("grid", "--universe", help="grid (every neuron of the model) or observed (neurons in graphs or wiring)."),
+    universe: Optional[str] = typer.Option(
+        None, "--universe", help="grid (every neuron of the model, the default) or observed (neurons in graphs or wiring)."
+    ),
     min_label_coverage: Optional[float] = typer.Option(
         None, "--min-label-coverage", help="Fraction of the universe that must be labeled, e.g. 0.978."
     ),
-    relp_min_count: int = typer.Option(3, "--relp-min-count", help="RelP edges publish at count >= this."),
+    relp_min_count: Optional[int] = typer.Option(None, "--relp-min-count", help="RelP edges publish at count >= this (default 3)."),
     label_precedence: list[str] = typer.Option(
         [],
         "--label-precedence",
         help="COLUMN=pass.field[@source],... best first, e.g. label=output.short_label,output.label,activation_pos.label "
         "(repeatable; columns not given keep the defaults).",
     ),
-    cluster_method: str = typer.Option("relp", "--cluster-method", help="Edges Infomap clusters: relp or weight_graph."),
+    cluster_method: Optional[str] = typer.Option(None, "--cluster-method", help="Edges Infomap clusters: relp (default) or weight_graph."),
     cluster_min_count: Optional[int] = typer.Option(
         None, "--cluster-min-count", help="Cluster edges with count >= this (default 5 for relp, 1 for weight_graph)."
     ),
-    cluster_trials: int = typer.Option(20, "--cluster-trials", help="Infomap trials."),
-    cluster_seed: int = typer.Option(42, "--cluster-seed", help="Infomap seed."),
-    cluster_threads: int = typer.Option(
-        os.cpu_count() or 1, "--cluster-threads", help="Infomap threads (fixed per atlas, for determinism; default: every core)."
+    cluster_trials: Optional[int] = typer.Option(None, "--cluster-trials", help="Infomap trials (default 20)."),
+    cluster_seed: Optional[int] = typer.Option(None, "--cluster-seed", help="Infomap seed (default 42)."),
+    cluster_threads: Optional[int] = typer.Option(
+        None, "--cluster-threads", help="Infomap threads (fixed per atlas, for determinism; default: every core)."
     ),
 ):
-    """Register an atlas (or update its settings)."""
-    if universe not in ("grid", "observed"):
-        raise UserError("--universe is grid or observed")
-    if unit not in registry.UNITS:
-        raise UserError("--unit is neuron or transcoder")
-    if cluster_method not in ("relp", "weight_graph"):
-        raise UserError("--cluster-method is relp or weight_graph")
-    cluster_settings = {
-        "method": cluster_method,
-        "min_count": cluster_min_count or (5 if cluster_method == "relp" else 1),
-        "trials": cluster_trials,
-        "seed": cluster_seed,
-        "threads": cluster_threads,
-    }
-    settings = registry.AtlasSettings(cluster=registry.ClusterSettings.model_validate(cluster_settings))
+    """Register an atlas (or update its settings). Defaults and rules: circuitlake/registry.py (AtlasRecord)."""
+    from circuitlake import registry
+
+    precedence = {}
     for spec in label_precedence:
         column, _, rules = spec.partition("=")
         if not rules:
             raise UserError(f"--label-precedence {spec!r}: write COLUMN=pass.field,pass.field")
-        settings.label_precedence[column.strip()] = [r.strip() for r in rules.split(",") if r.strip()]
-    registry.add(
-        _wh(ctx),
-        registry.Atlas.model_validate(
-            dict(
-                atlas=name,
-                model_id=model,
-                num_layers=layers,
-                neurons_per_layer=neurons_per_layer,
-                universe=universe,
-                unit=unit,
-                min_label_coverage=min_label_coverage,
-                relp_min_count=relp_min_count,
-                settings=settings,
-            )
-        ),
+        precedence[column.strip()] = [r.strip() for r in rules.split(",") if r.strip()]
+    cluster = dict(method=cluster_method, min_count=cluster_min_count, trials=cluster_trials, seed=cluster_seed, threads=cluster_threads)
+    record = registry.record(
+        atlas=name,
+        model_id=model,
+        num_layers=layers,
+        neurons_per_layer=neurons_per_layer,
+        universe=universe,
+        unit=unit,
+        min_label_coverage=min_label_coverage,
+        relp_min_count=relp_min_count,
+        settings={"label_precedence": precedence, "cluster": {k: v for k, v in cluster.items() if v is not None}},
     )
-    console.print(f"atlas {name}: {model}, {layers} x {neurons_per_layer} {registry.UNITS[unit]}, universe {universe}", markup=False)
+    registry.add(_new_wh(ctx), record)
+    console.print(
+        f"atlas {name}: {model}, {layers} x {neurons_per_layer} {registry.UNITS[record.unit]}, universe {record.universe}", markup=False
+    )
 
 
 @atlas_app.command("list")
 @friendly
 def atlas_list(ctx: typer.Context):
     """List registered atlases."""
+    from circuitlake import registry
+
     for a in registry.all_atlases(_wh(ctx)):
         typer.echo(
-            f"{a.atlas}\t{a.model_id}\t{a.num_layers}x{a.neurons_per_layer} {a.unit}s\t{a.universe}\t"
+            f"{a.name}\t{a.model_id}\t{a.num_layers}x{a.neurons_per_layer} {a.unit}s\t{a.universe}\t"
             f"min_label_coverage={a.min_label_coverage}"
         )
 
@@ -214,12 +210,15 @@ def atlas_list(ctx: typer.Context):
 def ingest_graphs_cmd(
     ctx: typer.Context,
     paths: list[str] = typer.Argument(..., help="Graph files (.json, .json.gz), folders or globs."),
-    atlas: str = typer.Option(..., "--atlas", help="Registered atlas."),
+    atlas: Optional[str] = ATLAS,
     workers: Optional[int] = typer.Option(None, "--workers", help="Parser processes (default: all cores)."),
     batch_graphs: int = typer.Option(256, "--batch-graphs", help="Graphs per batch (one Delta commit per table)."),
 ):
     """Land attribution graphs; re-running with the same files adds nothing."""
-    report = ingest_graphs(_wh(ctx), atlas, paths, workers=workers, batch_graphs=batch_graphs)
+    from circuitlake.ingest.graphs import ingest_graphs
+
+    wh = _wh(ctx)
+    report = ingest_graphs(wh, _atlas(wh, atlas), paths, workers=workers, batch_graphs=batch_graphs)
     console.print(
         f"graphs: {report.landed} landed, {report.skipped} already in the lake, {report.rejected} rejected ({report.batches} batches)"
     )
@@ -236,7 +235,7 @@ def ingest_graphs_cmd(
 def ingest_labels_cmd(
     ctx: typer.Context,
     path: Path = typer.Argument(..., help="A label file (.json, .jsonl, optionally .gz)."),
-    atlas: str = typer.Option(..., "--atlas", help="Registered atlas."),
+    atlas: Optional[str] = ATLAS,
     source: Optional[str] = typer.Option(None, "--source", help="Source name, the unit a newer file replaces (default: the file's stem)."),
     fmt: str = typer.Option(
         "auto", "--format", help="auto | autointerp-jsonl | enriched | function-db | activation-descriptions | neuronpedia"
@@ -244,7 +243,10 @@ def ingest_labels_cmd(
     labeler_model: Optional[str] = typer.Option(None, "--labeler-model", help="LLM that wrote the labels, recorded as provenance."),
 ):
     """Land a label file as the current labels of its source; re-ingesting the same file is a no-op."""
-    report = ingest_labels(_wh(ctx), atlas, path, source=source, fmt=fmt, labeler_model=labeler_model)
+    from circuitlake.ingest.labels import ingest_labels
+
+    wh = _wh(ctx)
+    report = ingest_labels(wh, _atlas(wh, atlas), path, source=source, fmt=fmt, labeler_model=labeler_model)
     if report.skipped:
         console.print(f"labels: {path} is already the current version of its source; nothing to do")
     else:
@@ -257,11 +259,14 @@ def ingest_labels_cmd(
 def ingest_wiring_cmd(
     ctx: typer.Context,
     folder: Path = typer.Argument(..., help="Wiring cache folder with layer_<i>.json files."),
-    atlas: str = typer.Option(..., "--atlas", help="Registered atlas."),
+    atlas: Optional[str] = ATLAS,
     source: Optional[str] = typer.Option(None, "--source", help="Source name (default cache:<folder name>)."),
 ):
     """Land a wiring cache, one layer file at a time; layers already landed are skipped."""
-    report = ingest_wiring(_wh(ctx), atlas, folder, source=source)
+    from circuitlake.ingest.wiring import ingest_wiring
+
+    wh = _wh(ctx)
+    report = ingest_wiring(wh, _atlas(wh, atlas), folder, source=source)
     console.print(f"wiring: {report.landed} layers landed, {report.skipped} already in the lake, {report.rejected} entries rejected")
     raise typer.Exit(report.exit_code)
 
@@ -275,7 +280,7 @@ app.add_typer(wiring_app, name="wiring")
 def wiring_compute_cmd(
     ctx: typer.Context,
     model_dir: Path = typer.Argument(..., help="Local Hugging Face checkpoint folder (safetensors)."),
-    atlas: str = typer.Option(..., "--atlas", help="Registered atlas (same shape as the model)."),
+    atlas: Optional[str] = ATLAS,
     top_k: int = typer.Option(10, "--top-k", help="Connections kept per neuron, direction and polarity."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
     dtype: str = typer.Option("float32", "--dtype", help="float32 | bfloat16 | float16 | float64."),
@@ -283,10 +288,11 @@ def wiring_compute_cmd(
 ):
     """Compute wiring (c_up, c_gate, polarity, effective strength, projections) from model weights; resumes per layer."""
     try:
-        from circuitlake.jobs.wiring import compute_wiring
+        from circuitlake.ingest.wiring_compute import compute_wiring
     except ImportError as e:
         raise UserError(f"wiring from weights needs torch: pip install -e '.[wiring]' ({e})") from None
-    report = compute_wiring(_wh(ctx), atlas, model_dir, top_k=top_k, device=device, dtype=dtype, block_rows=block_rows)
+    wh = _wh(ctx)
+    report = compute_wiring(wh, _atlas(wh, atlas), model_dir, top_k=top_k, device=device, dtype=dtype, block_rows=block_rows)
     console.print(f"wiring: {report.landed} layers computed, {report.skipped} already in the lake")
 
 
@@ -299,6 +305,8 @@ def build(
     ),
 ):
     """Apply model changes and process new lake batches (sqlmesh plan, then restate what reads moved lake tables)."""
+    from circuitlake.app.build import build as run_build
+
     run_build(_wh(ctx), gateway=gateway)
 
 
@@ -306,24 +314,30 @@ def build(
 @friendly
 def cluster_cmd(
     ctx: typer.Context,
-    atlas: str = typer.Option(..., "--atlas", help="Registered atlas."),
+    atlas: Optional[str] = ATLAS,
     force: bool = typer.Option(False, "--force", help="Run even when edges and settings are unchanged."),
 ):
     """Run Infomap over the atlas's published edges (settings from the registry) and refresh neurons/clusters."""
-    ensure_free(_wh(ctx))
-    if cluster(ctx.obj, atlas, force=force):
-        refresh_clusters(ctx.obj)
+    from circuitlake.app.build import ensure_free, refresh_clusters
+    from circuitlake.jobs.cluster import cluster
+
+    wh = _wh(ctx)
+    ensure_free(wh)
+    if cluster(wh, _atlas(wh, atlas), force=force):
+        refresh_clusters(wh)
 
 
 @app.command()
 @friendly
 def status(
     ctx: typer.Context,
-    atlas: Optional[str] = typer.Option(None, "--atlas", help="Only this atlas."),
+    atlas: Optional[str] = typer.Option(None, "--atlas", help="Only this atlas (default: every atlas)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
 ):
     """What the lake holds and the warehouse has built. Exit 0: all built and fine; 1: something needs
     attention (batches or a retraction not built, stale or missing clusters, failed audits)."""
+    from circuitlake.app.status import show_status, warehouse_status
+
     result = warehouse_status(_wh(ctx), atlas)
     if as_json:
         typer.echo(json.dumps(result, indent=2, default=str))
@@ -336,7 +350,7 @@ def status(
 @friendly
 def label(
     ctx: typer.Context,
-    atlas: str = typer.Option(..., "--atlas", help="Registered, built atlas."),
+    atlas: Optional[str] = ATLAS,
     pass_: str = typer.Option("both", "--pass", help="output (what it does) | input (what triggers it) | both."),
     model: str = typer.Option("gpt-5-mini", "--model", help="Model name the endpoint knows."),
     base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible endpoint (default: OpenAI)."),
@@ -352,6 +366,10 @@ def label(
     wait_minutes: Optional[float] = typer.Option(None, "--wait-minutes", help="With --batch-api: stop waiting then; a re-run resumes."),
 ):
     """Label neurons with an LLM, two passes, resumable; labels land in the lake (build to publish them)."""
+    from circuitlake.jobs.label import LabelSettings, dry_run
+    from circuitlake.jobs.label import label as run_label
+    from circuitlake.jobs.label_batch import label_with_batches
+
     passes = {"output": ["output"], "input": ["input"], "both": ["output", "input"]}.get(pass_)
     if passes is None:
         raise UserError("--pass is output, input or both")
@@ -371,15 +389,17 @@ def label(
         run=run,
         max_cost=max_cost,
     )
+    wh = _wh(ctx)
+    atlas = _atlas(wh, atlas)
     if dry:
-        for line in dry_run(_wh(ctx), atlas, passes, settings):
+        for line in dry_run(wh, atlas, passes, settings):
             out.print(line, markup=False, highlight=False)
         return
     if batch_api:
         wait = None if wait_minutes is None else wait_minutes * 60
-        report = label_with_batches(_wh(ctx), atlas, passes, settings, poll_seconds=poll_seconds, wait_seconds=wait)
+        report = label_with_batches(wh, atlas, passes, settings, poll_seconds=poll_seconds, wait_seconds=wait)
     else:
-        report = run_label(_wh(ctx), atlas, passes, settings)
+        report = run_label(wh, atlas, passes, settings)
     console.print(
         f"label: {report.labeled} labeled, {report.failed} failed, {report.calls} calls, "
         f"{report.tokens_in:,} tokens in, {report.tokens_out:,} out, ~${report.cost:.2f}; run `circuitlake build` to publish"
@@ -392,11 +412,14 @@ def label(
 def maintain(
     ctx: typer.Context,
     atlas: Optional[str] = typer.Option(None, "--atlas", help="Compact only this atlas's partitions."),
-    retain_hours: int = typer.Option(DEFAULT_RETAIN_HOURS, "--retain-hours", help="Time travel kept (hours); older files are vacuumed."),
+    retain_hours: Optional[int] = typer.Option(
+        None, "--retain-hours", min=0, help="Time travel kept (hours; default a week); older files are vacuumed."
+    ),
 ):
     """Compact, checkpoint and vacuum the lake; drop expired SQLMesh snapshots. Exit 0 when done, 2 when busy."""
-    if retain_hours < 0:
-        raise UserError("--retain-hours is 0 or more")
+    from circuitlake.app.maintain import maintain as run_maintain
+    from circuitlake.app.status import size_text
+
     report = run_maintain(_wh(ctx), atlas, retain_hours)
     shown = Table("lake table", "files before", "files after", "compacted", "vacuumed")
     for t in report.tables:
@@ -413,6 +436,8 @@ def maintain(
 @friendly
 def migrate(ctx: typer.Context):
     """Bring the lake to this circuitlake's schema version, keeping every row (other commands refuse an older lake)."""
+    from circuitlake import lake, migrations
+
     steps = migrations.migrate(ctx.obj)
     for step in steps:
         console.print(f"migrate: {step}")
@@ -423,7 +448,7 @@ def migrate(ctx: typer.Context):
 @friendly
 def retract_cmd(
     ctx: typer.Context,
-    atlas: str = typer.Option(..., "--atlas", help="Registered atlas."),
+    atlas: Optional[str] = ATLAS,
     batch: list[str] = typer.Option([], "--batch", help="A batch id to take out (repeatable)."),
     source: Optional[str] = typer.Option(None, "--source", help="Take out every batch of this label/wiring source."),
     files: list[str] = typer.Option(
@@ -435,7 +460,11 @@ def retract_cmd(
 ):
     """Remove batches from the lake (one Delta commit per table; time travel keeps them until vacuum).
     The next `circuitlake build` then equals a build that never saw them."""
-    selection = select(_wh(ctx), atlas, batches=batch, source=source, files=files, everything=everything)
+    from circuitlake.jobs.retract import retract, select
+
+    wh = _wh(ctx)
+    atlas = _atlas(wh, atlas)
+    selection = select(wh, atlas, batches=batch, source=source, files=files, everything=everything)
     shown = Table("batch", "job", "source", "landed", "kept in a new batch", title=f"retract from {atlas}: {selection.what}")
     for row in selection.summary():
         shown.add_row(*map(str, row))
@@ -444,7 +473,7 @@ def retract_cmd(
         return
     if not yes and not typer.confirm(f"take these {len(selection.batches)} batch(es) out of atlas {atlas}?"):
         raise typer.Exit(EXIT_NOTHING)
-    retraction = retract(ctx.obj, atlas, selection)
+    retraction = retract(wh, atlas, selection)
     console.print(
         f"retract: {len(selection.batches)} batch(es) taken out ({retraction}); run `circuitlake build` to rebuild the atlas without them"
     )
@@ -458,6 +487,8 @@ def audit(
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the JSON report here."),
 ):
     """Run every audit; print the report; exit 1 when any audit fails."""
+    from circuitlake.app.report import run_audits
+
     result = run_audits(_wh(ctx))
     markdown = result.to_markdown()
     typer.echo(markdown)
@@ -473,9 +504,13 @@ def audit(
 def report(
     ctx: typer.Context,
     html_path: Path = typer.Option(..., "--html", help="Write the HTML atlas report here."),
-    atlas: Optional[str] = ONLY_ATLAS,
+    atlas: Optional[str] = ATLAS,
 ):
     """One self-contained HTML page (opens offline): the last audit, key figures and plots of an atlas."""
+    from circuitlake.app.html_report import write_html
+    from circuitlake.app.status import size_text
+    from circuitlake.atlas import Atlas
+
     with Atlas(_wh(ctx), atlas) as a:
         plots = write_html(a, html_path)
     console.print(f"report: {html_path} ({len(plots)} plots, {size_text(html_path.stat().st_size)})")
@@ -489,7 +524,11 @@ def query(
     timeout: float = typer.Option(60, "--timeout", min=0.001, help="Stop the query after this many seconds (exit 2)."),
 ):
     """Run one read-only SELECT against the warehouse and print the result (no other file is touched)."""
-    con = duck.connect_for_users(ctx.obj)
+    import duckdb
+
+    from circuitlake import duck
+
+    con = duck.connect_for_users(_wh(ctx))
     try:
         duck.run_limited(con, duck.one_read_statement(con, sql), timeout, lambda rel: rel.show(max_width=200))
     except duckdb.Error as e:
@@ -503,7 +542,7 @@ def query(
 def search(
     ctx: typer.Context,
     text: str = typer.Argument(..., help="What to look for, in words."),
-    atlas: Optional[str] = ONLY_ATLAS,
+    atlas: Optional[str] = ATLAS,
     limit: int = typer.Option(20, "--limit", min=1, help="Results to show."),
     semantic: bool = typer.Option(False, "--semantic", help="Rank by label-embedding similarity (needs `circuitlake embed`)."),
     base_url: Optional[str] = typer.Option(None, "--base-url", help="Embeddings endpoint for --semantic (default: OpenAI)."),
@@ -512,6 +551,9 @@ def search(
 ):
     """Find neurons by meaning: BM25 full-text search over their labels and descriptions (stems, any
     word), or with --semantic the nearest label embeddings. Exit 1 when nothing matches."""
+    from circuitlake.app.explore import show_results
+    from circuitlake.atlas import Atlas
+
     with Atlas(_wh(ctx), atlas) as a:
         rel = a.search(text, limit, semantic, base_url=base_url, api_key_env=api_key_env)
         if as_json:
@@ -529,11 +571,14 @@ def search(
 def neuron(
     ctx: typer.Context,
     key: str = typer.Argument(..., help="L24/N5326, L24/5326, 24_5326 or a feature_id."),
-    atlas: Optional[str] = ONLY_ATLAS,
+    atlas: Optional[str] = ATLAS,
     k: int = typer.Option(8, "--top", min=1, help="Edges, module members and graphs to show."),
     as_json: bool = typer.Option(False, "--json", help="Print the card as JSON."),
 ):
     """A neuron's card: its labels, strongest edges both ways, module, top graphs, output projections."""
+    from circuitlake.app.explore import show_card
+    from circuitlake.atlas import Atlas
+
     with Atlas(_wh(ctx), atlas) as a:
         n = a.neuron(key)
         if as_json:
@@ -546,7 +591,7 @@ def neuron(
 @friendly
 def embed_cmd(
     ctx: typer.Context,
-    atlas: Optional[str] = ONLY_ATLAS,
+    atlas: Optional[str] = ATLAS,
     model: str = typer.Option("text-embedding-3-small", "--model", help="Embeddings model."),
     dimensions: int = typer.Option(256, "--dimensions", min=1, help="Vector length asked of the model."),
     base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible endpoint (default: OpenAI)."),
@@ -557,8 +602,10 @@ def embed_cmd(
 ):
     """Embed every labeled neuron's label text into the lake (resumable: a re-run embeds only what has no
     vector for this model and size); `circuitlake build` then publishes them for `search --semantic`."""
+    from circuitlake.jobs.embed import EmbedSettings, embed
+
     wh = _wh(ctx)
-    name = registry.resolve(wh, atlas).atlas
+    name = _atlas(wh, atlas)
     s = EmbedSettings(
         model=model, dimensions=dimensions, base_url=base_url, api_key_env=api_key_env, batch_size=batch_size, limit=limit, run=run
     )
@@ -574,8 +621,8 @@ def embed_cmd(
 def export_cmd(
     ctx: typer.Context,
     out: Path = typer.Argument(..., help="The DuckDB file to write (e.g. qwen32b_neurons.duckdb)."),
-    atlas: Optional[str] = ONLY_ATLAS,
-    layout: str = typer.Option("circuitdatabase", "--layout", help=f"Table layout: {' | '.join(LAYOUTS)}."),
+    atlas: Optional[str] = ATLAS,
+    layout: str = typer.Option("circuitdatabase", "--layout", help="Table layout: circuitdatabase | qwen | circuitlake (jobs/export.py)."),
     method: Optional[str] = typer.Option(None, "--method", help="relp | weight_graph (default: relp when the atlas has RelP edges)."),
     top_k: Optional[int] = typer.Option(None, "--edges-top-k-per-neuron", min=1, help="Keep each neuron's K strongest downstream edges."),
     infomap: Optional[Path] = typer.Option(None, "--infomap-json", help="Also write the Infomap assignments file (research shape)."),
@@ -583,6 +630,9 @@ def export_cmd(
 ):
     """One atlas as a standalone DuckDB file in the research layout (no atlas column, no extension needed):
     the research code and the ARTIFACTS.md queries read it unchanged."""
+    from circuitlake.app.status import size_text
+    from circuitlake.jobs.export import export, infomap_json
+
     wh = _wh(ctx)
     with console.status(f"export: writing {out}"):
         r = export(wh, atlas, out, layout, method, top_k, force)
@@ -602,6 +652,8 @@ def init(
 ):
     """Scaffold a SQLMesh project folder (models, audits, macros, config): `sqlmesh plan` works inside it,
     and CIRCUITLAKE_PROJECT=FOLDER makes the circuitlake commands use it."""
+    from circuitlake.app.scaffold import scaffold
+
     scaffold(folder, link)
     console.print(
         f"init: {'linked' if link else 'copied'} the circuitlake project into {folder}; "
@@ -617,6 +669,8 @@ def sample(
     graphs: int = typer.Option(300, "--graphs", help="Number of graphs."),
 ):
     """Write a deterministic sample atlas corpus: graphs, label files, a tiny model and its wiring cache."""
+    from circuitlake.app.sample import SampleSpec, write_corpus
+
     written = write_corpus(SampleSpec(graphs=graphs, seed=seed), out)
     console.print(f"sample corpus written to {out} ({written} files)")
 
@@ -629,7 +683,9 @@ def demo(
     report: Path = typer.Option(Path("audit_report.md"), "--report", help="Where to write the audit report."),
 ):
     """Sample corpus -> ingest -> build -> audit report -> the example queries, on the sample atlas."""
-    raise typer.Exit(run_demo(_wh(ctx), corpus, report))
+    from circuitlake.app.demo import run_demo
+
+    raise typer.Exit(run_demo(_new_wh(ctx), corpus, report))
 
 
 def run() -> None:

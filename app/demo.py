@@ -90,7 +90,7 @@ def add_transcoder_atlas(wh: Warehouse, corpus: Path, spec: TranscoderSpec | Non
     sample_transcoder.write_corpus(spec, corpus)
     registry.add(
         wh,
-        registry.Atlas(
+        registry.AtlasRecord(
             atlas=TRANSCODER_ATLAS,
             model_id="circuitlake/sample-clt",
             num_layers=spec.layers,
@@ -117,7 +117,7 @@ def run_demo(
     write_corpus(spec, corpus)
     registry.add(
         wh,
-        registry.Atlas(
+        registry.AtlasRecord(
             atlas=SAMPLE_ATLAS,
             model_id="circuitlake/sample-8x512",
             num_layers=spec.layers,

@@ -56,10 +56,10 @@ def _warehouse(wh: Warehouse, report: MaintenanceReport) -> None:
         ctx.close()
 
 
-def maintain(wh: Warehouse, atlas: str | None = None, retain_hours: int = DEFAULT_RETAIN_HOURS) -> MaintenanceReport:
+def maintain(wh: Warehouse, atlas: str | None = None, retain_hours: int | None = None) -> MaintenanceReport:
     """Maintain the lake (the atlas's partitions, or all) and, when one exists, the warehouse."""
     report = MaintenanceReport(lake_before=lake.bytes_on_disk(wh.lake), warehouse_before=lake.bytes_on_disk(wh.duckdb))
-    report.tables = maintain_lake(wh, atlas, retain_hours)
+    report.tables = maintain_lake(wh, atlas, DEFAULT_RETAIN_HOURS if retain_hours is None else retain_hours)
     if wh.duckdb.exists():
         _warehouse(wh, report)
     report.lake_after, report.warehouse_after = lake.bytes_on_disk(wh.lake), lake.bytes_on_disk(wh.duckdb)

@@ -406,7 +406,7 @@ def write_wiring(spec: SampleSpec, out: Path) -> list[Path]:
     except ImportError:
         return write_synthetic_wiring(spec, out)
 
-    from circuitlake.jobs.wiring import Checkpoint, compute_layer, tiny_model, write_cache
+    from circuitlake.ingest.wiring_compute import Checkpoint, compute_layer, tiny_model, write_cache
 
     model = tiny_model("llama", spec.layers, spec.neurons_per_layer, seed=spec.seed)
     model.save_pretrained(out / "model")

@@ -47,35 +47,35 @@ def _warehouse_figures(wh: Warehouse) -> dict[str, dict]:
     return figures
 
 
-def atlas_status(wh: Warehouse, atlas: registry.Atlas, built_batches: set, figures: dict, handled: set[str]) -> dict:
+def atlas_status(wh: Warehouse, atlas: registry.AtlasRecord, built_batches: set, figures: dict, handled: set[str]) -> dict:
     """One atlas's status and the reasons it needs attention (empty list: none)."""
-    markers = lake.read(wh, "ingest_batches", filters=[("atlas", "=", atlas.atlas)]).to_pylist()
-    by_job: dict[str, list[dict]] = {}
+    markers = lake.markers(wh, atlas.name)
+    by_job: dict[str, list[lake.Marker]] = {}
     for m in markers:
-        by_job.setdefault(m["job"], []).append(m)
+        by_job.setdefault(m.job, []).append(m)
     graphs = by_job.get("graphs", [])
     # clustering runs are brought in by `circuitlake cluster` itself, not by a build
-    unbuilt = sorted(m["batch"] for m in markers if m["job"] != "cluster" and f"{atlas.atlas}/{m['batch']}" not in built_batches)
+    unbuilt = [m.batch for m in markers if m.job != "cluster" and f"{atlas.name}/{m.batch}" not in built_batches]
     labels: dict[str, dict] = {}
-    for m in sorted(by_job.get("labels", []), key=lambda m: m["batch"]):  # the latest batch is the source's current file
-        if not m["landed"]:  # a file whose every record was rejected: the source kept its labels
+    for m in by_job.get("labels", []):  # by batch id: the latest batch is the source's current file
+        if not m.landed:  # a file whose every record was rejected: the source kept its labels
             continue
-        labels[m["source"]] = {"source": m["source"], "batch": m["batch"], "files": m["inputs"], "records": m["landed"]}
+        labels[m.source or ""] = {"source": m.source, "batch": m.batch, "files": m.inputs, "records": m.landed}
     wiring: dict[str, dict] = {}
     for m in by_job.get("wiring", []):
-        w = wiring.setdefault(m["source"], {"source": m["source"], "layer_batches": 0})
+        w = wiring.setdefault(m.source or "", {"source": m.source, "layer_batches": 0})
         w["layer_batches"] += 1
-    runs = lake.read(wh, "cluster_runs", ["batch", "top_modules", "edges", "seconds"], [("atlas", "=", atlas.atlas)]).to_pylist()
-    retractions = lake.read(wh, "retractions", ["retraction", "what"], [("atlas", "=", atlas.atlas)]).to_pylist()
-    fig = figures.get(atlas.atlas, {})
-    rejects = lake.read(wh, "rejects", ["job", "file"], [("atlas", "=", atlas.atlas)])
+    runs = lake.read(wh, "cluster_runs", ["batch", "top_modules", "edges", "seconds"], [("atlas", "=", atlas.name)]).to_pylist()
+    retractions = lake.read(wh, "retractions", ["retraction", "what"], [("atlas", "=", atlas.name)]).to_pylist()
+    fig = figures.get(atlas.name, {})
+    rejects = lake.read(wh, "rejects", ["job", "file"], [("atlas", "=", atlas.name)])
     rejected_graph_files = {f for j, f in zip(rejects["job"].to_pylist(), rejects["file"].to_pylist(), strict=True) if j == "graphs"}
     status = {
-        "atlas": atlas.atlas,
+        "atlas": atlas.name,
         "model_id": atlas.model_id,
         "shape": f"{atlas.num_layers} x {atlas.neurons_per_layer}",
         "graph_batches": len(graphs),
-        "graphs": sum(m["landed"] for m in graphs),
+        "graphs": sum(m.landed for m in graphs),
         "batches_not_built": len(unbuilt),
         "label_sources": list(labels.values()),
         "label_coverage": fig.get("label_coverage"),
@@ -89,7 +89,7 @@ def atlas_status(wh: Warehouse, atlas: registry.Atlas, built_batches: set, figur
         "retractions_not_built": len([r for r in retractions if r["retraction"] not in handled]),
         "rejects": rejects.num_rows,
         "graph_files_rejected": len(rejected_graph_files),
-        "lake_bytes": _atlas_bytes(wh, atlas.atlas),
+        "lake_bytes": _atlas_bytes(wh, atlas.name),
     }
     attention = []
     if rejected_graph_files and not status["graphs"]:
@@ -102,9 +102,9 @@ def atlas_status(wh: Warehouse, atlas: registry.Atlas, built_batches: set, figur
     if status["retractions_not_built"]:
         attention.append("a retraction is not built yet: run `circuitlake build`")
     if status["clusters_stale"]:
-        attention.append(f"clusters are stale (graphs landed after clustering): run `circuitlake cluster --atlas {atlas.atlas}`")
+        attention.append(f"clusters are stale (graphs landed after clustering): run `circuitlake cluster --atlas {atlas.name}`")
     elif not runs and status["relp_edges"]:
-        attention.append(f"not clustered yet: run `circuitlake cluster --atlas {atlas.atlas}`")
+        attention.append(f"not clustered yet: run `circuitlake cluster --atlas {atlas.name}`")
     status["attention"] = attention
     return status
 

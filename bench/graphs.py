@@ -40,7 +40,7 @@ from circuitlake import lake, registry
 from circuitlake.settings import warehouse
 from circuitlake.ingest.graphs import ingest_graphs
 wh = warehouse({warehouse!r}); lake.ensure(wh)
-registry.add(wh, registry.Atlas(atlas="bench", model_id="bench", num_layers=8, neurons_per_layer=512))
+registry.add(wh, registry.AtlasRecord(atlas="bench", model_id="bench", num_layers=8, neurons_per_layer=512))
 print(ingest_graphs(wh, "bench", [{corpus!r}], show_progress=False).landed)
 """
 

@@ -18,7 +18,7 @@ from circuitlake.settings import warehouse
 from circuitlake.ingest.graphs import ingest_graphs
 shutil.rmtree({warehouse!r}, ignore_errors=True)
 wh = warehouse({warehouse!r}); lake.ensure(wh)
-registry.add(wh, registry.Atlas(atlas="h", model_id="m", num_layers=32, neurons_per_layer=14336))
+registry.add(wh, registry.AtlasRecord(atlas="h", model_id="m", num_layers=32, neurons_per_layer=14336))
 r = ingest_graphs(wh, "h", [{path!r}], show_progress=False, stream_bytes={stream_bytes})
 assert r.landed == 1, r.rejects
 links = lake.read(wh, "graph_links", ["weight", "src_feature", "tgt_pos"])

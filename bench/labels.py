@@ -15,7 +15,7 @@ from circuitlake import lake, registry
 from circuitlake.settings import warehouse
 from circuitlake.ingest.labels import ingest_labels
 wh = warehouse({warehouse!r}); lake.ensure(wh)
-registry.add(wh, registry.Atlas(atlas="bench", model_id="bench", num_layers={layers}, neurons_per_layer={npl}))
+registry.add(wh, registry.AtlasRecord(atlas="bench", model_id="bench", num_layers={layers}, neurons_per_layer={npl}))
 r = ingest_labels(wh, "bench", {path!r}, show_progress=False)
 print(r.rows)
 """

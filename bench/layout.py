@@ -17,7 +17,7 @@ import numpy as np, pyarrow as pa
 from bench.scale_lake import ATLAS, _commit_markers, _marker, register
 from circuitlake import lake
 from circuitlake.settings import warehouse
-from circuitlake.ingest.batch import new_batch_id, now
+from circuitlake.lake import new_batch_id, now
 wh = warehouse({wh!r}); register(wh)
 rng = np.random.default_rng(0)
 for i in range({batches}):

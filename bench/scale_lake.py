@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from circuitlake import lake, registry
-from circuitlake.ingest.batch import new_batch_id, now
+from circuitlake.lake import new_batch_id, now
 from circuitlake.settings import Warehouse
 
 LAYERS, NPL = 64, 25_600
@@ -27,7 +27,9 @@ def register(wh: Warehouse) -> None:
     lake.ensure(wh)
     # one Infomap trial: the bench measures a trial at each tier (the research default is 20)
     settings = registry.AtlasSettings(cluster=registry.ClusterSettings(trials=1))
-    registry.add(wh, registry.Atlas(atlas=ATLAS, model_id="Qwen/Qwen3-32B", num_layers=LAYERS, neurons_per_layer=NPL, settings=settings))
+    registry.add(
+        wh, registry.AtlasRecord(atlas=ATLAS, model_id="Qwen/Qwen3-32B", num_layers=LAYERS, neurons_per_layer=NPL, settings=settings)
+    )
 
 
 def _batch(rng: np.random.Generator, atlas: str, batch: str, key0: int) -> dict[str, pa.Table]:

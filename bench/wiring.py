@@ -11,7 +11,7 @@ HIDDEN, FFN, LAYERS = 1024, 4096, 16
 STEP = """
 import time, torch
 from pathlib import Path
-from circuitlake.jobs.wiring import Checkpoint, compute_layer, tiny_model
+from circuitlake.ingest.wiring_compute import Checkpoint, compute_layer, tiny_model
 torch.set_num_threads({threads})
 folder = Path({folder!r})
 if not (folder / "model.safetensors").exists() and not list(folder.glob("*.safetensors")):

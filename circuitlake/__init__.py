@@ -1,18 +1,29 @@
 """circuitlake: a lakehouse for LLM neuron circuit atlases. `circuitlake.open(warehouse, atlas)` is the Python API.
 
-Installed from a wheel, the jobs and the CLI are the subpackages circuitlake.ingest, circuitlake.jobs and
-circuitlake.app. A checkout keeps those folders at the top of the repository (the product's layout); the
-same names import there because the checkout's root joins this package's search path.
+The layers, bottom up: circuitlake.lake (the Delta lake boundary and its commit protocol), the core modules
+here (registry, warehouse, DuckDB access, search), circuitlake.ingest and circuitlake.jobs (the jobs that write
+the lake), circuitlake.app (the CLI and what it shows). A checkout keeps ingest/, jobs/ and app/ at the top of
+the repository; circuitlake/ingest, circuitlake/jobs and circuitlake/app are relative symlinks to them, so the
+interpreter, mypy and editors resolve one package.
 """
 
-from pathlib import Path as _Path
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
-_checkout = _Path(__file__).resolve().parent.parent
-if (_checkout / "pyproject.toml").exists() and (_checkout / "ingest" / "__init__.py").exists():
-    __path__.append(str(_checkout))  # circuitlake.ingest -> <checkout>/ingest, .jobs, .app likewise
-
-from circuitlake.atlas import Atlas, Neuron, open  # noqa: E402  (the API; after __version__, which its imports read)
+if TYPE_CHECKING:
+    from circuitlake.atlas import Atlas, Neuron, open
 
 __all__ = ["Atlas", "Neuron", "__version__", "open"]
+
+
+def __getattr__(name: str) -> object:
+    """The API (`open`, `Atlas`, `Neuron`) loads on first use: `import circuitlake.settings` and the CLI's
+    start stay free of DuckDB and pyarrow."""
+    if name in ("Atlas", "Neuron", "open"):
+        from circuitlake import atlas
+
+        return getattr(atlas, name)
+    raise AttributeError(f"module 'circuitlake' has no attribute {name!r}")

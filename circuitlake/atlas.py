@@ -33,7 +33,7 @@ class Atlas:
     def __init__(self, wh: Warehouse, name: str | None = None):
         self.warehouse = wh
         self.info = registry.resolve(wh, name)
-        self.name = self.info.atlas
+        self.name = self.info.name
         self.con = duck.load(duck.connect(wh, read_only=True), "delta", "fts")
         methods = {m for (m,) in self.con.execute("select distinct method from edges where atlas = ?", [self.name]).fetchall()}
         self.method = "relp" if "relp" in methods or not methods else "weight_graph"

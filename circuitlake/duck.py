@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import importlib.util
 import re
 import threading
 from pathlib import Path
@@ -16,6 +17,14 @@ EXTENSIONS = ("delta", "fts", "vss")  # each ships as a pip package pinned to du
 _READY: set[str] = set()
 
 
+def extension_file(extension: str) -> Path:
+    """The extension's binary in its pip package (duckdb-extension-NAME), which `INSTALL '<file>'` takes offline."""
+    spec = importlib.util.find_spec(f"duckdb_extension_{extension}")
+    if spec is None or not spec.submodule_search_locations:
+        raise UserError(f"DuckDB's {extension} extension is not installed: pip install duckdb-extension-{extension}=={duckdb.__version__}")
+    return Path(next(iter(spec.submodule_search_locations))) / "extensions" / f"v{duckdb.__version__}" / f"{extension}.duckdb_extension"
+
+
 def bootstrap(extension: str = "delta") -> None:
     """Install a DuckDB extension from its pip package into ~/.duckdb, once per process (no download).
 
@@ -27,8 +36,6 @@ def bootstrap(extension: str = "delta") -> None:
     try:
         probe.execute(f"LOAD {extension}")
     except duckdb.Error:
-        from duckdb_extensions import import_extension
-
         lock = Path.home() / ".duckdb" / f"circuitlake-{extension}.lock"
         lock.parent.mkdir(parents=True, exist_ok=True)
         with lock.open("w") as f:
@@ -36,7 +43,7 @@ def bootstrap(extension: str = "delta") -> None:
             try:
                 probe.execute(f"LOAD {extension}")
             except duckdb.Error:
-                import_extension(extension, con=probe)
+                probe.execute(f"INSTALL {sql_string(str(extension_file(extension)))}")
                 probe.execute(f"LOAD {extension}")
     finally:
         probe.close()

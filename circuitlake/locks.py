@@ -92,7 +92,7 @@ def writes_atlas(job: str) -> Callable[[F], F]:
     def wrap(fn: F) -> F:
         @functools.wraps(fn)
         def run(wh: Warehouse, atlas_name: str, *args, **kwargs):
-            atlas = registry.get(wh, atlas_name).atlas  # an unknown atlas fails here, before any lock file
+            atlas = registry.get(wh, atlas_name).name  # an unknown atlas fails here, before any lock file
             with atlas_lock(wh, atlas, job):
                 lake.discard_uncommitted(wh, atlas)
                 return fn(wh, atlas_name, *args, **kwargs)

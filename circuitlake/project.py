@@ -11,7 +11,7 @@ from sqlmesh.core.config.loader import load_config_from_yaml
 
 from circuitlake import __version__, duck, lake
 from circuitlake.errors import UserError
-from circuitlake.settings import GATEWAY_ENV, WAREHOUSE_ENV, Warehouse, budget, project_root, warehouse
+from circuitlake.settings import GATEWAY_ENV, Warehouse, budget, project_root, warehouse
 
 # SQLMesh's loader forks worker processes; a fork of a process whose deltalake (tokio) threads are
 # running can die at random ("A process in the process pool was terminated abruptly"): load in-process.
@@ -20,22 +20,25 @@ sqlmesh_constants.MAX_FORK_WORKERS = 1
 
 def load_config(wh: Warehouse | None = None, project: Path | None = None, gateway: str | None = None) -> Config:
     """The project's sqlmesh_config.yaml (default: settings.project_root) for `wh` (default:
-    $CIRCUITLAKE_WAREHOUSE or ./warehouse), lake tables ensured, with one gateway: `gateway`, else
-    $CIRCUITLAKE_GATEWAY, else the file's default. SQLMesh opens a connection to every gateway it is
-    given, so the others are left out: a DuckDB build never starts Spark (nor needs pyspark)."""
+    $CIRCUITLAKE_WAREHOUSE or ./warehouse), with one gateway: `gateway`, else $CIRCUITLAKE_GATEWAY, else
+    the file's default. SQLMesh opens a connection to every gateway it is given, so the others are left
+    out: a DuckDB build never starts Spark (nor needs pyspark). No side effects: nothing is created or
+    installed (the DuckDB connection installs `delta` from its pip package's file; `prepare` makes the lake)."""
     wh = wh or warehouse()
-    duck.bootstrap("delta")
-    wh.root.mkdir(parents=True, exist_ok=True)
-    lake.ensure(wh)
     limits = budget()
     # the YAML is rendered as text before it is parsed: paths go in as placeholders and are put in the
     # parsed values, so a warehouse path with a quote, a '$' or a space is never YAML or Jinja
-    paths = {"@@warehouse@@": str(wh.root), "@@spill@@": str(wh.spill)}
+    paths = {
+        "@@warehouse@@": str(wh.root),
+        "@@spill@@": str(wh.spill),
+        "@@delta_extension@@": duck.sql_string(duck.extension_file("delta")),  # INSTALL/LOAD '<file>' (SQL)
+    }
     rendered = load_config_from_yaml(
         (project or project_root()) / "sqlmesh_config.yaml",
         variables={
             "warehouse": "@@warehouse@@",
             "spill": "@@spill@@",
+            "delta_extension": "@@delta_extension@@",
             "circuitlake_version": __version__,
             "lake_schema_version": lake.SCHEMA_VERSION,
             "memory_limit": limits.memory_limit,
@@ -46,8 +49,6 @@ def load_config(wh: Warehouse | None = None, project: Path | None = None, gatewa
     chosen = gateway or os.environ.get(GATEWAY_ENV) or raw["default_gateway"]
     if chosen not in raw["gateways"]:
         raise UserError(f"no gateway '{chosen}' in sqlmesh_config.yaml: choose one of {', '.join(raw['gateways'])}")
-    if chosen == "spark":
-        (wh.root / "spark").mkdir(exist_ok=True)  # its tables, metastore and state
     return Config.model_validate(raw | {"gateways": {chosen: raw["gateways"][chosen]}, "default_gateway": chosen})
 
 
@@ -63,10 +64,19 @@ def _put_paths(value, paths: dict[str, str]):
     return value
 
 
+def prepare(wh: Warehouse, gateway: str) -> None:
+    """What a plan on `gateway` needs on disk: the lake's tables (created when missing, refused when of
+    an older schema) and, for Spark, its folder (tables, metastore, state)."""
+    lake.ensure(wh)
+    if gateway == "spark":
+        (wh.root / "spark").mkdir(exist_ok=True)
+
+
 def context(wh: Warehouse, gateway: str | None = None):
     """A SQLMesh Context over the project's models (settings.project_root) for warehouse `wh`, on
-    `gateway` (default: $CIRCUITLAKE_GATEWAY, else local DuckDB)."""
+    `gateway` (default: $CIRCUITLAKE_GATEWAY, else local DuckDB); the lake prepared for it."""
     from sqlmesh import Context
 
-    os.environ[WAREHOUSE_ENV] = str(wh.root)  # config.py and subprocesses see the same warehouse
-    return Context(paths=str(project_root()), config=load_config(wh, gateway=gateway))
+    config = load_config(wh, gateway=gateway)
+    prepare(wh, config.default_gateway)
+    return Context(paths=str(project_root()), config=config)

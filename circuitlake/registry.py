@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 import pyarrow as pa
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from circuitlake import lake
 from circuitlake.errors import UserError
@@ -20,6 +20,10 @@ ATLAS_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 NEURON_KEY = re.compile(r"^L?(\d+)(?:/[NF]?|_)(\d+)(?:_\d+)?$")
 
 
+# research pipeline: Infomap clusters RelP edges seen in >= 5 graphs; a weight edge has count 1
+CLUSTER_MIN_COUNT = {"relp": 5, "weight_graph": 1}
+
+
 class ClusterSettings(BaseModel):
     """How `circuitlake cluster` runs Infomap for an atlas (the research pipeline's settings by default).
 
@@ -29,10 +33,17 @@ class ClusterSettings(BaseModel):
     """
 
     method: Literal["relp", "weight_graph"] = "relp"
-    min_count: int = 5
+    min_count: int = Field(default=CLUSTER_MIN_COUNT["relp"], ge=1)  # left out: CLUSTER_MIN_COUNT of the method
     seed: int = 42
-    trials: int = 20
-    threads: int = Field(default_factory=lambda: os.cpu_count() or 1)  # fixed per atlas: results depend on it
+    trials: int = Field(default=20, ge=1)
+    threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)  # fixed per atlas: results depend on it
+
+    @model_validator(mode="before")
+    @classmethod
+    def _min_count_of_method(cls, data: object) -> object:
+        if isinstance(data, dict) and data.get("min_count") is None:
+            return {**data, "min_count": CLUSTER_MIN_COUNT.get(data.get("method") or "relp", 1)}
+        return data
 
 
 # Which label values fill which neurons column, best first: "pass.field" (optionally "pass.field@source").
@@ -72,34 +83,45 @@ class AtlasSettings(BaseModel):
     label_precedence: dict[str, list[str]] = Field(default_factory=lambda: dict(DEFAULT_LABEL_PRECEDENCE))
     cluster: ClusterSettings = Field(default_factory=ClusterSettings)
 
+    @field_validator("label_precedence")
+    @classmethod
+    def _known_rules(cls, precedence: dict[str, list[str]]) -> dict[str, list[str]]:
+        precedence_rows("-", precedence)  # raises on an unknown column, pass or field
+        return {**DEFAULT_LABEL_PRECEDENCE, **precedence}  # columns not given keep the defaults
+
 
 def precedence_rows(atlas: str, precedence: dict[str, list[str]]) -> list[dict]:
-    """Rows of lake table `label_precedence`; raises UserError on an unknown column, pass or field."""
+    """Rows of lake table `label_precedence`; raises ValueError on an unknown column, pass or field."""
     rows = []
     for column, rules in precedence.items():
         if column not in DEFAULT_LABEL_PRECEDENCE:
-            raise UserError(f"label precedence: unknown column {column!r} (one of {', '.join(DEFAULT_LABEL_PRECEDENCE)})")
+            raise ValueError(f"label precedence: unknown column {column!r} (one of {', '.join(DEFAULT_LABEL_PRECEDENCE)})")
         for rank, rule in enumerate(rules, 1):
             spec, _, source = rule.partition("@")
             pass_, _, field = spec.partition(".")
             if pass_ not in LABEL_PASSES or field not in LABEL_FIELDS:
-                raise UserError(
+                raise ValueError(
                     f"label precedence: {rule!r} is not pass.field[@source] with pass in {LABEL_PASSES} and field in {LABEL_FIELDS}"
                 )
             rows.append({"atlas": atlas, "column_name": column, "rank": rank, "pass": pass_, "field": field, "source": source or None})
     return rows
 
 
-class Atlas(BaseModel):
-    atlas: str
+class AtlasRecord(BaseModel):
+    """An atlas as registered (one row of lake table `atlases`): every default and rule of a registration
+    lives here, so the CLI and the Python API register alike (`record` turns a bad field into a UserError)."""
+
+    name: str = Field(alias="atlas", pattern=ATLAS_NAME.pattern)  # the `atlas` column of every lake table
     model_id: str
-    num_layers: int
-    neurons_per_layer: int  # units per layer: MLP neurons (d_ffn), or transcoder features
-    universe: Literal["grid", "observed"] = "grid"
+    num_layers: int = Field(gt=0)
+    neurons_per_layer: int = Field(gt=0)  # units per layer: MLP neurons (d_ffn), or transcoder features
+    universe: Literal["grid", "observed"] = "grid"  # grid: every unit of the model; observed: units seen in graphs or wiring
     unit: Literal["neuron", "transcoder"] = "neuron"  # what graph nodes count as units (graph_rows.UNITS)
-    min_label_coverage: float | None = None
-    relp_min_count: int = 3  # research pipeline: published edges have count >= 3
+    min_label_coverage: float | None = Field(default=None, ge=0, le=1)  # e.g. 0.978 (an audit checks it)
+    relp_min_count: int = Field(default=3, ge=1)  # research pipeline: published edges have count >= 3
     settings: AtlasSettings = Field(default_factory=AtlasSettings)
+
+    model_config = {"populate_by_name": True}
 
     def contains(self, layer: int, neuron: int) -> bool:
         return 0 <= layer < self.num_layers and 0 <= neuron < self.neurons_per_layer
@@ -122,30 +144,37 @@ class Atlas(BaseModel):
         return layer, neuron
 
 
-def add(wh: Warehouse, atlas: Atlas) -> None:
-    """Register or update an atlas (atomic replace of its row)."""
-    if not ATLAS_NAME.match(atlas.atlas):
-        raise UserError(f"atlas name {atlas.atlas!r} must be lowercase letters, digits, '.', '_' or '-'")
-    if atlas.num_layers <= 0 or atlas.neurons_per_layer <= 0:
-        raise UserError("--layers and --neurons-per-layer must be positive")
-    if atlas.min_label_coverage is not None and not 0 <= atlas.min_label_coverage <= 1:
-        raise UserError("--min-label-coverage is a fraction between 0 and 1 (e.g. 0.978)")
-    row = atlas.model_dump(exclude={"settings"})
+def record(**fields: object) -> AtlasRecord:
+    """An AtlasRecord of `fields` (fields left out or None take their defaults); UserError naming the
+    first bad field."""
+    given = {k: v for k, v in fields.items() if v is not None}
+    try:
+        return AtlasRecord.model_validate(given)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "atlas"
+        more = f" (+{e.error_count() - 1} more)" if e.error_count() > 1 else ""
+        raise UserError(f"atlas {given.get('atlas', given.get('name', ''))}: {where}: {first['msg']}{more}") from None
+
+
+def add(wh: Warehouse, atlas: AtlasRecord) -> None:
+    """Register or update an atlas (atomic replace of its row). A unit kind cannot change once graphs landed."""
+    row = atlas.model_dump(exclude={"settings"}, by_alias=True)
     row["settings"] = atlas.settings.model_dump_json()
     row["registered_at"] = datetime.now(UTC)
-    rules = precedence_rows(atlas.atlas, atlas.settings.label_precedence)
+    rules = precedence_rows(atlas.name, atlas.settings.label_precedence)
     lake.ensure(wh)
-    before = lake.read(wh, "atlases", ["unit"], [("atlas", "=", atlas.atlas)])["unit"].to_pylist()
-    if before and before[0] != atlas.unit and lake.committed_batches(wh, atlas.atlas, "graphs"):
+    before = lake.read(wh, "atlases", ["unit"], [("atlas", "=", atlas.name)])["unit"].to_pylist()
+    if before and before[0] != atlas.unit and lake.committed_batches(wh, atlas.name, "graphs"):
         raise UserError(
-            f"atlas {atlas.atlas} holds graphs of {UNITS[before[0] or 'neuron']}: its unit cannot change "
+            f"atlas {atlas.name} holds graphs of {UNITS[before[0] or 'neuron']}: its unit cannot change "
             f"(retract its graphs first, or add a new atlas with --unit {atlas.unit})"
         )
-    lake.replace(wh, "label_precedence", pa.Table.from_pylist(rules, lake.TABLES["label_precedence"].schema), f"atlas = '{atlas.atlas}'")
-    lake.replace(wh, "atlases", pa.Table.from_pylist([row]), f"atlas = '{atlas.atlas}'")
+    lake.replace(wh, "label_precedence", pa.Table.from_pylist(rules, lake.TABLES["label_precedence"].schema), f"atlas = '{atlas.name}'")
+    lake.replace(wh, "atlases", pa.Table.from_pylist([row]), f"atlas = '{atlas.name}'")
 
 
-def get(wh: Warehouse, name: str) -> Atlas:
+def get(wh: Warehouse, name: str) -> AtlasRecord:
     rows = lake.read(wh, "atlases", filters=[("atlas", "=", name)]).to_pylist()
     if not rows:
         raise UserError(
@@ -153,15 +182,15 @@ def get(wh: Warehouse, name: str) -> Atlas:
         )
     row = rows[0]
     row["settings"] = AtlasSettings.model_validate_json(row["settings"] or "{}")
-    return Atlas.model_validate(row)
+    return AtlasRecord.model_validate(row)
 
 
-def all_atlases(wh: Warehouse) -> list[Atlas]:
+def all_atlases(wh: Warehouse) -> list[AtlasRecord]:
     names = lake.read(wh, "atlases", ["atlas"])["atlas"].to_pylist()
     return [get(wh, n) for n in sorted(names)]
 
 
-def resolve(wh: Warehouse, name: str | None) -> Atlas:
+def resolve(wh: Warehouse, name: str | None) -> AtlasRecord:
     """The atlas `name`; when None, the warehouse's only atlas (UserError when it holds none or several)."""
     if name:
         return get(wh, name)

@@ -27,9 +27,9 @@ from pydantic import ValidationError
 
 from circuitlake import lake, locks, registry
 from circuitlake.ingest import sources
-from circuitlake.ingest.batch import Batch, IngestReport, Reject, known_reject_keys
 from circuitlake.ingest.graph_rows import GraphError, Shape, read_graph, to_rows
 from circuitlake.ingest.graph_stream import stream_rows
+from circuitlake.lake import Batch, IngestReport, Reject, known_reject_keys
 from circuitlake.progress import bar
 from circuitlake.settings import Warehouse
 
@@ -121,18 +121,18 @@ def ingest_graphs(
 ) -> IngestReport:
     """Land the graphs found under `paths` in the atlas. Re-running with the same files adds nothing."""
     atlas = registry.get(wh, atlas_name)
-    shape = Shape(atlas.num_layers, atlas.neurons_per_layer, atlas.unit, atlas.atlas)
+    shape = Shape(atlas.num_layers, atlas.neurons_per_layer, atlas.unit, atlas.name)
     found = sources.expand(paths, SUFFIXES)
     report = IngestReport()
     if not found:
         return report
     huge = [f for f in found if sources.content_size(f) > stream_bytes]
     files = [f for f in found if f not in set(huge)]
-    known = landed_graph_ids(wh, atlas.atlas)
-    seen_rejects = known_reject_keys(wh, atlas.atlas)
+    known = landed_graph_ids(wh, atlas.name)
+    seen_rejects = known_reject_keys(wh, atlas.name)
     seen: set[str] = set(known)
     workers = max(1, min(workers or os.cpu_count() or 1, len(files) or 1))
-    batch = Batch(wh, atlas.atlas, "graphs")
+    batch = Batch(wh, atlas.name, "graphs")
 
     def flush() -> None:
         nonlocal batch
@@ -140,7 +140,7 @@ def ingest_graphs(
         if counts:
             report.batches += 1
             report.count(counts)
-        batch = Batch(wh, atlas.atlas, "graphs")
+        batch = Batch(wh, atlas.name, "graphs")
 
     def landed(path: Path, sha: str, row: dict) -> None:
         """Record a graph whose node and link rows are in the batch: its graphs row, input and hash."""
@@ -181,8 +181,8 @@ def ingest_graphs(
                     advance()
         except (GraphError, ijson.JSONError, OSError, EOFError, zlib.error) as e:
             for table in DATA_TABLES:  # the chunks of a rejected graph: written, never committed; gone now
-                lake.delete(wh, table, f"atlas = '{atlas.atlas}' AND batch = '{batch.batch}'")
-            batch = Batch(wh, atlas.atlas, "graphs")
+                lake.delete(wh, table, f"atlas = '{atlas.name}' AND batch = '{batch.batch}'")
+            batch = Batch(wh, atlas.name, "graphs")
             seen.discard(sha)
             record, reason = (e.record, e.reason) if isinstance(e, GraphError) else ("file", f"cannot read: {e}")
             report.reject(batch, Reject(str(path), record, reason, sha))
@@ -192,7 +192,7 @@ def ingest_graphs(
         flush()
 
     with bar(show_progress) as progress:
-        task = progress.add_task(f"ingest graphs -> {atlas.atlas}", total=len(found))
+        task = progress.add_task(f"ingest graphs -> {atlas.name}", total=len(found))
         if files:
             with get_context("fork").Pool(workers, initializer=_init, initargs=(known, shape)) as pool:
                 for result in bounded_imap(pool, parse_file, files, window=8 * workers):

@@ -34,9 +34,9 @@ from circuitlake.formats.labels_enriched import EnrichedLabel
 from circuitlake.formats.labels_function_db import FunctionDbNeuron
 from circuitlake.formats.labels_neuronpedia import SNIFF_KEYS, NeuronpediaExplanation
 from circuitlake.ingest import sources
-from circuitlake.ingest.batch import Batch, IngestReport, Reject, content_hash, known_reject_keys
+from circuitlake.lake import Batch, IngestReport, Reject, content_hash, known_reject_keys
 from circuitlake.progress import bar
-from circuitlake.registry import Atlas
+from circuitlake.registry import AtlasRecord
 from circuitlake.settings import Warehouse
 
 FORMATS = ("autointerp-jsonl", "enriched", "function-db", "activation-descriptions", "neuronpedia")
@@ -47,7 +47,7 @@ class LabelError(ValueError):
     """A record that breaks a rule; the message is the reason."""
 
 
-def neuron_of(key: str | int, atlas: Atlas) -> tuple[int, int]:
+def neuron_of(key: str | int, atlas: AtlasRecord) -> tuple[int, int]:
     """(layer, neuron) of a key in any spelling in use, checked against the atlas shape."""
     try:
         return atlas.neuron_of(key)
@@ -62,7 +62,7 @@ def _row(layer: int, neuron: int, pass_: str, **values) -> dict:
 # --- one converter per format: (record key, validated object, atlas) -> rows ---
 
 
-def _autointerp(_key, line: AutointerpLine, atlas: Atlas) -> list[dict]:
+def _autointerp(_key, line: AutointerpLine, atlas: AtlasRecord) -> list[dict]:
     meta = line.feature_metadata
     if line.feature_id is None and (meta.layer is None or meta.neuron is None):
         raise LabelError("no feature_id and no feature_metadata.layer/neuron")
@@ -86,7 +86,7 @@ def _autointerp(_key, line: AutointerpLine, atlas: Atlas) -> list[dict]:
     ]
 
 
-def _enriched(key, e: EnrichedLabel, atlas: Atlas) -> list[dict]:
+def _enriched(key, e: EnrichedLabel, atlas: AtlasRecord) -> list[dict]:
     layer, neuron = neuron_of(key, atlas)
     rows = [
         _row(
@@ -116,7 +116,7 @@ def _enriched(key, e: EnrichedLabel, atlas: Atlas) -> list[dict]:
     return rows
 
 
-def _function_db(key, n: FunctionDbNeuron, atlas: Atlas) -> list[dict]:
+def _function_db(key, n: FunctionDbNeuron, atlas: AtlasRecord) -> list[dict]:
     layer, neuron = neuron_of(key, atlas)
     if n.layer is not None and n.neuron_idx is not None and (n.layer, n.neuron_idx) != (layer, neuron):
         raise LabelError(f"key {key} disagrees with layer {n.layer} / neuron_idx {n.neuron_idx}")
@@ -145,7 +145,7 @@ def _function_db(key, n: FunctionDbNeuron, atlas: Atlas) -> list[dict]:
     ]
 
 
-def _neuronpedia(_key, e: NeuronpediaExplanation, atlas: Atlas) -> list[dict]:
+def _neuronpedia(_key, e: NeuronpediaExplanation, atlas: AtlasRecord) -> list[dict]:
     layer, neuron = neuron_of(f"{e.layer_number}_{e.index}", atlas)
     return [
         _row(
@@ -159,7 +159,7 @@ def _neuronpedia(_key, e: NeuronpediaExplanation, atlas: Atlas) -> list[dict]:
     ]
 
 
-def _activation(key, p: NeuronProfile, atlas: Atlas) -> list[dict]:
+def _activation(key, p: NeuronProfile, atlas: AtlasRecord) -> list[dict]:
     if p.layer is not None and p.neuron is not None:
         layer, neuron = neuron_of(f"{p.layer}_{p.neuron}", atlas)
         if p.neuron_id is not None and neuron_of(p.neuron_id, atlas) != (layer, neuron):
@@ -255,9 +255,7 @@ def detect_format(path: Path) -> str:
 
 
 def latest_source_hash(wh: Warehouse, atlas: str, source: str) -> str | None:
-    t = lake.read(wh, "ingest_batches", ["batch", "content_hash"], [("atlas", "=", atlas), ("job", "=", "labels"), ("source", "=", source)])
-    rows = sorted(zip(t["batch"].to_pylist(), t["content_hash"].to_pylist(), strict=False))
-    return rows[-1][1] if rows else None
+    return lake.latest_hash(wh, atlas, "labels", source)
 
 
 @locks.writes_atlas("ingest labels")
@@ -285,11 +283,11 @@ def ingest_labels(
         raise UserError(f"--format {fmt!r}: one of auto, {', '.join(FORMATS)}")
     report = IngestReport()
     sha = sources.file_sha256(path)
-    if latest_source_hash(wh, atlas.atlas, source) == content_hash([sha]):
+    if latest_source_hash(wh, atlas.name, source) == content_hash([sha]):
         report.skipped = 1
         return report
 
-    batch = Batch(wh, atlas.atlas, "labels", source=source, inputs=[str(path)], hashes=[sha])
+    batch = Batch(wh, atlas.name, "labels", source=source, inputs=[str(path)], hashes=[sha])
     extra = {"source": source, "source_file": str(path)}
     schema = lake.row_schema("labels")
     seen = {p: bytearray(atlas.num_layers * atlas.neurons_per_layer) for p in registry.LABEL_PASSES}
@@ -298,7 +296,7 @@ def ingest_labels(
     records = landed = 0
     raw, stream = sources.open_stream(path)
     with raw, bar(show_progress) as progress:
-        task = progress.add_task(f"ingest labels {source} -> {atlas.atlas}", total=path.stat().st_size)
+        task = progress.add_task(f"ingest labels {source} -> {atlas.name}", total=path.stat().st_size)
         try:
             for record, value in form.reader(stream):
                 records += 1
@@ -339,10 +337,10 @@ def ingest_labels(
         batch.add("labels", pa.Table.from_pylist(pending, schema))
     if not landed:  # every record rejected: a batch of rejects only, so the source keeps its labels (and a retry runs)
         batch.hashes = []
-    counts = batch.commit(["labels"], known_reject_keys(wh, atlas.atlas))
+    counts = batch.commit(["labels"], known_reject_keys(wh, atlas.name))
     report.count(counts)
     if landed:
         # the marker made the new batch current; drop the source's older rows (Delta time travel keeps them)
-        lake.delete(wh, "labels", f"atlas = '{atlas.atlas}' AND source = '{source}' AND batch <> '{batch.batch}'")
+        lake.delete(wh, "labels", f"atlas = '{atlas.name}' AND source = '{source}' AND batch <> '{batch.batch}'")
         report.landed, report.batches = 1, 1
     return report

@@ -2,7 +2,7 @@
 
 One layer file is one batch (streamed neuron by neuron through ijson); a layer whose content is
 already committed for the atlas is skipped, so an interrupted run resumes where it stopped. The
-computed path (jobs/wiring.py) lands its layers through `land_layer` too, so both give the same rows.
+computed path (ingest/wiring_compute.py) lands its layers through `land_layer` too, so both give the same rows.
 Missing optional fields are nulls; a malformed entry is a reject naming file and neuron.
 """
 
@@ -21,9 +21,9 @@ from circuitlake import lake, locks, registry
 from circuitlake.errors import UserError
 from circuitlake.formats.wiring_cache import NeuronWiring
 from circuitlake.ingest import sources
-from circuitlake.ingest.batch import Batch, IngestReport, Reject, content_hash, known_reject_keys
+from circuitlake.lake import Batch, IngestReport, Reject, content_hash, known_reject_keys
 from circuitlake.progress import bar
-from circuitlake.registry import Atlas
+from circuitlake.registry import AtlasRecord
 from circuitlake.settings import Warehouse
 
 TABLES = ["wiring", "projections", "neuron_weights"]
@@ -59,13 +59,13 @@ def neuron_rows(layer: int, neuron: int, entry: NeuronWiring) -> tuple[list[dict
 
 
 def committed_layer_hashes(wh: Warehouse, atlas: str) -> set[str]:
-    t = lake.read(wh, "ingest_batches", ["content_hash"], [("atlas", "=", atlas), ("job", "=", "wiring")])
-    return set(t["content_hash"].to_pylist())
+    """Content hashes of the wiring layers already landed (a layer batch's hash is its layer's)."""
+    return lake.landed_hashes(wh, atlas, "wiring")
 
 
 def land_layer(
     wh: Warehouse,
-    atlas: Atlas,
+    atlas: AtlasRecord,
     source: str,
     layer: int,
     layer_hash: str,
@@ -76,7 +76,7 @@ def land_layer(
 ) -> dict[str, int]:
     """Land one layer as one batch. `entries` yields (record, (layer, neuron), entry, error): an entry when
     the error is None, else a reject."""
-    batch = Batch(wh, atlas.atlas, "wiring", source=source, inputs=inputs, hashes=[layer_hash])
+    batch = Batch(wh, atlas.name, "wiring", source=source, inputs=inputs, hashes=[layer_hash])
     wiring, projections = [], []
     for record, neuron, entry, error in entries:
         if error is None and not atlas.contains(neuron[0], neuron[1]):
@@ -106,7 +106,7 @@ def land_layer(
                 lake.row_schema("neuron_weights"),
             ),
         )
-    counts = batch.commit(TABLES, known_reject_keys(wh, atlas.atlas))
+    counts = batch.commit(TABLES, known_reject_keys(wh, atlas.name))
     report.landed += 1
     report.batches += 1
     report.count(counts)
@@ -141,10 +141,10 @@ def ingest_wiring(
     if not files:
         raise UserError(f"{folder}: no layer_<i>.json files (a wiring cache folder)")
     source = source or f"cache:{folder.name}"
-    done = committed_layer_hashes(wh, atlas.atlas)
+    done = committed_layer_hashes(wh, atlas.name)
     report = IngestReport()
     with bar(show_progress) as progress:
-        task = progress.add_task(f"ingest wiring -> {atlas.atlas}", total=len(files))
+        task = progress.add_task(f"ingest wiring -> {atlas.name}", total=len(files))
         for layer, path in files:
             sha = sources.file_sha256(path)
             if content_hash([sha]) in done:

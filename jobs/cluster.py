@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from circuitlake import duck, lake, locks, registry
-from circuitlake.ingest.batch import Batch
+from circuitlake.lake import Batch
 from circuitlake.progress import console
 from circuitlake.settings import Warehouse
 
@@ -44,17 +44,17 @@ order by src, tgt
 """
 
 
-def read_input(wh: Warehouse, atlas: registry.Atlas) -> tuple[pa.Table, str | None]:
+def read_input(wh: Warehouse, atlas: registry.AtlasRecord) -> tuple[pa.Table, str | None]:
     """The ordered links Infomap gets, and the graphs hash of the edges they came from."""
     c = atlas.settings.cluster
     con = duck.connect(wh, read_only=True)
     try:
         links = con.execute(
-            INPUT_SQL, {"atlas": atlas.atlas, "method": c.method, "min_count": c.min_count, "npl": atlas.neurons_per_layer}
+            INPUT_SQL, {"atlas": atlas.name, "method": c.method, "min_count": c.min_count, "npl": atlas.neurons_per_layer}
         ).arrow()
         if isinstance(links, pa.RecordBatchReader):
             links = links.read_all()
-        row = con.execute("select value from metadata where atlas = ? and key = 'graphs_hash'", [atlas.atlas]).fetchone()
+        row = con.execute("select value from metadata where atlas = ? and key = 'graphs_hash'", [atlas.name]).fetchone()
     except duckdb.CatalogException:
         return pa.table({"src": pa.array([], pa.int64()), "tgt": pa.array([], pa.int64()), "weight": pa.array([], pa.float64())}), None
     finally:
@@ -65,14 +65,14 @@ def read_input(wh: Warehouse, atlas: registry.Atlas) -> tuple[pa.Table, str | No
 SECONDS_PER_LINK_TRIAL = 2e-5  # measured (bench/RESULTS.md): 10M links, 1 trial, 2 threads ~ 100 s
 
 
-def estimate(wh: Warehouse, atlas: registry.Atlas) -> tuple[int, float]:
+def estimate(wh: Warehouse, atlas: registry.AtlasRecord) -> tuple[int, float]:
     """(links Infomap would get, estimated seconds) without reading the links out."""
     c = atlas.settings.cluster
     con = duck.connect(wh, read_only=True)
     try:
         row = con.execute(
             f"select count(*) from ({INPUT_SQL})",
-            {"atlas": atlas.atlas, "method": c.method, "min_count": c.min_count, "npl": atlas.neurons_per_layer},
+            {"atlas": atlas.name, "method": c.method, "min_count": c.min_count, "npl": atlas.neurons_per_layer},
         ).fetchone()
         links = row[0] if row else 0
     except duckdb.CatalogException:
@@ -95,9 +95,9 @@ def latest_run(wh: Warehouse, atlas: str) -> dict | None:
     return max(runs, key=lambda r: r["batch"]) if runs else None
 
 
-def needs_clustering(wh: Warehouse, atlas: registry.Atlas) -> bool:
+def needs_clustering(wh: Warehouse, atlas: registry.AtlasRecord) -> bool:
     """True when the atlas has never been clustered or its cluster settings changed (not for new data)."""
-    run = latest_run(wh, atlas.atlas)
+    run = latest_run(wh, atlas.name)
     return run is None or run["settings"] != atlas.settings.cluster.model_dump_json()
 
 
@@ -120,16 +120,16 @@ def cluster(wh: Warehouse, atlas_name: str, force: bool = False) -> dict | None:
     settings = atlas.settings.cluster
     links, graphs_hash = read_input(wh, atlas)
     if links.num_rows == 0:
-        console.print(f"cluster {atlas.atlas}: no edges with count >= {settings.min_count} yet; nothing to cluster")
+        console.print(f"cluster {atlas.name}: no edges with count >= {settings.min_count} yet; nothing to cluster")
         return None
     digest = edges_hash(links)
-    previous = latest_run(wh, atlas.atlas)
+    previous = latest_run(wh, atlas.name)
     if not force and previous and previous["edges_hash"] == digest and previous["settings"] == settings.model_dump_json():
-        console.print(f"cluster {atlas.atlas}: same edges and settings as run {previous['batch']}; nothing to do")
+        console.print(f"cluster {atlas.name}: same edges and settings as run {previous['batch']}; nothing to do")
         return None
 
     console.print(
-        f"cluster {atlas.atlas}: Infomap on {links.num_rows:,} links, {settings.trials} trials, seed {settings.seed}, "
+        f"cluster {atlas.name}: Infomap on {links.num_rows:,} links, {settings.trials} trials, seed {settings.seed}, "
         f"{settings.threads} thread(s)"
     )
     started = time.perf_counter()
@@ -158,12 +158,19 @@ def cluster(wh: Warehouse, atlas_name: str, force: bool = False) -> dict | None:
         "levels": int(result.num_levels),
         "seconds": seconds,
     }
-    batch = Batch(wh, atlas.atlas, "cluster", source=settings.method, inputs=[f"edges:{atlas.atlas}:{settings.method}"], hashes=[digest])
+    batch = Batch(
+        wh,
+        atlas.name,
+        "cluster",
+        source=settings.method,
+        inputs=lake.Inputs.recording(edges=f"{atlas.name}:{settings.method}"),
+        hashes=[digest],
+    )
     batch.add("cluster_assignments", assignments)
     batch.add("cluster_runs", pa.Table.from_pylist([run], lake.row_schema("cluster_runs")))
     batch.commit(["cluster_assignments", "cluster_runs"], set())
     console.print(
-        f"cluster {atlas.atlas}: {result.num_top_modules} top modules, {result.num_levels} levels, "
+        f"cluster {atlas.name}: {result.num_top_modules} top modules, {result.num_levels} levels, "
         f"codelength {result.codelength:.4f} in {seconds:.1f}s"
     )
     return {**run, "batch": batch.batch}

@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from circuitlake import duck, lake, locks, registry, search
 from circuitlake.errors import UserError
-from circuitlake.ingest.batch import Batch, now
+from circuitlake.lake import Batch, now
 from circuitlake.progress import bar
 from circuitlake.settings import Warehouse
 
@@ -91,7 +91,7 @@ class Lander:
                 self.atlas,
                 "embed",
                 source=run_name(self.s),
-                inputs=[f"model:{self.s.model}", f"dimensions:{self.s.dimensions}"],
+                inputs=lake.Inputs.recording(model=self.s.model, dimensions=self.s.dimensions),
                 hashes=[f"{r['layer']}/{r['neuron']}/{r['text_sha']}" for r in self.rows],
             )
             batch.add("label_embeddings", pa.Table.from_pylist(self.rows, lake.row_schema("label_embeddings")))
@@ -125,17 +125,17 @@ def embed(wh: Warehouse, atlas_name: str, s: EmbedSettings) -> EmbedReport:
     con = duck.load(duck.connect(wh, read_only=True), "delta")
     report = EmbedReport()
     try:
-        params = [atlas.atlas, s.model, s.dimensions]
+        params = [atlas.name, s.model, s.dimensions]
         try:
             todo = duck.scalar(con, f"select count(*) from ({_todo_sql(s.limit)})", params)
         except duckdb.CatalogException:
             raise UserError("the warehouse predates label embeddings: run `circuitlake build` first") from None
-        labeled = duck.scalar(con, f"select count(*) from {search.labeled_units('$1')} where {search.LABEL_TEXT} <> ''", [atlas.atlas])
+        labeled = duck.scalar(con, f"select count(*) from {search.labeled_units('$1')} where {search.LABEL_TEXT} <> ''", [atlas.name])
         report.already = labeled - todo if s.limit is None else 0
-        lander = Lander(wh, atlas.atlas, s)
+        lander = Lander(wh, atlas.name, s)
         reader = con.execute(_todo_sql(s.limit), params).fetch_record_batch(s.batch_size)
         with bar() as progress:
-            task = progress.add_task(f"embed -> {atlas.atlas} ({s.model}, {s.dimensions})", total=todo)
+            task = progress.add_task(f"embed -> {atlas.name} ({s.model}, {s.dimensions})", total=todo)
             for chunk in reader:
                 rows = chunk.to_pylist()
                 vectors, tokens = _vectors(client, s, [r["text"] for r in rows])

@@ -133,13 +133,13 @@ def _edges_sql(top_k: int | None) -> str:
     return f"select * from circuitlake.main.edges where atlas = $1 and method = $2 {keep if top_k else ''}"
 
 
-def _metadata(con, atlas: registry.Atlas, wh: Warehouse, layout: str, method: str, top_k: int | None) -> list[tuple[str, str]]:
-    meta = dict(con.execute("select key, value from circuitlake.main.metadata where atlas = ?", [atlas.atlas]).fetchall())
+def _metadata(con, atlas: registry.AtlasRecord, wh: Warehouse, layout: str, method: str, top_k: int | None) -> list[tuple[str, str]]:
+    meta = dict(con.execute("select key, value from circuitlake.main.metadata where atlas = ?", [atlas.name]).fetchall())
     counts = {t: duck.scalar(con, f"select count(*) from {t}") for t in ("neurons", "edges", "clusters")}
     sources = [
         f"{job}:{source or ''}:{batches} batch(es)"
         for job, source, batches in con.execute(
-            "select job, source, count(*) from circuitlake.lake.ingest_batches where atlas = ? group by all order by all", [atlas.atlas]
+            "select job, source, count(*) from circuitlake.lake.ingest_batches where atlas = ? group by all order by all", [atlas.name]
         ).fetchall()
     ]
     built, audit = wh.built_record, wh.last_audit
@@ -157,7 +157,7 @@ def _metadata(con, atlas: registry.Atlas, wh: Warehouse, layout: str, method: st
         "sources": "; ".join(sources),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         # ours
-        "atlas": atlas.atlas,
+        "atlas": atlas.name,
         "layout": layout,
         "circuitlake_version": __version__,
         "lake_table_versions": json.dumps(json.loads(built.read_text()).get("versions", {}), sort_keys=True) if built.exists() else "",
@@ -190,9 +190,9 @@ def export(
     try:
         con.execute(f"attach {duck.sql_string(partial)} as export_target (read_write)")
         con.execute("use export_target")
-        method = method or default_method(con, atlas.atlas)
-        params = [atlas.atlas, method, *([top_k] if top_k else [])]
-        one = [atlas.atlas]
+        method = method or default_method(con, atlas.name)
+        params = [atlas.name, method, *([top_k] if top_k else [])]
+        one = [atlas.name]
         if layout == "circuitlake":
             con.execute(
                 "create table neurons as select * exclude (atlas) from circuitlake.main.neurons where atlas = ? order by layer, neuron",
@@ -245,7 +245,7 @@ def infomap_json(wh: Warehouse, atlas_name: str | None, out: Path) -> int:
         reader = con.execute(
             """select layer, neuron, cluster_path, top_cluster, sub_module, subsub_module, hierarchy_depth, infomap_flow
                from neurons where atlas = ? and cluster_path is not null order by layer, neuron""",
-            [atlas.atlas],
+            [atlas.name],
         ).fetch_record_batch(100_000)
         with tmp.open("w") as f:
             f.write('{"assignments": {')

@@ -35,7 +35,7 @@ from pydantic import ValidationError
 from circuitlake import duck, lake, locks, registry
 from circuitlake.errors import UserError
 from circuitlake.formats.llm_answers import ANSWERS
-from circuitlake.ingest.batch import Batch
+from circuitlake.lake import Batch
 from circuitlake.progress import bar, console
 from circuitlake.settings import Warehouse, project_root
 
@@ -107,7 +107,7 @@ def run_name(s: LabelSettings) -> str:
 class Context:
     """What prompts cite, read from the lake and the built atlas, a layer at a time."""
 
-    def __init__(self, wh: Warehouse, atlas: registry.Atlas):
+    def __init__(self, wh: Warehouse, atlas: registry.AtlasRecord):
         self.wh, self.atlas = wh, atlas
         self.con = duck.connect(wh, read_only=True)
         self.fresh: dict[tuple[str, int, int], str] = {}  # labels of this run: (pass, layer, neuron) -> short label
@@ -119,7 +119,7 @@ class Context:
         lo, hi = s.layers or (0, self.atlas.num_layers - 1)
         rows = self.con.execute(
             "select layer, neuron from neurons where atlas = ? and layer between ? and ? order by layer, neuron",
-            [self.atlas.atlas, lo, hi],
+            [self.atlas.name, lo, hi],
         ).fetchall()
         return [(int(a), int(b)) for a, b in rows]
 
@@ -128,7 +128,7 @@ class Context:
 
     def layer_facts(self, pass_: str, layer: int) -> dict[int, dict]:
         """Per neuron of `layer`: tokens, neighbours with their labels, activation descriptions."""
-        a = self.atlas.atlas
+        a = self.atlas.name
         facts: dict[int, dict] = {}
 
         def fact(n: int) -> dict:
@@ -188,8 +188,7 @@ class Context:
 
 def already_labeled(wh: Warehouse, atlas: str, s: LabelSettings, template: Template) -> set[tuple[int, int]]:
     """Neurons with a committed label of this pass, model and template (any run)."""
-    markers = lake.read(wh, "ingest_batches", ["batch", "inputs"], [("atlas", "=", atlas), ("job", "=", "label")]).to_pylist()
-    batches = [m["batch"] for m in markers if f"template:{template.sha}" in (m["inputs"] or [])]
+    batches = [m.batch for m in lake.markers(wh, atlas, "label") if m.recorded.fact("template") == template.sha]
     if not batches:
         return set()
     rows = lake.read(
@@ -346,7 +345,7 @@ class Lander:
                 self.atlas,
                 "label",
                 source=run_name(self.s),
-                inputs=[f"template:{self.template.sha}", f"model:{self.s.model}"],
+                inputs=lake.Inputs.recording(template=self.template.sha, model=self.s.model),
                 hashes=[hashlib.sha256(json.dumps(c, default=str).encode()).hexdigest() for c in self.calls],
             )
             batch.add("labels", pa.Table.from_pylist(self.labels, lake.row_schema("labels")))
@@ -355,7 +354,7 @@ class Lander:
         self.labels, self.calls, self.since = [], [], time.monotonic()
 
 
-def _layers(atlas: registry.Atlas, pass_: str, neurons: list[tuple[int, int]]) -> Iterator[tuple[int, list[int]]]:
+def _layers(atlas: registry.AtlasRecord, pass_: str, neurons: list[tuple[int, int]]) -> Iterator[tuple[int, list[int]]]:
     by_layer: dict[int, list[int]] = {}
     for layer, n in neurons:
         by_layer.setdefault(layer, []).append(n)
@@ -363,10 +362,10 @@ def _layers(atlas: registry.Atlas, pass_: str, neurons: list[tuple[int, int]]) -
         yield layer, by_layer[layer]
 
 
-def plan(wh: Warehouse, atlas: registry.Atlas, pass_: str, s: LabelSettings, ctx: Context) -> list[tuple[int, int]]:
+def plan(wh: Warehouse, atlas: registry.AtlasRecord, pass_: str, s: LabelSettings, ctx: Context) -> list[tuple[int, int]]:
     """The neurons a pass will label, in its layer order, without those already labeled; `limit` applied."""
     template = Template.load(pass_)
-    done = already_labeled(wh, atlas.atlas, s, template)
+    done = already_labeled(wh, atlas.name, s, template)
     todo = [(layer, n) for layer, ns in _layers(atlas, pass_, ctx.neurons(s)) for n in ns if (layer, n) not in done]
     return todo[: s.limit] if s.limit is not None else todo
 
@@ -417,9 +416,9 @@ def label(wh: Warehouse, atlas_name: str, passes: list[str], s: LabelSettings) -
         for pass_ in passes:
             template = Template.load(pass_)
             todo = plan(wh, atlas, pass_, s, ctx)
-            lander = Lander(wh, atlas.atlas, s, template)
+            lander = Lander(wh, atlas.name, s, template)
             with bar() as progress, ThreadPoolExecutor(max(1, s.concurrency)) as pool:
-                task = progress.add_task(f"label {pass_} -> {atlas.atlas}", total=len(todo))
+                task = progress.add_task(f"label {pass_} -> {atlas.name}", total=len(todo))
                 for layer, neurons in _layers(atlas, pass_, todo):
                     facts = ctx.layer_facts(pass_, layer)
                     jobs = [(n, pool.submit(caller.label, layer, n, ctx.prompt(template, layer, n, facts), template)) for n in neurons]
@@ -434,7 +433,7 @@ def label(wh: Warehouse, atlas_name: str, passes: list[str], s: LabelSettings) -
                         else:
                             report.failed += 1
                         lander.add(_label_row(pass_, layer, n, answer, s) if answer else None, calls)
-                        progress.update(task, advance=1, description=f"label {pass_} -> {atlas.atlas} ({report.failed} failed)")
+                        progress.update(task, advance=1, description=f"label {pass_} -> {atlas.name} ({report.failed} failed)")
                     report.cost = (report.tokens_in * price_in + report.tokens_out * price_out) / 1e6
                     if s.max_cost is not None and report.cost >= s.max_cost:
                         report.stopped_at_cost = True

@@ -19,7 +19,6 @@ import time
 from circuitlake import lake, locks, registry
 from circuitlake.errors import UserError
 from circuitlake.formats.llm_answers import ANSWERS
-from circuitlake.ingest.batch import Batch
 from circuitlake.jobs.label import (
     Caller,
     Context,
@@ -35,6 +34,7 @@ from circuitlake.jobs.label import (
     plan,
     run_name,
 )
+from circuitlake.lake import Batch
 from circuitlake.progress import console
 from circuitlake.settings import Warehouse
 
@@ -44,23 +44,22 @@ TERMINAL = {"completed", "failed", "expired", "cancelled"}
 
 def _jobs(wh: Warehouse, atlas: str, s: LabelSettings, template: Template) -> dict[int, str]:
     """Layer -> batch job id of the jobs submitted for this run, pass and template and not collected yet."""
-    markers = lake.read(wh, "ingest_batches", ["job", "source", "inputs"], [("atlas", "=", atlas)]).to_pylist()
     submitted: dict[int, str] = {}
     collected = set()
-    for m in markers:
-        fields = dict(i.split(":", 1) for i in m["inputs"] or [] if ":" in i)
-        if m["source"] != run_name(s) or fields.get("template") != template.sha:
+    for m in lake.markers(wh, atlas, source=run_name(s)):
+        facts = m.recorded
+        if facts.fact("template") != template.sha:
             continue
-        if m["job"] == SUBMIT:
-            submitted[int(fields["layer"])] = fields["openai-batch"]
-        elif m["job"] == COLLECT:
-            collected.add(fields["openai-batch"])
+        if m.job == SUBMIT:
+            submitted[int(facts.fact("layer") or -1)] = facts.fact("openai-batch") or ""
+        elif m.job == COLLECT:
+            collected.add(facts.fact("openai-batch"))
     return {layer: job for layer, job in submitted.items() if job not in collected}
 
 
 def _mark(wh: Warehouse, atlas: str, s: LabelSettings, job: str, template: Template, batch_job: str, layer: int) -> None:
     """One marker row naming the batch job (the lake's record of a submission or a collection)."""
-    inputs = [f"openai-batch:{batch_job}", f"pass:{template.pass_}", f"layer:{layer}", f"template:{template.sha}"]
+    inputs = lake.Inputs.recording(openai_batch=batch_job, pass_=template.pass_, layer=layer, template=template.sha)
     Batch(wh, atlas, job, source=run_name(s), inputs=inputs, hashes=[f"{job}:{batch_job}"]).commit([], set())
 
 
@@ -132,12 +131,12 @@ def label_with_batches(
     try:
         for pass_ in passes:
             template = Template.load(pass_)
-            running = _jobs(wh, atlas.atlas, s, template)
+            running = _jobs(wh, atlas.name, s, template)
             for layer, neurons in _layers(atlas, pass_, plan(wh, atlas, pass_, s, ctx)):
                 job_id = running.get(layer)
                 if job_id is None:
                     job_id = _submit(caller, ctx, template, layer, neurons)
-                    _mark(wh, atlas.atlas, s, SUBMIT, template, job_id, layer)
+                    _mark(wh, atlas.name, s, SUBMIT, template, job_id, layer)
                     console.print(f"label {pass_}: layer {layer}: {len(neurons)} requests submitted as batch job {job_id}")
                 started = time.monotonic()
                 job = caller.client.batches.retrieve(job_id)
@@ -147,8 +146,8 @@ def label_with_batches(
                         return report
                     time.sleep(poll_seconds)
                     job = caller.client.batches.retrieve(job_id)
-                _collect(caller, template, job, Lander(wh, atlas.atlas, s, template), ctx, report)
-                _mark(wh, atlas.atlas, s, COLLECT, template, job_id, layer)
+                _collect(caller, template, job, Lander(wh, atlas.name, s, template), ctx, report)
+                _mark(wh, atlas.name, s, COLLECT, template, job_id, layer)
         price_in, price_out = _price(s)
         report.cost = (report.tokens_in * price_in + report.tokens_out * price_out) / 1e6 / 2  # the Batch API bills half
     finally:

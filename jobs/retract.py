@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 
 from circuitlake import lake, locks
 from circuitlake.errors import UserError
-from circuitlake.ingest.batch import content_hash, new_batch_id, now
+from circuitlake.lake import content_hash, new_batch_id, now
 from circuitlake.settings import Warehouse
 
 GRAPH_TABLES = ("graphs", "graph_nodes", "graph_links")
@@ -39,12 +39,12 @@ class Selection:
 
     atlas: str
     what: str  # the request, for the `retractions` row
-    batches: list[dict]  # ingest_batches rows of the batches retracted
+    batches: list[lake.Marker]  # the markers of the batches retracted
     survivors: dict[str, list[str]] = field(default_factory=dict)  # retracted graph batch -> graph_ids that stay
 
     def summary(self) -> list[tuple[str, str, str, int, int]]:
         """(batch, job, source, records landed, records kept in a new batch) per retracted batch."""
-        return [(b["batch"], b["job"], b["source"] or "", b["landed"], len(self.survivors.get(b["batch"], []))) for b in self.batches]
+        return [(b.batch, b.job, b.source or "", b.landed, len(self.survivors.get(b.batch, []))) for b in self.batches]
 
 
 def _same_file(paths: list[str]) -> set[str]:
@@ -63,32 +63,30 @@ def select(
     """The committed batches a request names; UserError when it names none, or names an unknown batch."""
     if sum(bool(x) for x in (batches, source, files, everything)) != 1:
         raise UserError("name exactly one of --batch, --source, --files or --all")
-    markers = lake.read(wh, "ingest_batches", filters=[("atlas", "=", atlas)]).to_pylist()
+    markers = lake.markers(wh, atlas)
     if batches:
-        unknown = set(batches) - {m["batch"] for m in markers}
+        unknown = set(batches) - {m.batch for m in markers}
         if unknown:
             raise UserError(
                 f"atlas {atlas} has no committed batch {', '.join(sorted(unknown))} (list them: circuitlake status --atlas {atlas})"
             )
-        chosen, what = [m for m in markers if m["batch"] in batches], "batch " + " ".join(batches)
+        chosen, what = [m for m in markers if m.batch in batches], "batch " + " ".join(batches)
     elif source:
-        chosen, what = [m for m in markers if m["source"] == source], f"source {source}"
+        chosen, what = [m for m in markers if m.source == source], f"source {source}"
     elif files:
         wanted = _same_file(files)
-        chosen = [m for m in markers if _same_file(m["inputs"] or []) & wanted]
+        chosen = [m for m in markers if _same_file(list(m.recorded.files)) & wanted]
         what = "files " + " ".join(files)
     else:
         chosen, what = markers, "all"
     if not chosen:
         raise UserError(f"nothing to retract: atlas {atlas} has no committed batch for {what}")
-    selection = Selection(atlas, what, sorted(chosen, key=lambda m: m["batch"]))
+    selection = Selection(atlas, what, chosen)
     if files:
         for m in selection.batches:
-            if m["job"] == "graphs":
-                graphs = lake.read(
-                    wh, "graphs", ["graph_id", "source_path"], [("atlas", "=", atlas), ("batch", "=", m["batch"])]
-                ).to_pylist()
-                selection.survivors[m["batch"]] = [g["graph_id"] for g in graphs if not _same_file([g["source_path"]]) & wanted]
+            if m.job == "graphs":
+                graphs = lake.read(wh, "graphs", ["graph_id", "source_path"], [("atlas", "=", atlas), ("batch", "=", m.batch)]).to_pylist()
+                selection.survivors[m.batch] = [g["graph_id"] for g in graphs if not _same_file([g["source_path"]]) & wanted]
     return selection
 
 
@@ -96,11 +94,11 @@ def _reland_survivors(wh: Warehouse, selection: Selection) -> list[dict]:
     """Append the survivors' graph rows under new batch ids (step 1); returns their marker rows."""
     markers = []
     for m in selection.batches:
-        keep = selection.survivors.get(m["batch"])
+        keep = selection.survivors.get(m.batch)
         if not keep:
             continue
         new = new_batch_id("graphs")
-        where = [("atlas", "=", selection.atlas), ("batch", "=", m["batch"])]
+        where = [("atlas", "=", selection.atlas), ("batch", "=", m.batch)]
         graphs = lake.read(wh, "graphs", filters=where)
         graphs = graphs.filter(pc.is_in(graphs["graph_id"], pa.array(keep)))
         keys = graphs["graph_key"]
@@ -113,7 +111,7 @@ def _reland_survivors(wh: Warehouse, selection: Selection) -> list[dict]:
             counts[name] = rows.num_rows
         markers.append(
             {
-                **m,
+                **m.row(),
                 "batch": new,
                 "started_at": now(),
                 "finished_at": now(),
@@ -133,12 +131,12 @@ def retract(wh: Warehouse, atlas: str, selection: Selection) -> str:
     """Carry out a selection (see the module docstring); returns the retraction id. The selection is
     checked again under the lock: batches retracted meanwhile by another job are skipped."""
     committed = lake.committed_batches(wh, atlas)
-    selection.batches = [m for m in selection.batches if m["batch"] in committed]
+    selection.batches = [m for m in selection.batches if m.batch in committed]
     if not selection.batches:
         raise UserError(f"nothing to retract: the batches of {selection.what} are no longer in atlas {atlas}")
     survivors = _reland_survivors(wh, selection)
     retraction = new_batch_id("retract")
-    gone = [m["batch"] for m in selection.batches]
+    gone = [m.batch for m in selection.batches]
     lake.append(
         wh,
         "retractions",
@@ -149,7 +147,7 @@ def retract(wh: Warehouse, atlas: str, selection: Selection) -> str:
                     "retraction": retraction,
                     "what": selection.what,
                     "batches": gone,
-                    "jobs": sorted({m["job"] for m in selection.batches}),
+                    "jobs": sorted({m.job for m in selection.batches}),
                     "relanded": [m["batch"] for m in survivors],
                     "retracted_at": now(),
                 }
@@ -157,13 +155,6 @@ def retract(wh: Warehouse, atlas: str, selection: Selection) -> str:
             lake.TABLES["retractions"].schema,
         ),
     )
-    # the predicate names the survivors' batches too: Delta requires the rows written to match it
-    listed = ", ".join(f"'{b}'" for b in gone + [m["batch"] for m in survivors])
-    lake.replace(
-        wh,
-        "ingest_batches",
-        pa.Table.from_pylist(survivors, lake.TABLES["ingest_batches"].schema),
-        f"atlas = '{atlas}' AND batch IN ({listed})",
-    )
+    lake.swap_markers(wh, atlas, gone, survivors)
     lake.discard_uncommitted(wh, atlas)
     return retraction

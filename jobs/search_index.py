@@ -118,7 +118,7 @@ def refresh(wh: Warehouse) -> list[Built]:
     try:
         _ensure_schema(con)
         embeddings_version = lake.versions(wh, ("label_embeddings",))["label_embeddings"]
-        for atlas in (a.atlas for a in registry.all_atlases(wh)):
+        for atlas in (a.name for a in registry.all_atlases(wh)):
             text = labels_fingerprint(con, atlas)
             if _stored(con, atlas, "fts") != f"{text}:{FTS_SETTINGS}":
                 with console.status(f"build: indexing {atlas}'s labels for search"):

@@ -28,7 +28,7 @@ def wh(tmp_path, monkeypatch):
 @pytest.fixture
 def atlas(wh):
     registry.add(
-        wh, registry.Atlas(atlas="small", model_id="test/8x512", num_layers=SMALL.layers, neurons_per_layer=SMALL.neurons_per_layer)
+        wh, registry.AtlasRecord(atlas="small", model_id="test/8x512", num_layers=SMALL.layers, neurons_per_layer=SMALL.neurons_per_layer)
     )
     return "small"
 

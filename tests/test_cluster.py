@@ -28,8 +28,8 @@ def clustered(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.setenv("CIRCUITLAKE_WAREHOUSE", str(wh.root))
     lake.ensure(wh)
-    registry.add(wh, registry.Atlas(atlas="planted", model_id="test/8x512", num_layers=8, neurons_per_layer=512))
-    registry.add(wh, registry.Atlas(atlas="empty", model_id="test/8x512", num_layers=8, neurons_per_layer=512))
+    registry.add(wh, registry.AtlasRecord(atlas="planted", model_id="test/8x512", num_layers=8, neurons_per_layer=512))
+    registry.add(wh, registry.AtlasRecord(atlas="empty", model_id="test/8x512", num_layers=8, neurons_per_layer=512))
     files = write_graphs(SPEC, root / "corpus")
     ingest_graphs(wh, "planted", [str(f) for f in files[:100]], show_progress=False)
     build(wh)
@@ -134,7 +134,7 @@ def test_build_announces_a_long_first_clustering_instead_of_running_it(wh, tmp_p
     from circuitlake.app import build as build_module
     from circuitlake.jobs.cluster import estimate
 
-    registry.add(wh, registry.Atlas(atlas="big", model_id="test/8x512", num_layers=8, neurons_per_layer=512))
+    registry.add(wh, registry.AtlasRecord(atlas="big", model_id="test/8x512", num_layers=8, neurons_per_layer=512))
     ingest_graphs(wh, "big", [str(f) for f in write_graphs(SPEC, tmp_path / "c")[:40]], show_progress=False)
     monkeypatch.setattr(build_module, "AUTO_CLUSTER_SECONDS", 0.0)  # every clustering counts as long
     build(wh)

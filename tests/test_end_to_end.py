@@ -90,7 +90,7 @@ def assert_matches_research(wh, atlas, files):
 
 def test_ingest_build_matches_research_aggregation_incrementally(wh, tmp_path):
     spec = SampleSpec(graphs=40, min_nodes=80, max_nodes=150, seed=5)
-    registry.add(wh, registry.Atlas(atlas="e2e", model_id="test/8x512", num_layers=8, neurons_per_layer=512))
+    registry.add(wh, registry.AtlasRecord(atlas="e2e", model_id="test/8x512", num_layers=8, neurons_per_layer=512))
     files = write_graphs(spec, tmp_path / "c1")
     first, later, last = files[:20], files[20:30], files[30:]
     ingest_graphs(wh, "e2e", [str(f) for f in first], batch_graphs=10, show_progress=False)
@@ -162,7 +162,7 @@ def test_ingest_build_matches_research_aggregation_incrementally(wh, tmp_path):
 
 def test_new_batches_never_reread_old_raw_links(wh, tmp_path):
     """Partials of earlier batches are carried over: even with their raw links gone, edges keep them."""
-    registry.add(wh, registry.Atlas(atlas="inc", model_id="test/8x512", num_layers=8, neurons_per_layer=512))
+    registry.add(wh, registry.AtlasRecord(atlas="inc", model_id="test/8x512", num_layers=8, neurons_per_layer=512))
     files = write_graphs(SampleSpec(graphs=12, min_nodes=60, max_nodes=100, seed=9), tmp_path / "c")
     ingest_graphs(wh, "inc", [str(f) for f in files[:8]], show_progress=False)
     build(wh, cluster=False)

@@ -127,7 +127,7 @@ def test_readme_python_example_runs(demo_wh):
 
 def test_build_reindexes_only_the_atlases_whose_labels_changed(wh, tmp_path):
     for name in ("one", "two"):
-        registry.add(wh, registry.Atlas(atlas=name, model_id="m", num_layers=2, neurons_per_layer=4))
+        registry.add(wh, registry.AtlasRecord(atlas=name, model_id="m", num_layers=2, neurons_per_layer=4))
     labels = tmp_path / "labels"
     labels.mkdir()
 

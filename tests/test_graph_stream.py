@@ -91,7 +91,7 @@ def test_a_huge_graph_lands_in_its_own_batch_and_a_rejected_one_leaves_nothing(w
 
 
 def test_a_streamed_graph_lands_the_same_rows_as_a_parsed_one(wh, atlas, tmp_path, small_corpus):
-    registry.add(wh, registry.Atlas(atlas="streamed", model_id="m", num_layers=8, neurons_per_layer=512))
+    registry.add(wh, registry.AtlasRecord(atlas="streamed", model_id="m", num_layers=8, neurons_per_layer=512))
     files = [str(f) for f in sorted(small_corpus.iterdir())[:6]]
     ingest_graphs(wh, atlas, files, show_progress=False)
     ingest_graphs(wh, "streamed", files, stream_bytes=0, show_progress=False)

@@ -49,7 +49,7 @@ def built(tmp_path_factory, small_corpus):
     root = tmp_path_factory.mktemp("hardening")
     wh = warehouse(root / "wh")
     lake.ensure(wh)
-    registry.add(wh, registry.Atlas(atlas="small", model_id="m", num_layers=8, neurons_per_layer=512))
+    registry.add(wh, registry.AtlasRecord(atlas="small", model_id="m", num_layers=8, neurons_per_layer=512))
     ingest_graphs(wh, "small", [str(small_corpus)], show_progress=False)
     labels = root / "labels.json"
     labels.write_text(json.dumps({"L0/N5": {"label": "evil \x1b[2J\x1b[31mred\x00 [bold]markup[/bold] label", "short_label": None}}))
@@ -113,7 +113,7 @@ def test_a_second_build_gets_one_line_and_exit_2(built):
 def test_a_build_whose_clustering_meets_a_busy_atlas_still_exits_0(tmp_path, small_corpus):
     wh = warehouse(tmp_path / "wh")
     lake.ensure(wh)
-    registry.add(wh, registry.Atlas(atlas="small", model_id="m", num_layers=8, neurons_per_layer=512))
+    registry.add(wh, registry.AtlasRecord(atlas="small", model_id="m", num_layers=8, neurons_per_layer=512))
     ingest_graphs(wh, "small", [str(small_corpus)], show_progress=False)
     holder = hold(wh, "small")  # an ingest of this atlas runs while the build clusters
     try:

@@ -34,7 +34,7 @@ def snapshot(wh) -> dict[str, list[tuple]]:
 
 
 def test_incremental_equals_from_scratch_and_noop_does_nothing(wh, tmp_path, monkeypatch):
-    registry.add(wh, registry.Atlas(atlas="inc", model_id="test/8x512", num_layers=8, neurons_per_layer=512))
+    registry.add(wh, registry.AtlasRecord(atlas="inc", model_id="test/8x512", num_layers=8, neurons_per_layer=512))
     files = write_graphs(SampleSpec(graphs=90, min_nodes=20, max_nodes=40, seed=11), tmp_path / "c")
     # 70 one-graph batches: more than one 64-batch pass of the append models
     ingest_graphs(wh, "inc", [str(f) for f in files[:70]], batch_graphs=1, show_progress=False)

@@ -17,7 +17,7 @@ from circuitlake.ingest.labels import detect_format, ingest_labels, neuron_of
 
 @pytest.fixture
 def tiny_atlas(wh):
-    registry.add(wh, registry.Atlas(atlas="t", model_id="m", num_layers=4, neurons_per_layer=10, min_label_coverage=0.5))
+    registry.add(wh, registry.AtlasRecord(atlas="t", model_id="m", num_layers=4, neurons_per_layer=10, min_label_coverage=0.5))
     return registry.get(wh, "t")
 
 
@@ -162,7 +162,7 @@ def coverage_figure(report, atlas):
 
 
 def test_coverage_audit_passes_and_fails_around_its_threshold(wh, tmp_path):
-    registry.add(wh, registry.Atlas(atlas="t", model_id="m", num_layers=2, neurons_per_layer=10, min_label_coverage=0.5))
+    registry.add(wh, registry.AtlasRecord(atlas="t", model_id="m", num_layers=2, neurons_per_layer=10, min_label_coverage=0.5))
     f = tmp_path / "labels.json"
     # 10 of 20 neurons labeled; an empty string is not a label
     f.write_text(json.dumps({**{f"L0/N{i}": {"label": f"n{i}"} for i in range(10)}, "L1/N0": {"label": "", "short_label": " "}}))
@@ -173,14 +173,14 @@ def test_coverage_audit_passes_and_fails_around_its_threshold(wh, tmp_path):
     assert audit.passed and not audit.blocking
     assert coverage_figure(report, "t") == "50.00% >= 50.00%"
 
-    registry.add(wh, registry.Atlas(atlas="t", model_id="m", num_layers=2, neurons_per_layer=10, min_label_coverage=0.51))
+    registry.add(wh, registry.AtlasRecord(atlas="t", model_id="m", num_layers=2, neurons_per_layer=10, min_label_coverage=0.51))
     build(wh)  # non-blocking: the build goes through below the threshold
     report = run_audits(wh)
     audit = next(a for a in report.audits if a.name == "label_coverage_meets_threshold")
     assert not audit.passed and audit.failing_rows == 1 and not report.passed
     assert coverage_figure(report, "t") == "50.00% < 51.00%"
 
-    registry.add(wh, registry.Atlas(atlas="t", model_id="m", num_layers=2, neurons_per_layer=10))
+    registry.add(wh, registry.AtlasRecord(atlas="t", model_id="m", num_layers=2, neurons_per_layer=10))
     build(wh)
     report = run_audits(wh)
     assert report.passed and coverage_figure(report, "t") == "50.00% (no threshold)"
@@ -190,7 +190,7 @@ def test_olmo_shaped_atlas_reports_97_8_percent_and_passes_at_0_978(wh, tmp_path
     layers, npl, labeled = 32, 11_008, 344_551
     registry.add(
         wh,
-        registry.Atlas(
+        registry.AtlasRecord(
             atlas="olmo-3-7b", model_id="allenai/OLMo-3-7B-Instruct", num_layers=layers, neurons_per_layer=npl, min_label_coverage=0.978
         ),
     )
@@ -216,7 +216,7 @@ def test_olmo_shaped_atlas_reports_97_8_percent_and_passes_at_0_978(wh, tmp_path
 def test_enriched_autointerp_label_alone_is_not_an_atlas_label(wh, tmp_path):
     """The research OLMo rule: label = short_label, else label; an entry carrying only its original
     autointerp label does not count towards coverage (it is kept, as pass autointerp_original)."""
-    registry.add(wh, registry.Atlas(atlas="e", model_id="m", num_layers=2, neurons_per_layer=5, min_label_coverage=0.5))
+    registry.add(wh, registry.AtlasRecord(atlas="e", model_id="m", num_layers=2, neurons_per_layer=5, min_label_coverage=0.5))
     f = tmp_path / "enriched.json"
     f.write_text(
         json.dumps(

@@ -155,7 +155,7 @@ class Server:
 @pytest.fixture
 def tiny(wh, tmp_path, monkeypatch):
     """A built 4 x 8 atlas whose only published edge is L0/N5 -> L3/N7."""
-    registry.add(wh, registry.Atlas(atlas="tiny", model_id="test/4x8", num_layers=4, neurons_per_layer=8))
+    registry.add(wh, registry.AtlasRecord(atlas="tiny", model_id="test/4x8", num_layers=4, neurons_per_layer=8))
     folder = tmp_path / "graphs"
     folder.mkdir()
     for i in range(3):
@@ -284,11 +284,11 @@ def test_killed_run_resumes_without_relabeling_committed_neurons(wh, tiny):
 
 def test_atlas_from_a_tiny_model_with_computed_wiring_is_labeled_in_both_passes(wh, tmp_path, monkeypatch):
     """The issue's acceptance: a from_config model, wiring computed, a throttling and garbling server."""
-    from circuitlake.jobs.wiring import compute_wiring, tiny_model
+    from circuitlake.ingest.wiring_compute import compute_wiring, tiny_model
 
     folder = tmp_path / "model"
     tiny_model("llama", 3, 8, hidden=16, vocab=50, seed=2).save_pretrained(folder)
-    registry.add(wh, registry.Atlas(atlas="model", model_id="tiny-llama", num_layers=3, neurons_per_layer=8))
+    registry.add(wh, registry.AtlasRecord(atlas="model", model_id="tiny-llama", num_layers=3, neurons_per_layer=8))
     compute_wiring(wh, "model", folder, top_k=3, show_progress=False)
     build(wh, cluster=False)
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)

@@ -172,13 +172,15 @@ def test_neuronpedia_exports_land_every_explanation_with_its_provenance(clt):
 
 
 def test_graph_clerps_label_units_nothing_else_labels(wh, tmp_path):
-    registry.add(wh, registry.Atlas(atlas="np", model_id="m", num_layers=6, neurons_per_layer=2048, unit="transcoder", universe="observed"))
+    registry.add(
+        wh, registry.AtlasRecord(atlas="np", model_id="m", num_layers=6, neurons_per_layer=2048, unit="transcoder", universe="observed")
+    )
     groups = planted_features(SPEC)
     _, g = make_graph(SPEC, 1, groups)  # a graph downloaded from Neuronpedia: clerps on its features
     path = write_graph(tmp_path / "np.json", g)
     assert ingest_graphs(wh, "np", [str(path)], show_progress=False).landed == 1
     with pytest.raises(UserError, match="its unit cannot change"):  # its landed graphs would silently stop counting
-        registry.add(wh, registry.Atlas(atlas="np", model_id="m", num_layers=6, neurons_per_layer=2048, unit="neuron"))
+        registry.add(wh, registry.AtlasRecord(atlas="np", model_id="m", num_layers=6, neurons_per_layer=2048, unit="neuron"))
     build(wh, cluster=False)
     clerps = {n["node_id"]: n["clerp"] for n in g["nodes"] if n["feature_type"] == "cross layer transcoder" and n["clerp"]}
     db = duckdb.connect(str(wh.duckdb), read_only=True)
@@ -200,7 +202,7 @@ def test_producers_graphs_need_an_atlas_of_their_unit(wh, tmp_path, atlas):
     status = run("status", wh=wh.root)
     assert status.returncode == 1 and "every graph file ingested was rejected" in status.stdout
     # and RelP graphs of MLP neurons are refused by a transcoder atlas
-    registry.add(wh, registry.Atlas(atlas="clt", model_id="m", num_layers=8, neurons_per_layer=4096, unit="transcoder"))
+    registry.add(wh, registry.AtlasRecord(atlas="clt", model_id="m", num_layers=8, neurons_per_layer=4096, unit="transcoder"))
     write_graph(tmp_path / "relp.json", tiny_graph())
     refused = ingest_graphs(wh, "clt", [str(tmp_path / "relp.json")], show_progress=False)
     assert refused.rejected == 1 and "holds transcoder features; add an atlas with --unit neuron" in refused.rejects[0]
@@ -272,7 +274,7 @@ def test_rejects_are_queryable_before_the_first_build(wh, atlas, tmp_path):
 
 
 def test_a_labeled_unit_outside_an_observed_universe_is_found_and_shown(wh, tmp_path):
-    registry.add(wh, registry.Atlas(atlas="obs", model_id="m", num_layers=8, neurons_per_layer=512, universe="observed"))
+    registry.add(wh, registry.AtlasRecord(atlas="obs", model_id="m", num_layers=8, neurons_per_layer=512, universe="observed"))
     write_graph(tmp_path / "g.json", tiny_graph())
     ingest_graphs(wh, "obs", [str(tmp_path / "g.json")], show_progress=False)
     labels = tmp_path / "labels.json"

@@ -51,7 +51,7 @@ def snapshot(wh) -> dict[str, list[tuple]]:
 
 def land(wh, graphs, others, labels=()) -> None:
     for name in ("ret", "other"):
-        registry.add(wh, registry.Atlas(atlas=name, model_id="test/8x512", num_layers=8, neurons_per_layer=512))
+        registry.add(wh, registry.AtlasRecord(atlas=name, model_id="test/8x512", num_layers=8, neurons_per_layer=512))
     ingest_graphs(wh, "ret", [str(f) for f in graphs], batch_graphs=4, show_progress=False)
     ingest_graphs(wh, "other", [str(f) for f in others], batch_graphs=5, show_progress=False)
     for f in labels:

@@ -39,7 +39,7 @@ def test_status_follows_ingest_build_retract_and_cli_exit_codes(wh, atlas, small
     (small,) = warehouse_status(wh)["atlases"]
     assert small["retractions_not_built"] == 0 and small["batches_not_built"] == 0
 
-    registry.add(wh, registry.Atlas(atlas="empty", model_id="m", num_layers=2, neurons_per_layer=4))
+    registry.add(wh, registry.AtlasRecord(atlas="empty", model_id="m", num_layers=2, neurons_per_layer=4))
     build(wh, cluster=False)
     assert run("status", "--atlas", "empty", wh=wh.root).returncode == 0  # nothing landed, nothing to do
     assert run("status", "--atlas", "nope", wh=wh.root).returncode == 2

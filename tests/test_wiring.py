@@ -13,7 +13,7 @@ from circuitlake import lake, registry
 from circuitlake.app.build import build
 from circuitlake.app.report import run_audits
 from circuitlake.ingest.wiring import ingest_wiring
-from circuitlake.jobs.wiring import Checkpoint, compute_layer, compute_wiring, tiny_model, write_cache
+from circuitlake.ingest.wiring_compute import Checkpoint, compute_layer, compute_wiring, tiny_model, write_cache
 
 LAYERS, NPL, K = 4, 48, 5
 
@@ -87,7 +87,7 @@ def test_cache_ingest_and_computed_path_land_identical_tables(wh, tmp_path):
     for layer in range(LAYERS):
         write_cache(compute_layer(ckpt, layer, 10, torch.float32, "cpu", 2048), tmp_path / "cache")
     for name in ("computed", "cached"):
-        registry.add(wh, registry.Atlas(atlas=name, model_id="tiny", num_layers=LAYERS, neurons_per_layer=NPL, universe="observed"))
+        registry.add(wh, registry.AtlasRecord(atlas=name, model_id="tiny", num_layers=LAYERS, neurons_per_layer=NPL, universe="observed"))
     computed = compute_wiring(wh, "computed", folder, show_progress=False)
     cached = ingest_wiring(wh, "cached", tmp_path / "cache", show_progress=False)
     assert computed.landed == cached.landed == LAYERS
@@ -110,7 +110,7 @@ def test_cache_ingest_and_computed_path_land_identical_tables(wh, tmp_path):
 def test_weight_graph_atlas_builds_and_clusters_with_audits_passing(wh, tmp_path):
     folder = tmp_path / "model"
     tiny_model("qwen3", LAYERS, NPL, hidden=32, vocab=97, seed=3).save_pretrained(folder)
-    atlas = registry.Atlas(atlas="olmo-like", model_id="tiny", num_layers=LAYERS, neurons_per_layer=NPL)
+    atlas = registry.AtlasRecord(atlas="olmo-like", model_id="tiny", num_layers=LAYERS, neurons_per_layer=NPL)
     atlas.settings.cluster.method, atlas.settings.cluster.min_count = "weight_graph", 1
     registry.add(wh, atlas)
     compute_wiring(wh, "olmo-like", folder, top_k=10, show_progress=False)
@@ -136,7 +136,7 @@ def test_weight_graph_atlas_builds_and_clusters_with_audits_passing(wh, tmp_path
 
 
 def test_cache_with_missing_fields_and_malformed_entries(wh, tmp_path):
-    registry.add(wh, registry.Atlas(atlas="t", model_id="m", num_layers=4, neurons_per_layer=10))
+    registry.add(wh, registry.AtlasRecord(atlas="t", model_id="m", num_layers=4, neurons_per_layer=10))
     cache = tmp_path / "cache"
     cache.mkdir()
     (cache / "layer_1.json").write_text(

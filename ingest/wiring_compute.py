@@ -26,8 +26,8 @@ from safetensors import safe_open
 from circuitlake import locks, registry
 from circuitlake.errors import UserError
 from circuitlake.formats.wiring_cache import Connection, Lists, NeuronWiring, Projections, Token
-from circuitlake.ingest.batch import IngestReport, content_hash
 from circuitlake.ingest.wiring import committed_layer_hashes, land_layer
+from circuitlake.lake import IngestReport, content_hash
 from circuitlake.progress import bar
 from circuitlake.settings import Warehouse
 
@@ -252,7 +252,7 @@ def compute_wiring(
     shape = (n_layers, ckpt.mlp(0, "up_proj", torch.float32, "cpu").shape[0])
     if shape != (atlas.num_layers, atlas.neurons_per_layer):
         raise UserError(
-            f"{folder}: the checkpoint is {shape[0]} x {shape[1]} but atlas {atlas.atlas} is {atlas.num_layers} x {atlas.neurons_per_layer}"
+            f"{folder}: the checkpoint is {shape[0]} x {shape[1]} but atlas {atlas.name} is {atlas.num_layers} x {atlas.neurons_per_layer}"
         )
     if dtype not in DTYPES:
         raise UserError(f"--dtype {dtype!r}: one of {', '.join(DTYPES)}")
@@ -261,10 +261,10 @@ def compute_wiring(
     digest = ckpt.content_hash()
     source = f"weights:{digest[:16]}"
     tokens = load_tokens(folder)
-    done = committed_layer_hashes(wh, atlas.atlas)
+    done = committed_layer_hashes(wh, atlas.name)
     report = IngestReport()
     with bar(show_progress) as progress:
-        task = progress.add_task(f"wiring from weights -> {atlas.atlas}", total=n_layers)
+        task = progress.add_task(f"wiring from weights -> {atlas.name}", total=n_layers)
         for layer in range(n_layers):
             layer_hash = hashlib.sha256(json.dumps([digest, layer, top_k, dtype]).encode()).hexdigest()
             if content_hash([layer_hash]) in done:

@@ -1,20 +1,26 @@
-"""The commit protocol every ingest job shares: one batch = one Delta commit per table, marker last.
+"""The commit protocol every job that writes the lake shares: one batch = one Delta commit per table, marker last.
 
-A batch's data tables are appended first and its `ingest_batches` row last; until that row
-exists the batch is invisible to readers, and `lake.discard_uncommitted` removes it on the next run.
+A batch's data tables are appended first and its `ingest_batches` row (the marker) last; until that row
+exists the batch is invisible to readers, and `discard_uncommitted` removes it on the next run.
 Rejects are deduplicated by `reject_key`, so re-running an ingest adds no duplicate rejects.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import pyarrow as pa
+import pyarrow.compute as pc
+from deltalake import DeltaTable
 
-from circuitlake import __version__, lake
+from circuitlake import __version__
+from circuitlake.lake.catalogue import TABLES
+from circuitlake.lake.io import append, delete, read, replace
+from circuitlake.lake.markers import committed_batches
 from circuitlake.progress import console, printable
 from circuitlake.settings import Warehouse
 
@@ -38,7 +44,7 @@ def reject_key(atlas: str, content_hash: str, record: str, reason: str) -> str:
 
 
 def known_reject_keys(wh: Warehouse, atlas: str) -> set[str]:
-    return set(lake.read(wh, "rejects", ["reject_key"], [("atlas", "=", atlas)])["reject_key"].to_pylist())
+    return set(read(wh, "rejects", ["reject_key"], [("atlas", "=", atlas)])["reject_key"].to_pylist())
 
 
 @dataclass
@@ -97,7 +103,7 @@ class Batch:
     def _append(self, name: str, data: pa.Table) -> int:
         data = data.append_column("atlas", pa.array([self.atlas] * data.num_rows, pa.string()))
         data = data.append_column("batch", pa.array([self.batch] * data.num_rows, pa.string()))
-        lake.append(self.wh, name, data)
+        append(self.wh, name, data)
         return data.num_rows
 
     @property
@@ -130,7 +136,7 @@ class Batch:
                 )
         if not self.hashes and not fresh:
             return counts  # only rejects already recorded: a re-run adds nothing
-        lake.append(self.wh, "rejects", pa.Table.from_pylist(fresh, lake.TABLES["rejects"].schema))
+        append(self.wh, "rejects", pa.Table.from_pylist(fresh, TABLES["rejects"].schema))
         counts["rejects"] = len(fresh)
         marker = {
             "atlas": self.atlas,
@@ -145,10 +151,41 @@ class Batch:
             "landed": len(self.hashes),
             "skipped": self.skipped,
             "rejected": len(fresh),
-            "rows": lake.rows_json(counts),
+            "rows": rows_json(counts),
         }
-        lake.append(self.wh, "ingest_batches", pa.Table.from_pylist([marker], lake.TABLES["ingest_batches"].schema))
+        append(self.wh, "ingest_batches", pa.Table.from_pylist([marker], TABLES["ingest_batches"].schema))
         return counts
+
+
+def swap_markers(wh: Warehouse, atlas: str, retired: list[str], new: list[dict]) -> None:
+    """Replace the markers of the `retired` batches by `new` marker rows in one commit: at once the
+    retired batches are uncommitted (their rows go with `discard_uncommitted`) and the new ones committed."""
+    # the predicate names the new batches too: Delta requires the rows written to match it
+    listed = ", ".join(f"'{b}'" for b in retired + [m["batch"] for m in new])
+    replace(wh, "ingest_batches", pa.Table.from_pylist(new, TABLES["ingest_batches"].schema), f"atlas = '{atlas}' AND batch IN ({listed})")
+
+
+def discard_uncommitted(wh: Warehouse, atlas: str) -> int:
+    """Delete rows an interrupted run left under batches that never committed; returns batches removed."""
+    done = committed_batches(wh, atlas)
+    stale: set[str] = set()
+    for t in TABLES.values():
+        if "batch" not in t.schema.names or t.name == "ingest_batches":
+            continue
+        if t.partition_by == ("atlas", "batch"):
+            batches = {p["batch"] for p in DeltaTable(str(wh.table(t.name))).partitions() if p["atlas"] == atlas}
+        else:
+            batches = set(pc.unique(read(wh, t.name, ["batch"], [("atlas", "=", atlas)])["batch"]).to_pylist())
+        orphans = batches - done
+        if orphans:
+            listed = ", ".join(f"'{b}'" for b in sorted(orphans))
+            delete(wh, t.name, f"atlas = '{atlas}' AND batch IN ({listed})")
+            stale |= orphans
+    return len(stale)
+
+
+def rows_json(counts: dict[str, int]) -> str:
+    return json.dumps(counts, sort_keys=True)
 
 
 @dataclass
