@@ -366,9 +366,8 @@ def label(
     wait_minutes: Optional[float] = typer.Option(None, "--wait-minutes", help="With --batch-api: stop waiting then; a re-run resumes."),
 ):
     """Label neurons with an LLM, two passes, resumable; labels land in the lake (build to publish them)."""
-    from circuitlake.jobs.label import LabelSettings, dry_run
+    from circuitlake.jobs.label import LabelSettings, dry_run, label_with_batches
     from circuitlake.jobs.label import label as run_label
-    from circuitlake.jobs.label_batch import label_with_batches
 
     passes = {"output": ["output"], "input": ["input"], "both": ["output", "input"]}.get(pass_)
     if passes is None:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from circuitlake import locks, project
 from circuitlake.app.build import ensure_free
-from circuitlake.jobs.label import PRICES
+from circuitlake.jobs.label.settings import PRICES
 from circuitlake.settings import Warehouse
 
 COUNTED_TABLES = [

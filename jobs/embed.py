@@ -14,16 +14,14 @@ from __future__ import annotations
 
 import math
 import os
-import time
 from dataclasses import dataclass
 
 import duckdb
 import openai
-import pyarrow as pa
 
 from circuitlake import duck, lake, locks, registry, search
 from circuitlake.errors import UserError
-from circuitlake.lake import Batch, now
+from circuitlake.lake import now
 from circuitlake.progress import bar
 from circuitlake.settings import Warehouse
 
@@ -71,32 +69,10 @@ order by c.layer, c.neuron
 {"limit " + str(int(limit)) if limit is not None else ""}"""
 
 
-class Lander:
-    """Gathers vectors and commits them as one batch every `commit_every` neurons or `commit_seconds`."""
-
-    def __init__(self, wh: Warehouse, atlas: str, s: EmbedSettings):
-        self.wh, self.atlas, self.s = wh, atlas, s
-        self.rows: list[dict] = []
-        self.since = time.monotonic()
-
-    def add(self, rows: list[dict]) -> None:
-        self.rows += rows
-        if len(self.rows) >= self.s.commit_every or time.monotonic() - self.since >= self.s.commit_seconds:
-            self.commit()
-
-    def commit(self) -> None:
-        if self.rows:
-            batch = Batch(
-                self.wh,
-                self.atlas,
-                "embed",
-                source=run_name(self.s),
-                inputs=lake.Inputs.recording(model=self.s.model, dimensions=self.s.dimensions),
-                hashes=[f"{r['layer']}/{r['neuron']}/{r['text_sha']}" for r in self.rows],
-            )
-            batch.add("label_embeddings", pa.Table.from_pylist(self.rows, lake.row_schema("label_embeddings")))
-            batch.commit(["label_embeddings"], set())
-        self.rows, self.since = [], time.monotonic()
+def landing(wh: Warehouse, atlas: str, s: EmbedSettings) -> lake.Landing:
+    """Vectors, committed as one batch (job `embed`, source = the run name) every `commit_every` neurons or `commit_seconds`."""
+    inputs = lake.Inputs.recording(model=s.model, dimensions=s.dimensions)
+    return lake.Landing(wh, atlas, "embed", run_name(s), inputs, ("label_embeddings",), s.commit_every, s.commit_seconds)
 
 
 def _vectors(client: openai.OpenAI, s: EmbedSettings, texts: list[str]) -> tuple[list[list[float]], int]:
@@ -132,7 +108,7 @@ def embed(wh: Warehouse, atlas_name: str, s: EmbedSettings) -> EmbedReport:
             raise UserError("the warehouse predates label embeddings: run `circuitlake build` first") from None
         labeled = duck.scalar(con, f"select count(*) from {search.labeled_units('$1')} where {search.LABEL_TEXT} <> ''", [atlas.name])
         report.already = labeled - todo if s.limit is None else 0
-        lander = Lander(wh, atlas.name, s)
+        lander = landing(wh, atlas.name, s)
         reader = con.execute(_todo_sql(s.limit), params).fetch_record_batch(s.batch_size)
         with bar() as progress:
             task = progress.add_task(f"embed -> {atlas.name} ({s.model}, {s.dimensions})", total=todo)
@@ -141,7 +117,8 @@ def embed(wh: Warehouse, atlas_name: str, s: EmbedSettings) -> EmbedReport:
                 vectors, tokens = _vectors(client, s, [r["text"] for r in rows])
                 stamp = now()
                 lander.add(
-                    [
+                    [f"{r['layer']}/{r['neuron']}/{r['text_sha']}" for r in rows],
+                    label_embeddings=[
                         {
                             "run": run_name(s),
                             "layer": r["layer"],
@@ -153,7 +130,7 @@ def embed(wh: Warehouse, atlas_name: str, s: EmbedSettings) -> EmbedReport:
                             "embedded_at": stamp,
                         }
                         for r, v in zip(rows, vectors, strict=True)
-                    ]
+                    ],
                 )
                 report.requests += 1
                 report.tokens += tokens

@@ -19,8 +19,7 @@ from circuitlake import lake, registry
 from circuitlake.app.build import build
 from circuitlake.app.report import run_audits
 from circuitlake.ingest.graphs import ingest_graphs
-from circuitlake.jobs.label import LabelSettings, dry_run, label
-from circuitlake.jobs.label_batch import label_with_batches
+from circuitlake.jobs.label import LabelSettings, dry_run, label, label_with_batches
 
 SECRET = "sk-test-very-secret-4242"
 NEURON = re.compile(r"\(layer (\d+) of \d+, neuron (\d+)\)")
@@ -259,7 +258,7 @@ def test_killed_run_resumes_without_relabeling_committed_neurons(wh, tiny):
 
     server = Server({})
     code = (
-        "from circuitlake.settings import warehouse; from jobs.label import LabelSettings, label\n"
+        "from circuitlake.settings import warehouse; from circuitlake.jobs.label import LabelSettings, label\n"
         f"label(warehouse({str(wh.root)!r}), 'tiny', ['output', 'input'], "
         f"LabelSettings(base_url={server.url!r}, concurrency=1, commit_every=4, commit_seconds=3600))\n"
     )

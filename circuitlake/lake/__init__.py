@@ -15,6 +15,7 @@ from circuitlake.lake.catalogue import INGESTED, SCHEMA_MARK, SCHEMA_VERSION, TA
 from circuitlake.lake.commit import (
     Batch,
     IngestReport,
+    Landing,
     Reject,
     content_hash,
     discard_uncommitted,
@@ -57,6 +58,7 @@ __all__ = [
     "Inputs",
     "LakeOutdated",
     "LakeTable",
+    "Landing",
     "Marker",
     "Reject",
     "active_files",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,7 +19,7 @@ import pyarrow.compute as pc
 from deltalake import DeltaTable
 
 from circuitlake import __version__
-from circuitlake.lake.catalogue import TABLES
+from circuitlake.lake.catalogue import TABLES, row_schema
 from circuitlake.lake.io import append, delete, read, replace
 from circuitlake.lake.markers import committed_batches
 from circuitlake.progress import console, printable
@@ -155,6 +156,40 @@ class Batch:
         }
         append(self.wh, "ingest_batches", pa.Table.from_pylist([marker], TABLES["ingest_batches"].schema))
         return counts
+
+
+class Landing:
+    """Rows a long-running job gathers (labels, calls, vectors), committed as one batch of `job` every
+    `every` records or `seconds`, and by `commit` at the end: an interruption loses at most that interval."""
+
+    def __init__(
+        self, wh: Warehouse, atlas: str, job: str, source: str, inputs: list[str], tables: tuple[str, ...], every: int, seconds: float
+    ):
+        self.wh, self.atlas, self.job, self.source, self.inputs = wh, atlas, job, source, inputs
+        self.tables, self.every, self.seconds = tables, every, seconds
+        self._reset()
+
+    def _reset(self) -> None:
+        self.rows: dict[str, list[dict]] = {t: [] for t in self.tables}
+        self.hashes: list[str] = []
+        self.since = time.monotonic()
+
+    def add(self, hashes: list[str], **rows: list[dict]) -> None:
+        """Gather records (their content hashes) and their rows per table; commit when one interval is full."""
+        self.hashes += hashes
+        for table, more in rows.items():
+            self.rows[table] += more
+        if len(self.hashes) >= self.every or time.monotonic() - self.since >= self.seconds:
+            self.commit()
+
+    def commit(self) -> None:
+        """Land what was gathered as one batch (nothing when nothing was)."""
+        if self.hashes:
+            batch = Batch(self.wh, self.atlas, self.job, source=self.source, inputs=self.inputs, hashes=self.hashes)
+            for table, rows in self.rows.items():
+                batch.add(table, pa.Table.from_pylist(rows, row_schema(table)))
+            batch.commit(list(self.tables), set())
+        self._reset()
 
 
 def swap_markers(wh: Warehouse, atlas: str, retired: list[str], new: list[dict]) -> None:

@@ -19,21 +19,11 @@ import time
 from circuitlake import lake, locks, registry
 from circuitlake.errors import UserError
 from circuitlake.formats.llm_answers import ANSWERS
-from circuitlake.jobs.label import (
-    Caller,
-    Context,
-    LabelReport,
-    LabelSettings,
-    Lander,
-    Template,
-    _label_row,
-    _layers,
-    _price,
-    call_row,
-    judge,
-    plan,
-    run_name,
-)
+from circuitlake.jobs.label.client import Caller, call_row, judge
+from circuitlake.jobs.label.landing import label_row, landing
+from circuitlake.jobs.label.prompts import Context, Template
+from circuitlake.jobs.label.run import call_hashes, layers, plan
+from circuitlake.jobs.label.settings import LabelReport, LabelSettings, price, run_name
 from circuitlake.lake import Batch
 from circuitlake.progress import console
 from circuitlake.settings import Warehouse
@@ -84,7 +74,7 @@ def _submit(caller: Caller, ctx: Context, template: Template, layer: int, neuron
     return caller.client.batches.create(input_file_id=upload.id, endpoint="/v1/chat/completions", completion_window="24h").id
 
 
-def _collect(caller: Caller, template: Template, job, lander: Lander, ctx: Context, report: LabelReport) -> None:
+def _collect(caller: Caller, template: Template, job, lander: lake.Landing, ctx: Context, report: LabelReport) -> None:
     """Land a finished batch job's answers (and its failures) as labels and calls."""
     lines = caller.client.files.content(job.output_file_id).text.splitlines() if job.output_file_id else []
     if job.error_file_id:
@@ -113,7 +103,9 @@ def _collect(caller: Caller, template: Template, job, lander: Lander, ctx: Conte
             report.labeled[pass_] = report.labeled.get(pass_, 0) + 1
         else:
             report.failed += 1
-        lander.add(_label_row(pass_, int(layer), int(neuron), answer, caller.s) if answer else None, [row])
+        lander.add(
+            call_hashes([row]), labels=[label_row(pass_, int(layer), int(neuron), answer, caller.s)] if answer else [], label_calls=[row]
+        )
     lander.commit()
 
 
@@ -132,7 +124,7 @@ def label_with_batches(
         for pass_ in passes:
             template = Template.load(pass_)
             running = _jobs(wh, atlas.name, s, template)
-            for layer, neurons in _layers(atlas, pass_, plan(wh, atlas, pass_, s, ctx)):
+            for layer, neurons in layers(atlas, pass_, plan(wh, atlas, pass_, s, ctx)):
                 job_id = running.get(layer)
                 if job_id is None:
                     job_id = _submit(caller, ctx, template, layer, neurons)
@@ -146,9 +138,9 @@ def label_with_batches(
                         return report
                     time.sleep(poll_seconds)
                     job = caller.client.batches.retrieve(job_id)
-                _collect(caller, template, job, Lander(wh, atlas.name, s, template), ctx, report)
+                _collect(caller, template, job, landing(wh, atlas.name, s, template), ctx, report)
                 _mark(wh, atlas.name, s, COLLECT, template, job_id, layer)
-        price_in, price_out = _price(s)
+        price_in, price_out = price(s)
         report.cost = (report.tokens_in * price_in + report.tokens_out * price_out) / 1e6 / 2  # the Batch API bills half
     finally:
         ctx.close()
