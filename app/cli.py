@@ -22,6 +22,7 @@ import typer
 from rich.table import Table
 
 from circuitlake.errors import UserError
+from circuitlake.formats import label_files
 from circuitlake.progress import console, out, printable
 from circuitlake.settings import LOCAL_GATEWAY, Warehouse, warehouse
 
@@ -237,9 +238,7 @@ def ingest_labels_cmd(
     path: Path = typer.Argument(..., help="A label file (.json, .jsonl, optionally .gz)."),
     atlas: Optional[str] = ATLAS,
     source: Optional[str] = typer.Option(None, "--source", help="Source name, the unit a newer file replaces (default: the file's stem)."),
-    fmt: str = typer.Option(
-        "auto", "--format", help="auto | autointerp-jsonl | enriched | function-db | activation-descriptions | neuronpedia"
-    ),
+    fmt: str = typer.Option("auto", "--format", help=f"auto (detected) | {' | '.join(label_files.names())}"),
     labeler_model: Optional[str] = typer.Option(None, "--labeler-model", help="LLM that wrote the labels, recorded as provenance."),
 ):
     """Land a label file as the current labels of its source; re-ingesting the same file is a no-op."""

@@ -12,12 +12,10 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 
 from circuitlake import lake
 from circuitlake.errors import UserError
+from circuitlake.formats.label_files import NEURON_KEY
 from circuitlake.settings import Warehouse
 
 ATLAS_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
-# the spellings in use: L24/N5326, L24/5326, 24_5326, L0/F18753 (a transcoder feature), and a graph's node
-# id 0_18753_1 ("{layer}_{index}_{pos}": the position is ignored)
-NEURON_KEY = re.compile(r"^L?(\d+)(?:/[NF]?|_)(\d+)(?:_\d+)?$")
 
 
 # research pipeline: Infomap clusters RelP edges seen in >= 5 graphs; a weight edge has count 1

@@ -19,160 +19,23 @@ from __future__ import annotations
 import re
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import ijson
 import pyarrow as pa
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from circuitlake import lake, locks, registry
 from circuitlake.errors import UserError
-from circuitlake.formats.labels_activation import NeuronProfile
-from circuitlake.formats.labels_autointerp import AutointerpLine
-from circuitlake.formats.labels_enriched import EnrichedLabel
-from circuitlake.formats.labels_function_db import FunctionDbNeuron
-from circuitlake.formats.labels_neuronpedia import SNIFF_KEYS, NeuronpediaExplanation
+from circuitlake.formats import label_files
+from circuitlake.formats.label_files import LabelError, LabelFileFormat, LabelRecord
 from circuitlake.ingest import sources
 from circuitlake.lake import Batch, IngestReport, Reject, content_hash, known_reject_keys
 from circuitlake.progress import bar
-from circuitlake.registry import AtlasRecord
 from circuitlake.settings import Warehouse
 
-FORMATS = ("autointerp-jsonl", "enriched", "function-db", "activation-descriptions", "neuronpedia")
 SOURCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-
-
-class LabelError(ValueError):
-    """A record that breaks a rule; the message is the reason."""
-
-
-def neuron_of(key: str | int, atlas: AtlasRecord) -> tuple[int, int]:
-    """(layer, neuron) of a key in any spelling in use, checked against the atlas shape."""
-    try:
-        return atlas.neuron_of(key)
-    except ValueError as e:
-        raise LabelError(str(e)) from None
-
-
-def _row(layer: int, neuron: int, pass_: str, **values) -> dict:
-    return {"layer": layer, "neuron": neuron, "pass": pass_, **values}
-
-
-# --- one converter per format: (record key, validated object, atlas) -> rows ---
-
-
-def _autointerp(_key, line: AutointerpLine, atlas: AtlasRecord) -> list[dict]:
-    meta = line.feature_metadata
-    if line.feature_id is None and (meta.layer is None or meta.neuron is None):
-        raise LabelError("no feature_id and no feature_metadata.layer/neuron")
-    if line.feature_id is not None:
-        layer, neuron = neuron_of(line.feature_id, atlas)
-        if meta.layer is not None and meta.neuron is not None and (meta.layer, meta.neuron) != (layer, neuron):
-            raise LabelError(f"feature_id {line.feature_id} is L{layer}/N{neuron} but feature_metadata says L{meta.layer}/N{meta.neuron}")
-    else:
-        layer, neuron = neuron_of(f"{meta.layer}_{meta.neuron}", atlas)
-    first = line.labels[0] if line.labels else None  # a line without labels: a labeling error upstream, kept unlabeled
-    return [
-        _row(
-            layer,
-            neuron,
-            "autointerp",
-            label=first.label if first else None,
-            description=first.metadata.parsed_response.description if first else None,
-            max_activation=meta.max_activation,
-            num_exemplars=meta.num_exemplars,
-        )
-    ]
-
-
-def _enriched(key, e: EnrichedLabel, atlas: AtlasRecord) -> list[dict]:
-    layer, neuron = neuron_of(key, atlas)
-    rows = [
-        _row(
-            layer,
-            neuron,
-            "output",
-            label=e.label,
-            short_label=e.short_label,
-            description=e.output_function,
-            type=e.type,
-            interpretability=e.interpretability,
-            confidence=e.confidence,
-        ),
-        _row(
-            layer,
-            neuron,
-            "input",
-            label=e.input_label,
-            description=e.input_function,
-            type=e.input_type,
-            interpretability=e.input_interpretability,
-            confidence=e.input_confidence,
-        ),
-    ]
-    if e.autointerp_label is not None:  # kept, but not an atlas label by default (registry.LABEL_PASSES)
-        rows.append(_row(layer, neuron, "autointerp_original", label=e.autointerp_label))
-    return rows
-
-
-def _function_db(key, n: FunctionDbNeuron, atlas: AtlasRecord) -> list[dict]:
-    layer, neuron = neuron_of(key, atlas)
-    if n.layer is not None and n.neuron_idx is not None and (n.layer, n.neuron_idx) != (layer, neuron):
-        raise LabelError(f"key {key} disagrees with layer {n.layer} / neuron_idx {n.neuron_idx}")
-    return [
-        _row(
-            layer,
-            neuron,
-            "output",
-            label=n.function_label,
-            description=n.function_description,
-            type=n.function_type,
-            interpretability=n.interpretability,
-            confidence=n.confidence,
-            output_norm=n.output_norm,
-        ),
-        _row(
-            layer,
-            neuron,
-            "input",
-            label=n.input_label,
-            description=n.input_description,
-            type=n.input_type,
-            interpretability=n.input_interpretability,
-            confidence=n.input_confidence,
-        ),
-    ]
-
-
-def _neuronpedia(_key, e: NeuronpediaExplanation, atlas: AtlasRecord) -> list[dict]:
-    layer, neuron = neuron_of(f"{e.layer_number}_{e.index}", atlas)
-    return [
-        _row(
-            layer,
-            neuron,
-            "autointerp",
-            label=e.description,
-            type=e.typeName,  # provenance: how the explanation was made
-            labeler_model=e.explanationModelName,
-        )
-    ]
-
-
-def _activation(key, p: NeuronProfile, atlas: AtlasRecord) -> list[dict]:
-    if p.layer is not None and p.neuron is not None:
-        layer, neuron = neuron_of(f"{p.layer}_{p.neuron}", atlas)
-        if p.neuron_id is not None and neuron_of(p.neuron_id, atlas) != (layer, neuron):
-            raise LabelError(f"neuron_id {p.neuron_id} disagrees with layer {p.layer} / neuron {p.neuron}")
-    elif p.neuron_id is not None:
-        layer, neuron = neuron_of(p.neuron_id, atlas)
-    else:
-        raise LabelError("profile without layer/neuron or neuron_id")
-    norm = p.output_projection.output_norm
-    return [
-        _row(layer, neuron, "activation_pos", label=p.transluce_label_positive, output_norm=norm),
-        _row(layer, neuron, "activation_neg", label=p.transluce_label_negative),
-    ]
 
 
 # --- streaming readers: yield (record, raw) where raw is bytes (a JSONL line) or a parsed JSON value ---
@@ -206,52 +69,30 @@ def _items_or_lines(f):
         yield from _lines(f)
 
 
-@dataclass(frozen=True)
-class LabelFormat:
-    """How one label file shape is read: records from the stream, each validated by `model`, then
-    converted to label rows. `repeats`: the pass a unit's further records in one file land as
-    (several explanations of one feature); without it a unit's second record is a duplicate."""
-
-    reader: Callable
-    model: type[BaseModel]
-    convert: Callable
-    repeats: str | None = None
-
-
-READERS: dict[str, LabelFormat] = {
-    "autointerp-jsonl": LabelFormat(_lines, AutointerpLine, _autointerp),
-    "enriched": LabelFormat(_kv(""), EnrichedLabel, _enriched),
-    "function-db": LabelFormat(_kv("neurons"), FunctionDbNeuron, _function_db),
-    "activation-descriptions": LabelFormat(_profiles, NeuronProfile, _activation),
-    # the first explanation of a feature in file order is its autointerp label; the others stay as provenance
-    "neuronpedia": LabelFormat(_items_or_lines, NeuronpediaExplanation, _neuronpedia, repeats="autointerp_alternative"),
+# how each layout is read: yield (record, raw) where raw is bytes (a JSONL line) or a parsed JSON value
+READERS: dict[str, Callable] = {
+    "lines": _lines,
+    "object": _kv(""),
+    "object:neurons": _kv("neurons"),
+    "array:profiles": _profiles,
+    "array-or-lines": _items_or_lines,
 }
 
 
-def detect_format(path: Path) -> str:
-    """Tell the shape from the first top-level keys (streaming; a huge first value is skipped, not loaded)."""
+def detect_format(path: Path, known: dict[str, LabelFileFormat]) -> str:
+    """Tell the format from the first top-level keys (streaming; a huge first value is skipped, not loaded)."""
     raw, stream = sources.open_stream(path)
     try:
         for prefix, event, value in ijson.parse(stream, multiple_values=True):
-            if event != "map_key" or prefix not in ("", "item"):
-                continue
-            if value in SNIFF_KEYS:  # an explanation export: an array of them, or JSONL
-                return "neuronpedia"
-            if prefix == "item":
-                continue
-            if value in ("feature_id", "labels", "feature_metadata"):
-                return "autointerp-jsonl"
-            if value == "neurons":
-                return "function-db"
-            if value == "profiles":
-                return "activation-descriptions"
-            if registry.NEURON_KEY.match(value):
-                return "enriched"
+            if event == "map_key":
+                for fmt in known.values():
+                    if fmt.recognises(prefix, value):
+                        return fmt.name
     except ijson.JSONError:
         pass
     finally:
         raw.close()
-    raise UserError(f"{path}: cannot tell the label format; pass --format ({', '.join(FORMATS)})")
+    raise UserError(f"{path}: cannot tell the label format; pass --format ({', '.join(known)})")
 
 
 def latest_source_hash(wh: Warehouse, atlas: str, source: str) -> str | None:
@@ -278,9 +119,10 @@ def ingest_labels(
     source = source or path.name.split(".")[0]
     if not SOURCE_NAME.match(source):
         raise UserError(f"source name {source!r}: use letters, digits, '.', '_' or '-' (--source NAME)")
-    fmt = detect_format(path) if fmt == "auto" else fmt
-    if fmt not in READERS:
-        raise UserError(f"--format {fmt!r}: one of auto, {', '.join(FORMATS)}")
+    known = label_files.formats()
+    fmt = detect_format(path, known) if fmt == "auto" else fmt
+    if fmt not in known:
+        raise UserError(f"--format {fmt!r}: one of auto, {', '.join(known)}")
     report = IngestReport()
     sha = sources.file_sha256(path)
     if latest_source_hash(wh, atlas.name, source) == content_hash([sha]):
@@ -291,18 +133,19 @@ def ingest_labels(
     extra = {"source": source, "source_file": str(path)}
     schema = lake.row_schema("labels")
     seen = {p: bytearray(atlas.num_layers * atlas.neurons_per_layer) for p in registry.LABEL_PASSES}
-    form = READERS[fmt]
+    form = known[fmt]
+    read = READERS[form.records]
     pending: list[dict] = []
     records = landed = 0
     raw, stream = sources.open_stream(path)
     with raw, bar(show_progress) as progress:
         task = progress.add_task(f"ingest labels {source} -> {atlas.name}", total=path.stat().st_size)
         try:
-            for record, value in form.reader(stream):
+            for record, value in read(stream):
                 records += 1
                 try:
                     obj = form.model.model_validate_json(value) if isinstance(value, bytes) else form.model.model_validate(value)
-                    rows = form.convert(record, obj, atlas)
+                    rows = cast(LabelRecord, obj).label_rows(record, atlas)
                 except ValidationError as e:
                     report.reject(batch, Reject.invalid(str(path), record, e, sha))
                     continue

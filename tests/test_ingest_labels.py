@@ -12,7 +12,8 @@ from deltalake import DeltaTable
 from circuitlake import lake, registry
 from circuitlake.app.build import build
 from circuitlake.app.report import run_audits
-from circuitlake.ingest.labels import detect_format, ingest_labels, neuron_of
+from circuitlake.formats.label_files import formats, unit_of
+from circuitlake.ingest.labels import detect_format, ingest_labels
 
 
 @pytest.fixture
@@ -28,7 +29,7 @@ def labels(wh, source=None):
 
 @pytest.mark.parametrize("key, expected", [("L2/N7", (2, 7)), ("L2/7", (2, 7)), ("2_7", (2, 7)), (27, (2, 7)), ("27", (2, 7))])
 def test_every_key_spelling_normalises(tiny_atlas, key, expected):
-    assert neuron_of(key, tiny_atlas) == expected
+    assert unit_of(key, tiny_atlas) == expected
 
 
 def test_autointerp_jsonl_with_bad_lines(wh, tiny_atlas, tmp_path):
@@ -51,7 +52,7 @@ def test_autointerp_jsonl_with_bad_lines(wh, tiny_atlas, tmp_path):
         )
         + "\n"
     )
-    assert detect_format(f) == "autointerp-jsonl"
+    assert detect_format(f, formats()) == "autointerp-jsonl"
     report = ingest_labels(wh, "t", f, show_progress=False)
     assert report.rejected == 3 and report.exit_code == 1
     assert labels(wh) == [(1, 2, "autointerp", "coins"), (1, 3, "autointerp", None)]
@@ -78,7 +79,7 @@ def test_enriched_json_streams_both_passes_in_every_spelling(wh, tiny_atlas, tmp
             ).encode()
         )
     )
-    assert detect_format(f) == "enriched"
+    assert detect_format(f, formats()) == "enriched"
     report = ingest_labels(wh, "t", f, show_progress=False)
     assert report.rejected == 2
     assert labels(wh) == [
@@ -125,7 +126,7 @@ def test_function_db_and_activation_descriptions(wh, tiny_atlas, tmp_path):
             }
         )
     )
-    assert (detect_format(db), detect_format(profiles)) == ("function-db", "activation-descriptions")
+    assert (detect_format(db, formats()), detect_format(profiles, formats())) == ("function-db", "activation-descriptions")
     assert ingest_labels(wh, "t", db, show_progress=False).rejected == 1
     assert ingest_labels(wh, "t", profiles, source="transluce", show_progress=False).rejected == 0
     assert labels(wh, "neuron_labels_combined") == [(3, 4, "input", "when x"), (3, 4, "output", "routes")]

@@ -9,11 +9,17 @@ feature can have several explanations (other explainer models or types).
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from circuitlake.formats.label_files import LabelFileFormat, label_row, unit_of
+
+if TYPE_CHECKING:
+    from circuitlake.registry import AtlasRecord
+
 SOURCE_LAYER = re.compile(r"^(\d+)(?:-|$)")
-SNIFF_KEYS = {"modelId", "explanationModelName", "typeName"}  # keys only this format has at its top level
+SNIFF_KEYS = frozenset({"modelId", "explanationModelName", "typeName"})  # keys only this format has at its top level
 
 
 class NeuronpediaExplanation(BaseModel):
@@ -39,3 +45,21 @@ class NeuronpediaExplanation(BaseModel):
         match = SOURCE_LAYER.match(self.layer)
         assert match  # checked by the validator
         return int(match[1])
+
+    def label_rows(self, _key: str, atlas: AtlasRecord) -> list[dict]:
+        """Its `labels` rows."""
+        layer, neuron = unit_of(f"{self.layer_number}_{self.index}", atlas)
+        return [
+            label_row(
+                layer,
+                neuron,
+                "autointerp",
+                label=self.description,
+                type=self.typeName,  # provenance: how the explanation was made
+                labeler_model=self.explanationModelName,
+            )
+        ]
+
+
+# the first explanation of a feature in file order is its autointerp label; the others stay as provenance
+FORMAT = LabelFileFormat(NeuronpediaExplanation, "array-or-lines", keys=SNIFF_KEYS, in_arrays=True, repeats="autointerp_alternative")
