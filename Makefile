@@ -31,11 +31,15 @@ browser:
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
 	  { echo "install chromium (apt-get install chromium) for the HTML report test" >&2; exit 1; }
 
-# style, then types (configured in pyproject.toml)
+# style, then types across every layer (configured in pyproject.toml; the probe: a type error across
+# layers must fail mypy), then the SQL house style (linter/, sqlmesh_config.yaml `linter`)
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	@$(BIN)/mypy --config-file /dev/null --ignore-missing-imports -c 'from circuitlake.jobs.cluster import cluster; wrong: int = cluster' 2>/dev/null \
+	  | grep -q 'Incompatible types in assignment' || { echo "lint: mypy does not type imports across layers" >&2; exit 1; }
+	CIRCUITLAKE_WAREHOUSE=$$(mktemp -d) $(BIN)/sqlmesh lint
 
 demo: install
 	rm -rf $(DEMO_WAREHOUSE) .cache/sample

@@ -9,7 +9,7 @@ from setuptools import setup
 from setuptools.command.build_py import build_py
 
 HERE = Path(__file__).resolve().parent
-PROJECT = ["models", "audits", "macros", "materializations", "prompts", "sqlmesh_config.yaml", "config.py"]
+PROJECT = ["models", "audits", "macros", "materializations", "linter", "prompts", "sqlmesh_config.yaml", "config.py"]
 
 
 class BuildPyWithProject(build_py):

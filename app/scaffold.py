@@ -15,7 +15,7 @@ from pathlib import Path
 from circuitlake.errors import UserError
 from circuitlake.settings import project_root
 
-FOLDERS = ("models", "audits", "macros", "materializations", "prompts")
+FOLDERS = ("models", "audits", "macros", "materializations", "linter", "prompts")
 FILES = ("sqlmesh_config.yaml", "config.py")
 
 

@@ -35,6 +35,22 @@ def lake_scan(evaluator, table: exp.Expr) -> exp.Expr:
 
 
 @macro()
+def committed_rows(evaluator, table: exp.Expr) -> exp.Expr:
+    """The rows of lake table `table` whose batch is committed (has its `lake.ingest_batches` marker):
+    what an interrupted or retracted batch left behind is never read."""
+    source = lake_scan(evaluator, table).sql(dialect="duckdb")
+    return parse_one(
+        f"""(
+          select t.*
+          from {source} as t
+          semi join lake.ingest_batches as b
+            on t.atlas = b.atlas and t.batch = b.batch
+        )""",
+        read="duckdb",
+    )
+
+
+@macro()
 def newest_wiring_layers(evaluator, table: exp.Expr) -> exp.Expr:
     """The rows of wiring lake table `table` (wiring, projections, neuron_weights) from committed
     batches of the current wiring source (`lake.wiring_batches`), each layer from its newest batch

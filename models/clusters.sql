@@ -4,7 +4,7 @@ MODEL (
   kind FULL,
   grain (atlas, cluster_path),
   audits (
-    clusters_unique_path,
+    unique_combination_of_columns(columns := (atlas, cluster_path)),  -- a path prefix appears once per atlas
     clusters_size_equals_neurons_under_it,
     clusters_median_within_layer_range
   ),

@@ -32,7 +32,8 @@ MODEL (
     partials_seq bigint
   ),
   audits (
-    edges_unique_key,
+    -- an edge appears once per (atlas, method, source neuron, target neuron)
+    unique_combination_of_columns(columns := (atlas, method, src_layer, src_neuron, tgt_layer, tgt_neuron)),
     edges_below_threshold,
     edges_layer_order,
     edges_mean_within_range,

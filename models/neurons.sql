@@ -5,7 +5,7 @@ MODEL (
   tags (reads_clusters),
   grain (atlas, layer, neuron),
   audits (
-    neurons_unique_key,
+    unique_combination_of_columns(columns := (atlas, layer, neuron)),  -- a neuron appears once per atlas
     neurons_inside_shape,
     neurons_feature_id_formula,
     neurons_unclustered_have_no_cluster_columns

@@ -118,15 +118,18 @@ def test_ingest_build_matches_research_aggregation_incrementally(wh, tmp_path):
     report = run_audits(wh)
     assert report.passed, [a for a in report.audits if not a.passed]
     names = {a.name for a in report.audits}
+    assert {(a.name, a.model) for a in report.audits if a.name == "unique_combination_of_columns"} == {
+        ("unique_combination_of_columns", '"circuitlake"."main"."edges"'),
+        ("unique_combination_of_columns", '"circuitlake"."main"."neurons"'),
+        ("unique_combination_of_columns", '"circuitlake"."main"."clusters"'),
+    }
     assert {
-        "edges_unique_key",
         "edges_below_threshold",
         "edges_layer_order",
         "edges_mean_within_range",
         "edges_mean_abs_bounds",
         "edges_statistics_are_finite",
         "edges_endpoints_are_neurons",
-        "neurons_unique_key",
         "neurons_inside_shape",
         "neurons_feature_id_formula",
         "metadata_has_keys",

@@ -19,7 +19,5 @@ MODEL (
   )
 );
 
-select r.*
-from @lake_scan(cluster_runs) as r
-semi join lake.ingest_batches as b
-  on r.atlas = b.atlas and r.batch = b.batch
+select *
+from @committed_rows(cluster_runs)

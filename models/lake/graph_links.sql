@@ -18,7 +18,5 @@ MODEL (
   )
 );
 
-select l.*
-from @lake_scan(graph_links) as l
-semi join lake.ingest_batches as b
-  on l.atlas = b.atlas and l.batch = b.batch
+select *
+from @committed_rows(graph_links)

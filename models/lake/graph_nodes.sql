@@ -18,7 +18,5 @@ MODEL (
   )
 );
 
-select n.*
-from @lake_scan(graph_nodes) as n
-semi join lake.ingest_batches as b
-  on n.atlas = b.atlas and n.batch = b.batch
+select *
+from @committed_rows(graph_nodes)

@@ -29,7 +29,5 @@ MODEL (
   )
 );
 
-select g.*
-from @lake_scan(graphs) as g
-semi join lake.ingest_batches as b
-  on g.atlas = b.atlas and g.batch = b.batch
+select *
+from @committed_rows(graphs)

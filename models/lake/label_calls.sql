@@ -22,7 +22,5 @@ MODEL (
   )
 );
 
-select c.*
-from @lake_scan(label_calls) as c
-semi join lake.ingest_batches as b
-  on c.atlas = b.atlas and c.batch = b.batch
+select *
+from @committed_rows(label_calls)

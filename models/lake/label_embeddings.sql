@@ -16,7 +16,5 @@ MODEL (
   )
 );
 
-select e.*
-from @lake_scan(label_embeddings) as e
-semi join lake.ingest_batches as b
-  on e.atlas = b.atlas and e.batch = b.batch
+select *
+from @committed_rows(label_embeddings)
