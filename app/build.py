@@ -16,6 +16,9 @@ AUTO_CLUSTER_SECONDS = 120  # a first clustering estimated longer than this is l
 LAKE_SCHEMA = "lake"  # the views over the Delta tables
 CLUSTERS_TAG = "reads_clusters"  # models that read clustering runs: restated after one
 BATCH_LAYER = ("append_batches", "upsert_keys")  # materializations whose tables only ever add what is new
+# how a build applies a plan: no prompts, no diff; the SQLMesh unit tests and the linter run in `make test`,
+# `make lint` and a user's own `sqlmesh plan`, not in every build
+APPLY = {"auto_apply": True, "no_prompts": True, "no_diff": True, "skip_tests": True, "skip_linter": True}
 
 
 def ensure_free(wh: Warehouse) -> None:
@@ -150,7 +153,7 @@ def build(wh: Warehouse, cluster: bool = True, gateway: str = LOCAL_GATEWAY) -> 
     ctx = project.context(wh, gateway)
     try:
         with console.status("build: applying model changes (sqlmesh plan)"):
-            plan = ctx.plan(auto_apply=True, no_prompts=True, no_diff=True)
+            plan = ctx.plan(**APPLY)
         rebuilt = {s.name for s in plan.new_snapshots}
         console.print(f"build: {len(rebuilt)} model(s) new or changed")
         versions = lake.versions(wh) if gateway == LOCAL_GATEWAY else lake.versions(wh, tuple(lake.TABLES))
@@ -167,7 +170,7 @@ def build(wh: Warehouse, cluster: bool = True, gateway: str = LOCAL_GATEWAY) -> 
             console.print("build: no new lake data since the last build")
         elif stale:
             with console.status(f"build: bringing new lake batches in (restating {len(stale)} model(s))"):
-                ctx.plan(restate_models=stale, auto_apply=True, no_prompts=True, no_diff=True)
+                ctx.plan(restate_models=stale, **APPLY)
             names = ", ".join(fqn.rsplit(".", 1)[-1].strip('"') for fqn in stale)
             console.print(f"build: new lake batches processed ({names})")
         _record_built(wh, gateway, versions, sorted(retractions), started)
@@ -176,7 +179,7 @@ def build(wh: Warehouse, cluster: bool = True, gateway: str = LOCAL_GATEWAY) -> 
     if gateway != LOCAL_GATEWAY:
         return stale
     if cluster and [a for a in registry.all_atlases(wh) if _cluster_if_quick(wh, a)]:
-        refresh_clusters(wh)
+        refresh_clusters(wh, ctx)
     search_index.refresh(wh)
     return stale
 
@@ -202,11 +205,12 @@ def _cluster_if_quick(wh: Warehouse, atlas: registry.AtlasRecord) -> bool:
 
 
 @locks.writes_warehouse("cluster (refresh)")
-def refresh_clusters(wh: Warehouse) -> None:
-    """Bring the latest clustering runs into neurons and clusters (`sqlmesh plan --restate-model tag:reads_clusters`)."""
-    ctx = project.context(wh)
+def refresh_clusters(wh: Warehouse, ctx=None) -> None:
+    """Bring the latest clustering runs into neurons and clusters (`sqlmesh plan --restate-model
+    tag:reads_clusters`), with a build's closed SQLMesh context when given (it reconnects: no second load)."""
+    ctx = ctx or project.context(wh)
     try:
         with console.status("build: bringing the clustering runs in (restating reads_clusters models)"):
-            ctx.plan(restate_models=[f"tag:{CLUSTERS_TAG}"], auto_apply=True, no_prompts=True, no_diff=True)
+            ctx.plan(restate_models=[f"tag:{CLUSTERS_TAG}"], **APPLY)
     finally:
         ctx.close()

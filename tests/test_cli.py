@@ -7,7 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from conftest import tiny_graph, write_graph
 
 from circuitlake import lake
@@ -19,30 +18,6 @@ CLI = str(Path(sys.executable).parent / "circuitlake")
 def run(*args, wh=None, **kw):
     env = {**os.environ, **({"CIRCUITLAKE_WAREHOUSE": str(wh)} if wh else {})}
     return subprocess.run([CLI, *args], capture_output=True, text=True, env=env, **kw)
-
-
-@pytest.mark.parametrize(
-    "command",
-    [
-        [],
-        ["atlas", "add"],
-        ["atlas", "list"],
-        ["ingest", "graphs"],
-        ["ingest", "labels"],
-        ["ingest", "wiring"],
-        ["wiring", "compute"],
-        ["cluster"],
-        ["build"],
-        ["audit"],
-        ["retract"],
-        ["query"],
-        ["sample"],
-        ["demo"],
-    ],
-)
-def test_every_command_has_help(command):
-    done = run(*command, "--help")
-    assert done.returncode == 0 and "Usage" in done.stdout
 
 
 def test_ingest_exit_codes_query_and_busy_warehouse(tmp_path):

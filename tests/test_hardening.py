@@ -83,8 +83,8 @@ def test_query_times_out_with_one_line(built):
     assert time.monotonic() - start < 30
 
 
-@pytest.mark.parametrize("name", ["with space", "it's", 'say "hi"', "cost $HOME", "ünïcode ✓"])
-def test_warehouse_paths_with_quotes_dollars_spaces_and_unicode_work(tmp_path, name):
+def test_warehouse_paths_with_quotes_dollars_spaces_and_unicode_work(tmp_path):
+    name = """with space it's say "hi" cost $HOME ünïcode ✓"""  # every spelling that broke YAML, SQL or a shell once
     wh = tmp_path / name / "wh"
     graph = write_graph(tmp_path / "g.json", tiny_graph())
     assert run("atlas", "add", "t", "--model", "m", "--layers", "8", "--neurons-per-layer", "512", wh=wh).returncode == 0

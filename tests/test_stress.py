@@ -12,6 +12,6 @@ from bench.stress import stress  # noqa: E402
 
 
 def test_concurrent_writers_killed_at_random_lose_nothing(tmp_path):
-    tally = stress(tmp_path, rounds=2, seed=1)
-    assert tally.rounds == 2 and tally.kills >= 1
+    tally = stress(tmp_path, rounds=1, seed=1)
+    assert tally.rounds == 1 and tally.kills >= 1
     assert tally.losses == []
