@@ -39,7 +39,8 @@ lint: install
 	$(BIN)/mypy
 	@$(BIN)/mypy --config-file /dev/null --ignore-missing-imports -c 'from circuitlake.jobs.cluster import cluster; wrong: int = cluster' 2>/dev/null \
 	  | grep -q 'Incompatible types in assignment' || { echo "lint: mypy does not type imports across layers" >&2; exit 1; }
-	CIRCUITLAKE_WAREHOUSE=$$(mktemp -d) $(BIN)/sqlmesh lint
+	@out=$$(CIRCUITLAKE_WAREHOUSE=$$(mktemp -d) $(BIN)/sqlmesh lint 2>&1); echo "$$out"; \
+	  ! echo "$$out" | grep -q "Linter" || { echo "lint: the SQL breaks the house style (above)" >&2; exit 1; }
 
 demo: install
 	rm -rf $(DEMO_WAREHOUSE) .cache/sample

@@ -47,10 +47,11 @@ def main(
     ctx.obj = warehouse(warehouse_dir)
 
 
-def _is(e: BaseException, module: str, *names: str) -> bool:
-    """Whether `e` is one of the exception classes `names` of library `module` (checked by name: the
-    library is not imported to ask)."""
-    return any(c.__module__.split(".")[0].lstrip("_") == module and c.__name__ in names for c in type(e).__mro__)
+def _is(e: BaseException, module: str, name: str) -> bool:
+    """Whether `e` is exception class `module.name`; a library never imported raised nothing, so this
+    does not import it to ask."""
+    cls = getattr(sys.modules.get(module), name, None)
+    return isinstance(cls, type) and isinstance(e, cls)
 
 
 def fault(e: BaseException, wh: Warehouse | None) -> str | None:
@@ -60,12 +61,12 @@ def fault(e: BaseException, wh: Warehouse | None) -> str | None:
     if isinstance(e, OSError):
         where = e.filename or (wh and wh.root)
         return f"{where}: {e.strerror or first} (nothing more was written; free space or fix permissions, then retry)"
-    if _is(e, "deltalake", "DeltaError") or _is(e, "duckdb", "IOException") or type(e).__name__ == "PanicException":
+    if _is(e, "deltalake.exceptions", "DeltaError") or _is(e, "duckdb", "IOException") or type(e).__name__ == "PanicException":
         named = re.search(r'path: "([^"]+)"|(/[^\s"\'{}]+)', first)  # the file the engine names, else the lake
         where = (named[1] or named[2]) if named else (wh.lake if wh else "the lake")
         cause = re.sub(r"\s*[A-Za-z]*\s*\{.*", "", first).strip(" :") or type(e).__name__
         return f"{where}: cannot read or write it: {cause[:200]} (check free space, permissions and the Delta log there)"
-    if _is(e, "sqlmesh", "SQLMeshError") and wh and wh.root.exists() and shutil.disk_usage(wh.root).free < LOW_DISK:
+    if _is(e, "sqlmesh.utils.errors", "SQLMeshError") and wh and wh.root.exists() and shutil.disk_usage(wh.root).free < LOW_DISK:
         # SQLMesh reports a failed plan without its cause: a nearly full disk is the likely one
         free = shutil.disk_usage(wh.root).free / 2**20
         return f"{wh.root}: {first.rstrip('.')} with {free:.1f} MiB free on its disk (free space, then retry)"
@@ -93,7 +94,7 @@ def friendly(fn):
             if cause is not None:
                 console.print(printable(f"error: {cause}"), style="red", markup=False, soft_wrap=True)
                 raise typer.Exit(EXIT_FAULT) from None
-            if _is(e, "sqlmesh", "SQLMeshError"):
+            if _is(e, "sqlmesh.utils.errors", "SQLMeshError"):
                 console.print(printable(f"error: sqlmesh: {e}"), style="red", markup=False, soft_wrap=True)
                 raise typer.Exit(EXIT_NOTHING) from None
             raise

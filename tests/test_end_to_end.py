@@ -119,9 +119,9 @@ def test_ingest_build_matches_research_aggregation_incrementally(wh, tmp_path):
     assert report.passed, [a for a in report.audits if not a.passed]
     names = {a.name for a in report.audits}
     assert {(a.name, a.model) for a in report.audits if a.name == "unique_combination_of_columns"} == {
-        ("unique_combination_of_columns", '"circuitlake"."main"."edges"'),
-        ("unique_combination_of_columns", '"circuitlake"."main"."neurons"'),
-        ("unique_combination_of_columns", '"circuitlake"."main"."clusters"'),
+        ("unique_combination_of_columns", "main.edges"),
+        ("unique_combination_of_columns", "main.neurons"),
+        ("unique_combination_of_columns", "main.clusters"),
     }
     assert {
         "edges_below_threshold",

@@ -9,6 +9,7 @@ import pytest
 from conftest import tiny_graph, write_graph
 
 from circuitlake import lake
+from circuitlake.lake import commit
 from circuitlake.ingest import graphs as graph_ingest
 from circuitlake.ingest.graphs import ingest_graphs
 
@@ -122,7 +123,7 @@ def test_bad_files_are_rejected_with_file_and_record_while_good_ones_land(wh, at
 
 
 def test_interrupted_run_leaves_lake_consistent_and_rerun_completes(wh, atlas, small_corpus, monkeypatch):
-    real_append = lake.append
+    real_append = commit.append  # the commit protocol's writes
     calls = {"graphs": 0}
 
     def crash_on_second_graphs_commit(w, name, data):
@@ -132,7 +133,7 @@ def test_interrupted_run_leaves_lake_consistent_and_rerun_completes(wh, atlas, s
                 raise KeyboardInterrupt("power cut")
         real_append(w, name, data)
 
-    monkeypatch.setattr(lake, "append", crash_on_second_graphs_commit)
+    monkeypatch.setattr(commit, "append", crash_on_second_graphs_commit)
     with pytest.raises(KeyboardInterrupt):
         ingest_graphs(wh, atlas, [str(small_corpus)], batch_graphs=5, workers=1, show_progress=False)
     # batch 2 wrote links and nodes but never committed: readers must not count it
@@ -141,7 +142,7 @@ def test_interrupted_run_leaves_lake_consistent_and_rerun_completes(wh, atlas, s
     raw_batches = set(pc.unique(lake.read(wh, "graph_links")["batch"]).to_pylist())
     assert len(raw_batches - committed) == 1
 
-    monkeypatch.setattr(lake, "append", real_append)
+    monkeypatch.setattr(commit, "append", real_append)
     report = ingest_graphs(wh, atlas, [str(small_corpus)], batch_graphs=5, show_progress=False)
     assert report.skipped == 5 and report.landed == 24 - 5
     committed = lake.committed_batches(wh, atlas)
