@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_WAREHOUSE ?= .cache/demo-warehouse
 
-.PHONY: install spark browser lint demo test test-package test-spark test-stress bench clean
+.PHONY: install spark browser lint check demo test test-package test-spark test-stress bench clean
 
 install: $(VENV)/.installed
 
@@ -49,11 +49,15 @@ demo: install
 	$(BIN)/circuitlake --warehouse $(DEMO_WAREHOUSE) search "aspirin dosing" --limit 5 --atlas sample
 	$(BIN)/circuitlake --warehouse $(DEMO_WAREHOUSE) neuron 1_10_3 --atlas sample-clt --top 3
 
-test: install browser
-	$(BIN)/pytest
-	$(MAKE) test-package
-	$(MAKE) test-spark
+# everything in one run on every core (pytest-xdist, a file per worker at a time): the unit tests, the
+# scenarios, the wheel in a fresh venv and the Spark build (which start first: they take longest); then the demo
+test: install browser spark
+	$(BIN)/pytest -n auto --dist loadfile -m "package or spark or not (package or spark)"
 	$(MAKE) demo
+
+# the edit loop: style, types and the unit tests (no SQLMesh plan), in under a minute
+check: lint
+	$(BIN)/pytest -n auto tests/unit
 
 # the built wheel in a fresh venv outside the repo: the demo, `circuitlake init`, `sqlmesh plan` there
 test-package: install

@@ -12,6 +12,13 @@ from circuitlake.app.demo import run_demo
 from circuitlake.app.sample import SampleSpec, write_graphs
 from circuitlake.settings import warehouse
 
+
+def pytest_collection_modifyitems(items):
+    """The longest files first (the Spark build, the wheel in a fresh venv), so that on several workers
+    (`make test`: pytest-xdist) they do not start last; the rest keep their order."""
+    items.sort(key=lambda item: not (item.get_closest_marker("spark") or item.get_closest_marker("package")))
+
+
 SMALL = SampleSpec(graphs=24, min_nodes=60, max_nodes=120, seed=3)
 DEMO_SPEC = SampleSpec(graphs=80, min_nodes=120, max_nodes=200, seed=0)
 

@@ -9,9 +9,9 @@ import pytest
 from conftest import tiny_graph, write_graph
 
 from circuitlake import lake
-from circuitlake.lake import commit
 from circuitlake.ingest import graphs as graph_ingest
 from circuitlake.ingest.graphs import ingest_graphs
+from circuitlake.lake import commit
 
 
 def counts(wh, atlas="small"):
