@@ -363,21 +363,28 @@ def write_labels(spec: SampleSpec, out: Path) -> list[Path]:
 
 def write_synthetic_wiring(spec: SampleSpec, out: Path) -> list[Path]:
     """A wiring cache of the sample's shape under `out/wiring_cache/` drawn at random (no model, no
-    torch): 10 excitatory and 10 inhibitory connections per neuron and direction, in the cache format."""
+    torch): 10 excitatory and 10 inhibitory connections per neuron and direction, to distinct neurons
+    (as computed wiring has them: one polarity per pair), in the cache format."""
     rng = np.random.default_rng(spec.seed)
     folder = out / "wiring_cache"
     folder.mkdir(parents=True, exist_ok=True)
 
-    def connections(layers: range, sign: float) -> list[dict]:
-        strengths = np.sort(rng.uniform(0.05, 1.0, 10))[::-1] * sign
-        return [
-            {
-                "layer": int(rng.choice(layers)),
-                "neuron": int(rng.integers(0, spec.neurons_per_layer)),
-                "effective_strength": round(float(s), 5),
-            }
-            for s in strengths
-        ]
+    def connections(layers: range) -> dict[str, list[dict]]:
+        reachable = len(layers) * spec.neurons_per_layer
+        picked = rng.choice(reachable, min(20, reachable), replace=False)  # distinct neurons of these layers
+        half = len(picked) // 2
+        found: dict[str, list[dict]] = {}
+        for kind, sign, ids in (("excitatory", 1.0, picked[:half]), ("inhibitory", -1.0, picked[half:])):
+            strengths = np.sort(rng.uniform(0.05, 1.0, len(ids)))[::-1] * sign
+            found[kind] = [
+                {
+                    "layer": layers[int(i) // spec.neurons_per_layer],
+                    "neuron": int(i) % spec.neurons_per_layer,
+                    "effective_strength": round(float(s), 5),
+                }
+                for i, s in zip(ids, strengths, strict=True)
+            ]
+        return found
 
     paths = []
     for layer in range(spec.layers):
@@ -388,7 +395,7 @@ def write_synthetic_wiring(spec: SampleSpec, out: Path) -> list[Path]:
             }
             for direction, layers in (("upstream", range(layer)), ("downstream", range(layer + 1, spec.layers))):
                 if layers:
-                    entry[direction] = {"excitatory": connections(layers, 1.0), "inhibitory": connections(layers, -1.0)}
+                    entry[direction] = connections(layers)
             entries[str(n)] = entry
         path = folder / f"layer_{layer}.json"
         path.write_text(json.dumps(entries))

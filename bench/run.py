@@ -15,7 +15,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from bench import cluster, graphs, huge_graph, labels, layout, scale, search, spark, stress, wiring  # noqa: E402
+from bench import cli_start, cluster, graphs, huge_graph, labels, layout, scale, search, spark, stress, wiring  # noqa: E402
 
 SECTIONS = {
     "graphs": graphs.run,
@@ -28,7 +28,8 @@ SECTIONS = {
     "layout": layout.run,
     "search": search.run,
     "spark": spark.run,  # needs `make spark`
-    "stress": stress.run,  # `make test-stress`: STRESS_ROUNDS rounds of kill -9
+    "stress": stress.run,
+    "cli": cli_start.run,  # `make test-stress`: STRESS_ROUNDS rounds of kill -9
 }
 
 

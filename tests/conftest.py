@@ -14,9 +14,9 @@ from circuitlake.settings import warehouse
 
 
 def pytest_collection_modifyitems(items):
-    """The longest files first (the Spark build, the wheel in a fresh venv), so that on several workers
-    (`make test`: pytest-xdist) they do not start last; the rest keep their order."""
-    items.sort(key=lambda item: not (item.get_closest_marker("spark") or item.get_closest_marker("package")))
+    """The longest files first (the Spark build, the wheel in a fresh venv) and the quick unit tests last,
+    so that on several workers (`make test`: pytest-xdist, in this order) no long file starts last."""
+    items.sort(key=lambda item: (not (item.get_closest_marker("spark") or item.get_closest_marker("package")), "/unit/" in item.nodeid))
 
 
 SMALL = SampleSpec(graphs=24, min_nodes=60, max_nodes=120, seed=3)

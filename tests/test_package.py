@@ -36,7 +36,7 @@ def test_wheel_installed_in_a_fresh_venv_runs_the_demo_and_sqlmesh(tmp_path):
 
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "-c", str(REPO_ROOT / "constraints.txt")]
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-compile", "-c", str(REPO_ROOT / "constraints.txt")]
     subprocess.run([*pip, str(wheel)], check=True, cwd=tmp_path)  # no torch: the demo needs none
 
     work = tmp_path / "elsewhere"  # no checkout in sight: cwd, PYTHONPATH and the warehouse all outside the repo
