@@ -66,13 +66,20 @@ def _assert_same_build(wh) -> None:
         assert _rows(spark, table) == _rows(local, table), f"{table}: the Spark build differs from the DuckDB build"
 
 
+SMALL_SPARK = {"CIRCUITLAKE_SPARK_SHUFFLE_PARTITIONS": "2"}  # tiny data on local[2]: a shuffle partition per core
+
+
 @pytest.fixture(scope="module")
 def wh(tmp_path_factory):
+    patch = pytest.MonkeyPatch()
+    for name, value in SMALL_SPARK.items():
+        patch.setenv(name, value)
     root = tmp_path_factory.mktemp("spark")
     w = warehouse(root / "warehouse")
     lake.ensure(w)
     assert run_demo(w, root / "corpus", root / "report.md", SPEC) == 0  # DuckDB: ingest, build, cluster, audits
-    return w
+    yield w
+    patch.undo()
 
 
 def test_spark_build_equals_duckdb_build_and_follows_new_batches(wh, tmp_path):
