@@ -52,7 +52,7 @@ demo: install
 # everything in one run on every core (pytest-xdist, a file per worker at a time): the unit tests, the
 # scenarios, the wheel in a fresh venv and the Spark build (which start first: they take longest); then the demo
 test: install browser spark
-	$(BIN)/pytest -n auto --dist loadfile --no-loadscopereorder -m "package or spark or not (package or spark)"
+	$(BIN)/pytest -n auto --dist loadfile --no-loadscope-reorder -m "package or spark or not (package or spark)"
 	$(MAKE) demo
 
 # the edit loop: style, types and the unit tests (no SQLMesh plan), in under a minute
