@@ -302,7 +302,7 @@ def test_sample_writes_a_wiring_cache_without_torch(tmp_path, monkeypatch):
     from circuitlake.formats.wiring_cache import NeuronWiring
 
     monkeypatch.setitem(sys.modules, "torch", None)  # the `wiring` extra is not installed
-    spec = SampleSpec(graphs=2, layers=3, neurons_per_layer=16)
+    spec = SampleSpec(graphs=2, layers=3, neurons_per_layer=32)  # 20 distinct downstream neurons to draw from
     paths = write_wiring(spec, tmp_path)
     assert len(paths) == 3 and not (tmp_path / "model").exists()
     entry = NeuronWiring.model_validate(json.loads(paths[1].read_text())["0"])
