@@ -107,11 +107,8 @@ def _wh(ctx: typer.Context) -> Warehouse:
     a command that reads or adds to a warehouse never creates one."""
     from circuitlake import lake
 
-    wh: Warehouse = ctx.obj
-    if lake.lake_version(wh) is None:
-        raise UserError(f"no warehouse at {wh.root}: pass --warehouse, or register an atlas there first (circuitlake atlas add)")
-    lake.ensure(wh)
-    return wh
+    lake.ensure(ctx.obj, create=False)
+    return ctx.obj
 
 
 def _new_wh(ctx: typer.Context) -> Warehouse:

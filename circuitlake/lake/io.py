@@ -22,10 +22,13 @@ class LakeOutdated(UserError):
     """The lake was written by an older schema version: `circuitlake migrate` first."""
 
 
-def ensure(wh: Warehouse) -> None:
+def ensure(wh: Warehouse, create: bool = True) -> None:
     """Create every missing lake table, empty, stamped with the lake schema version. Idempotent.
-    Refuses (LakeOutdated, UserError) a lake of another schema version: nothing is created in it."""
+    Refuses (LakeOutdated, UserError) a lake of another schema version: nothing is created in it;
+    with `create=False`, also a warehouse that has no lake yet (UserError; nothing is created)."""
     found = lake_version(wh)
+    if found is None and not create:
+        raise UserError(f"no warehouse at {wh.root}: pass --warehouse, or register an atlas there first (circuitlake atlas add)")
     if found is not None and found != SCHEMA_VERSION:
         if int(found) < int(SCHEMA_VERSION):
             raise LakeOutdated(
