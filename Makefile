@@ -52,7 +52,7 @@ demo: install
 # everything in one run on every core (pytest-xdist, a file, or every reader of the demo atlas, per worker at a time): the unit tests, the
 # scenarios, the wheel in a fresh venv and the Spark build (which start first: they take longest); then the demo
 test: install browser spark
-	$(BIN)/pytest -n auto --dist loadgroup --no-loadscope-reorder -m "package or spark or not (package or spark)"
+	$(BIN)/pytest -n auto --dist loadgroup --no-loadscope-reorder --durations=15 -m "package or spark or not (package or spark)"
 	$(MAKE) demo
 
 # the edit loop: style, types and the unit tests (no SQLMesh plan), in under a minute
