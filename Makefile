@@ -25,11 +25,12 @@ $(VENV)/.spark: $(VENV)/.installed
 	$(BIN)/python -m pip install -q -c constraints.txt -e ".[spark]"
 	touch $@
 
-# headless Chromium from the system packages: the HTML report test opens the page in it
+# headless Chromium and its driver from the system packages: the HTML report test opens the page in it,
+# the explorer test drives `circuitlake serve` with it (selenium)
 browser:
-	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
-	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
-	  { echo "install chromium (apt-get install chromium) for the HTML report test" >&2; exit 1; }
+	@{ command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; } && command -v chromedriver >/dev/null 2>&1 || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; } || \
+	  { echo "install chromium and chromium-driver (apt-get install chromium chromium-driver) for the browser tests" >&2; exit 1; }
 
 # style, then types across every layer (configured in pyproject.toml; the probe: a type error across
 # layers must fail mypy), then the SQL house style (linter/, sqlmesh_config.yaml `linter`)
@@ -48,6 +49,7 @@ demo: install
 	$(BIN)/circuitlake --warehouse $(DEMO_WAREHOUSE) report --html .cache/atlas_report.html --atlas sample
 	$(BIN)/circuitlake --warehouse $(DEMO_WAREHOUSE) search "aspirin dosing" --limit 5 --atlas sample
 	$(BIN)/circuitlake --warehouse $(DEMO_WAREHOUSE) neuron 1_10_3 --atlas sample-clt --top 3
+	@echo "browse it: $(BIN)/circuitlake --warehouse $(DEMO_WAREHOUSE) serve   (then open http://127.0.0.1:8765/)"
 
 # everything in one run on every core (pytest-xdist, a file, or every reader of the demo atlas, per worker at a time): the unit tests, the
 # scenarios, the wheel in a fresh venv and the Spark build (which start first: they take longest); then the demo

@@ -22,9 +22,11 @@ APPLY = {"auto_apply": True, "no_prompts": True, "no_diff": True, "skip_tests": 
 
 
 def ensure_free(wh: Warehouse) -> None:
-    """Fail fast, with a one-line error, when another process holds the warehouse file open."""
+    """Fail fast, with a one-line error, when another process holds the warehouse file open (checked
+    under the writer lock, for which readers such as `circuitlake serve` let go of the file)."""
     if wh.duckdb.exists():
-        duck.connect(wh, read_only=False).close()
+        with locks.warehouse_lock(wh, "check"):
+            duck.connect(wh, read_only=False).close()
 
 
 def last_build(wh: Warehouse, gateway: str = LOCAL_GATEWAY) -> dict | None:

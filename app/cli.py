@@ -583,6 +583,50 @@ def neuron(
             show_card(n, k)
 
 
+@app.command()
+@friendly
+def serve(
+    ctx: typer.Context,
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (default: this machine only)."),
+    port: int = typer.Option(8765, "--port", min=1, max=65535, help="Port to listen on."),
+    compare: Optional[Path] = typer.Option(
+        None, "--compare", help="An older build (an `export --layout circuitlake` file or a warehouse folder): the diff page."
+    ),
+    base_url: Optional[str] = typer.Option(None, "--base-url", help="Embeddings endpoint for semantic search (default: OpenAI)."),
+    api_key_env: str = typer.Option("OPENAI_API_KEY", "--api-key-env", help="Environment variable holding the API key."),
+):
+    """Browse the atlas in a web browser: overview, search, neuron cards, circuits, graphs, and a JSON API
+    under /api (read-only; `circuitlake build` may run meanwhile, the pages then show the new build)."""
+    from circuitlake.app.explorer.server import serve as run_server
+
+    wh = _wh(ctx)
+    if not wh.duckdb.exists():
+        raise UserError(f"{wh.root} has no build yet: run `circuitlake build` first")
+    run_server(wh, host, port, compare, {"base_url": base_url, "api_key_env": api_key_env})
+
+
+@app.command("diff")
+@friendly
+def diff_cmd(
+    old: Path = typer.Argument(..., help="The older build: an `export --layout circuitlake` file or a warehouse folder."),
+    new: Path = typer.Argument(..., help="The newer build, the same way."),
+    atlas: Optional[str] = ATLAS,
+    factor: float = typer.Option(2.0, "--factor", help="An edge changed when its mean |weight| moved by more than this factor."),
+    limit: int = typer.Option(10, "--limit", min=1, help="Examples of each kind to show (strongest or largest change first)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the diff as JSON."),
+):
+    """What changed between two builds of an atlas: edges that appeared, disappeared or changed their mean
+    |weight|, labels that changed, neurons that moved between modules (with the AMI of the two clusterings)."""
+    from circuitlake.app.explore import show_diff
+    from circuitlake.jobs.diff import diff
+
+    found = diff(old, new, atlas, factor, limit)
+    if as_json:
+        typer.echo(json.dumps(found.as_dict(), indent=2, default=str))
+    else:
+        show_diff(found)
+
+
 @app.command("embed")
 @friendly
 def embed_cmd(

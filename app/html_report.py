@@ -240,7 +240,8 @@ def circuit_graph(atlas: Atlas, max_nodes: int = 60) -> str:
     return _figure("circuit-graph", caption, draw, size=(9, 5.5))
 
 
-def _audit_section(wh: Warehouse) -> str:
+def audit_section(wh: Warehouse) -> str:
+    """The last audit report as a table (HTML, escaped)."""
     path = wh.last_audit
     if not path.exists():
         return "<p>No audit report yet: run <code>circuitlake audit</code>, then write this page again.</p>"
@@ -257,18 +258,17 @@ def _audit_section(wh: Warehouse) -> str:
     )
 
 
-def _figures_section(wh: Warehouse, atlas: str) -> str:
+def figures_section(wh: Warehouse, atlas: str) -> str:
+    """The atlas's key figures from the last audit report as a table (HTML, escaped)."""
     path = wh.last_audit
     figures = [f for f in json.loads(path.read_text())["figures"] if f["atlas"] == atlas] if path.exists() else []
     return _table(["figure", "value"], [(f["figure"], f["value"]) for f in figures]) if figures else ""
 
 
-def write_html(atlas: Atlas, out: Path) -> list[str]:
-    """Write the page; returns the ids of the plots on it."""
-    meta = atlas.metadata()
-    circuits = atlas.top_circuits(10, members=5).fetchall()
-    circuit_rows = [(r[0], r[1], f"{r[2]}-{r[3]}", "; ".join(str(x) for x in r[5] or [])) for r in circuits]
-    plots = [
+def distributions(atlas: Atlas) -> list[str]:
+    """The seven distribution plots (every plot but the circuit drawing), as <figure> HTML: three of
+    labels, three of graphs and edges, one of circuits."""
+    return [
         coverage_by_layer(atlas),
         coverage_by_source(atlas),
         label_types(atlas),
@@ -277,6 +277,14 @@ def write_html(atlas: Atlas, out: Path) -> list[str]:
         layer_heatmap(atlas),
         cluster_sizes(atlas),
     ]
+
+
+def write_html(atlas: Atlas, out: Path) -> list[str]:
+    """Write the page; returns the ids of the plots on it."""
+    meta = atlas.metadata()
+    circuits = atlas.top_circuits(10, members=5).fetchall()
+    circuit_rows = [(r[0], r[1], f"{r[2]}-{r[3]}", "; ".join(str(x) for x in r[5] or [])) for r in circuits]
+    plots = distributions(atlas)
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="{CSP}">
@@ -287,8 +295,8 @@ def write_html(atlas: Atlas, out: Path) -> list[str]:
 {html.escape(meta.get("graphs", "0"))} graphs, {html.escape(meta.get("edges", "0"))} edges;
 built {html.escape(meta.get("build_time", "?"))};
 page written {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by circuitlake {html.escape(meta.get("circuitlake_version", "?"))}.</p>
-<h2>Audits</h2>{_audit_section(atlas.warehouse)}
-<h2>Key figures</h2>{_figures_section(atlas.warehouse, atlas.name)}
+<h2>Audits</h2>{audit_section(atlas.warehouse)}
+<h2>Key figures</h2>{figures_section(atlas.warehouse, atlas.name)}
 <h2>Labels</h2><div class="grid">{"".join(plots[:3])}</div>
 <h2>Graphs and edges</h2><div class="grid">{"".join(plots[3:6])}</div>
 <h2>Circuits</h2><div class="grid">{plots[6]}</div>

@@ -15,7 +15,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from bench import cli_start, cluster, graphs, huge_graph, labels, layout, scale, search, spark, stress, wiring  # noqa: E402
+from bench import cli_start, cluster, explorer, graphs, huge_graph, labels, layout, scale, search, spark, stress, wiring  # noqa: E402
 
 SECTIONS = {
     "graphs": graphs.run,
@@ -29,7 +29,8 @@ SECTIONS = {
     "search": search.run,
     "spark": spark.run,  # needs `make spark`
     "stress": stress.run,
-    "cli": cli_start.run,  # `make test-stress`: STRESS_ROUNDS rounds of kill -9
+    "cli": cli_start.run,
+    "explorer": explorer.run,  # $BENCH_EXPLORER_TIER million links (default 30)  # `make test-stress`: STRESS_ROUNDS rounds of kill -9
 }
 
 

@@ -23,7 +23,14 @@ from circuitlake import duck, registry, search
 from circuitlake.errors import UserError
 from circuitlake.settings import Warehouse, warehouse
 
-LABEL_OF = "coalesce(label, output_label, input_label)"
+
+def label_of(alias: str = "") -> str:
+    """A neuron's one label: the atlas label (its precedence), else the pass-1, else the pass-2 label."""
+    at = f"{alias}." if alias else ""
+    return f"coalesce({at}label, {at}output_label, {at}input_label)"
+
+
+LABEL_OF = label_of()
 
 
 class Atlas:
@@ -35,8 +42,9 @@ class Atlas:
         self.info = registry.resolve(wh, name)
         self.name = self.info.name
         self.con = duck.load(duck.connect(wh, read_only=True), "delta", "fts")
-        methods = {m for (m,) in self.con.execute("select distinct method from edges where atlas = ?", [self.name]).fetchall()}
-        self.method = "relp" if "relp" in methods or not methods else "weight_graph"
+        found = {m for (m,) in self.con.execute("select distinct method from edges where atlas = ?", [self.name]).fetchall()}
+        self.methods = sorted(found)  # the edge methods it has: relp, weight_graph
+        self.method = "relp" if "relp" in found or not found else "weight_graph"
 
     def close(self) -> None:
         self.con.close()
@@ -135,16 +143,7 @@ class Atlas:
         """Neurons ranked by BM25 over their label texts (stems, any query word), or with `semantic=True`
         by the cosine similarity of their label embedding to the query's, embedded by the model the
         atlas's vectors came from (`endpoint`: base_url, api_key_env, as for `circuitlake embed`)."""
-        indexes = (
-            dict(
-                (kind, (model, dims))
-                for kind, model, dims in self.con.execute(
-                    f"select kind, model, dimensions from {search.INDEXES} where atlas = ?", [self.name]
-                ).fetchall()
-            )
-            if self._has_search()
-            else {}
-        )
+        indexes = self.search_kinds()
         if not semantic:
             if "fts" not in indexes:
                 raise UserError(f"{self.name} has no search index yet: run `circuitlake build`")
@@ -156,6 +155,13 @@ class Atlas:
         model, dims = indexes["semantic"]
         vector = embed_query(text, model, dims, **endpoint)
         return self.sql(search.cosine_sql(self.name, dims), [vector, limit, self.name])
+
+    def search_kinds(self) -> dict[str, tuple[str, int]]:
+        """The search indexes the atlas has: kind (fts, semantic) -> (embedding model, dimensions)."""
+        if not self._has_search():
+            return {}
+        found = self.con.execute(f"select kind, model, dimensions from {search.INDEXES} where atlas = ?", [self.name]).fetchall()
+        return {kind: (model, dims) for kind, model, dims in found}
 
     def _has_search(self) -> bool:
         found = self.con.execute(
@@ -259,7 +265,7 @@ class Neuron:
                  order by max_abs_influence desc, graph_key
                  limit $4
                )
-               select t.max_abs_influence, t.positions, g.prompt, g.slug, g.graph_id
+               select t.graph_key, t.max_abs_influence, t.positions, g.prompt, g.slug, g.graph_id
                from top as t
                join lake.graphs as g on g.atlas = $1 and g.graph_key = t.graph_key
                order by t.max_abs_influence desc, t.graph_key""",

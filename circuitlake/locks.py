@@ -7,11 +7,12 @@ import functools
 import json
 import os
 import socket
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import IO, TypeVar
 
 from circuitlake import lake, registry
 from circuitlake.errors import UserError, WarehouseBusy
@@ -78,9 +79,94 @@ def atlas_lock(wh: Warehouse, atlas: str, job: str) -> Iterator[None]:
 @contextmanager
 def warehouse_lock(wh: Warehouse, job: str) -> Iterator[None]:
     """Hold the warehouse's writer lock (`<warehouse>/.writer.lock`): one build, audit or clustering
-    refresh at a time writes the DuckDB warehouse and the SQLMesh state, or WarehouseBusy (exit 2) at once."""
+    refresh at a time writes the DuckDB warehouse and the SQLMesh state, or WarehouseBusy (exit 2) at once.
+    Then wait for the `reading` readers in flight (a request's length) and keep new ones out until done."""
     busy = lambda note: WarehouseBusy(f"{wh.root} is being built by {_holder(note)}: wait for it to finish, then retry")  # noqa: E731
-    with _exclusive(wh.root / ".writer.lock", job, busy):
+    with _exclusive(wh.root / ".writer.lock", job, busy), _readers_out(wh):
+        yield
+
+
+READERS_WAIT_SECONDS = 60.0  # how long a writer waits for the readers in flight before it gives up
+
+
+def _readers_path(wh: Warehouse) -> Path:
+    return wh.root / ".readers.lock"
+
+
+def _waiting_path(wh: Warehouse) -> Path:
+    return wh.root / ".writer.waiting"
+
+
+@contextmanager
+def _readers_out(wh: Warehouse) -> Iterator[None]:
+    """Hold `<warehouse>/.readers.lock` exclusively (reentrant within this process): announce the wait
+    (`writer_waiting`), then wait up to READERS_WAIT_SECONDS for the shared holds of readers to end."""
+    path = _readers_path(wh)
+    key = str(path)
+    if _HELD.get(key):
+        yield
+        return
+    waiting = _waiting_path(wh)
+    with open(path, "a+") as f:
+        waiting.write_text(str(os.getpid()))
+        try:
+            deadline = time.monotonic() + READERS_WAIT_SECONDS
+            while True:
+                try:
+                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise WarehouseBusy(
+                            f"{wh.root} is held by a reader (`circuitlake serve`) that does not let go: stop it, then retry"
+                        ) from None
+                    time.sleep(0.02)
+        finally:
+            waiting.unlink(missing_ok=True)
+        _HELD[key] = 1
+        try:
+            yield
+        finally:
+            _HELD.pop(key, None)
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def writer_waiting(wh: Warehouse) -> bool:
+    """Whether a live writer waits for the readers to let go of the warehouse (see `hold_reading`)."""
+    try:
+        pid = int(_waiting_path(wh).read_text() or 0)
+    except (FileNotFoundError, ValueError):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False  # a writer killed while it waited
+    except PermissionError:
+        pass
+    return True
+
+
+def hold_reading(wh: Warehouse) -> IO:
+    """A shared hold on `<warehouse>/.readers.lock` (an open file: close it to let go), or WarehouseBusy
+    while a build, audit or clustering refresh writes the warehouse or waits to. Open DuckDB read-only
+    only under a hold, close it before letting go, and let go when `writer_waiting`: a reader never fails
+    a writer, the writer waits for the holds to end (READERS_WAIT_SECONDS at most)."""
+    busy = WarehouseBusy(f"{wh.root} is being built: the page reloads when it is done")
+    if writer_waiting(wh):
+        raise busy
+    f = open(_readers_path(wh), "a+")  # noqa: SIM115 (the hold is the open file)
+    try:
+        fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.close()
+        raise busy from None
+    return f
+
+
+@contextmanager
+def reading(wh: Warehouse) -> Iterator[None]:
+    """`hold_reading` for the length of a block."""
+    with hold_reading(wh):
         yield
 
 

@@ -15,7 +15,9 @@ from __future__ import annotations
 import os
 import zlib
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, ProcessPoolExecutor
+from contextlib import contextmanager
 from functools import partial
 from itertools import islice
 from multiprocessing import get_context
@@ -85,17 +87,29 @@ def parse_file(path: Path):
     return "ok", path, sha, row, _with_key(rows.nodes, "graph_nodes", key), _with_key(rows.links, "graph_links", key)
 
 
-def bounded_imap(pool, fn, items, window: int):
-    """Like `pool.imap` (results in order), but at most `window` files in flight: memory stays bounded
+def bounded_map(pool: Executor, fn, items, window: int):
+    """Like `pool.map` (results in order), but at most `window` files in flight: memory stays bounded
     even when landing batches is slower than parsing."""
     items = iter(items)
-    pending = deque(pool.apply_async(fn, (item,)) for item in islice(items, window))
+    pending = deque(pool.submit(fn, item) for item in islice(items, window))
     while pending:
-        result = pending.popleft().get()
+        result = pending.popleft().result()
         nxt = next(items, None)
         if nxt is not None:
-            pending.append(pool.apply_async(fn, (nxt,)))
+            pending.append(pool.submit(fn, nxt))
         yield result
+
+
+@contextmanager
+def parsers(workers: int, known: frozenset[str], shape: Shape) -> Iterator[Executor]:
+    """Worker processes for `parse_file`, started by a fork server: a fork of this process (its deltalake,
+    progress-bar or JVM threads holding locks) could hang. Leaving the block early (an error, Ctrl-C)
+    cancels the files not started and waits only for those being parsed."""
+    pool = ProcessPoolExecutor(workers, mp_context=get_context("forkserver"), initializer=_init, initargs=(known, shape))
+    try:
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def landed_graph_ids(wh: Warehouse, atlas: str) -> frozenset[str]:
@@ -194,8 +208,8 @@ def ingest_graphs(
     with bar(show_progress) as progress:
         task = progress.add_task(f"ingest graphs -> {atlas.name}", total=len(found))
         if files:
-            with get_context("fork").Pool(workers, initializer=_init, initargs=(known, shape)) as pool:
-                for result in bounded_imap(pool, parse_file, files, window=8 * workers):
+            with parsers(workers, known, shape) as pool:
+                for result in bounded_map(pool, parse_file, files, window=8 * workers):
                     progress.advance(task)
                     kind = result[0]
                     if kind == "reject":

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -10,7 +12,9 @@ import pytest
 from circuitlake import lake, registry
 from circuitlake.app.demo import run_demo
 from circuitlake.app.sample import SampleSpec, write_graphs
-from circuitlake.settings import warehouse
+from circuitlake.settings import REPO_ROOT, warehouse
+
+ARTIFACTS = REPO_ROOT / ".cache" / "test-artifacts"  # screenshots of the browser tests
 
 
 def pytest_collection_modifyitems(items):
@@ -92,3 +96,18 @@ def tiny_graph(weight_a: float = 0.5, prompt: str = "p") -> dict:
             {"source": "3_7_1", "target": "L_12_1", "weight": 0.25},
         ],
     }
+
+
+def system_binary(*names: str, package: str) -> str:
+    """The first of `names` on PATH; a missing one fails under CI (`make test` installs it), else skips."""
+    found = next((shutil.which(n) for n in names if shutil.which(n)), None)
+    if not found:
+        if os.environ.get("CI"):
+            pytest.fail(f"{names[0]} is missing: `make test` installs it (apt-get install {package})")
+        pytest.skip(f"no {names[0]} on this machine (`make test` installs it: apt-get install {package})")
+    return found
+
+
+def chromium() -> str:
+    """Headless Chromium from the system packages."""
+    return system_binary("chromium", "chromium-browser", "google-chrome", package="chromium")

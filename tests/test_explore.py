@@ -5,9 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import re
-import shutil
 import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import DEMO_SPEC
+from conftest import ARTIFACTS, DEMO_SPEC, chromium
 from PIL import Image
 from test_cli import run
 
@@ -252,17 +250,6 @@ def test_semantic_search_finds_aspirin_neurons_by_a_synonym(demo_wh, monkeypatch
 
 
 # --- the HTML atlas report, opened by a real browser ---
-
-ARTIFACTS = REPO_ROOT / ".cache" / "test-artifacts"
-
-
-def chromium() -> str:
-    found = next((shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b)), None)
-    if not found:
-        if os.environ.get("CI"):
-            pytest.fail("headless Chromium is missing: `make test` installs it (apt-get install chromium)")
-        pytest.skip("no chromium on this machine (`make test` installs it)")
-    return found
 
 
 def test_html_report_renders_offline_with_every_plot(demo_wh, tmp_path):

@@ -84,6 +84,11 @@ def wh(tmp_path_factory):
     assert run_demo(w, root / "corpus", root / "report.md", SPEC) == 0  # DuckDB: ingest, build, cluster, audits
     yield w
     patch.undo()
+    from pyspark.sql import SparkSession
+
+    session = SparkSession.getActiveSession()
+    if session is not None:
+        session.stop()  # the worker's next tests run without the JVM's threads and memory
 
 
 def test_spark_build_equals_duckdb_build_and_follows_new_batches(wh, tmp_path):

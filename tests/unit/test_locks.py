@@ -66,3 +66,45 @@ def test_writes_atlas_discards_what_an_interrupted_writer_left_then_runs(wh):
     started = time.monotonic()
     assert job(wh, "a") == "done" and seen == [0]
     assert time.monotonic() - started < 30
+
+
+def _until(condition, seconds: float = 10) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return condition()
+
+
+def test_a_writer_waits_for_the_readers_in_flight_and_new_readers_wait_for_it(wh):
+    import threading
+
+    reader = locks.hold_reading(wh)  # what `circuitlake serve` holds while it answers
+    entered, release = threading.Event(), threading.Event()
+
+    def write() -> None:
+        with locks.warehouse_lock(wh, "build"):
+            entered.set()
+            release.wait(10)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        assert _until(lambda: locks.writer_waiting(wh)) and not entered.is_set()  # it announced itself and waits
+        with pytest.raises(WarehouseBusy, match="being built"):
+            locks.hold_reading(wh)  # a new reader does not starve it
+        reader.close()
+        assert entered.wait(5) and not locks.writer_waiting(wh)  # the reader let go: the writer writes
+        with pytest.raises(WarehouseBusy, match="being built"):
+            locks.hold_reading(wh)
+    finally:
+        release.set()
+        writer.join()
+    locks.hold_reading(wh).close()  # after it, readers are back
+
+
+def test_a_writer_killed_while_waiting_does_not_keep_readers_out(wh):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (wh.root / ".writer.waiting").write_text(str(dead.pid))
+    assert not locks.writer_waiting(wh)
+    locks.hold_reading(wh).close()

@@ -1,0 +1,186 @@
+"""What the explorer shows, as plain JSON-ready data: the Python API's queries (circuitlake.atlas) over
+the explorer's session (app/explorer/session.py: a request that meets a build gets WarehouseBusy, the
+page says so and reloads; the next request sees the new build)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from decimal import Decimal
+from typing import Any
+
+import duckdb
+
+from circuitlake import registry
+from circuitlake.app.explorer.session import Session
+from circuitlake.atlas import label_of
+from circuitlake.errors import UserError
+
+GRAPH_LINKS = 400  # links a graph page draws at most (the strongest above its threshold)
+CIRCUIT_MEMBERS = 400  # members a circuit page lists and draws at most (those of most Infomap flow)
+CIRCUIT_EDGES = 600  # edges between them a circuit page draws at most (the strongest)
+
+
+def plain(value: Any) -> Any:
+    """A DuckDB value as JSON: NaN and infinities as null, decimals as floats, times as ISO text."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    return value
+
+
+def rows(rel: duckdb.DuckDBPyRelation) -> list[dict[str, Any]]:
+    return [{c: plain(v) for c, v in zip(rel.columns, r, strict=True)} for r in rel.fetchall()]
+
+
+def atlases(session: Session) -> list[dict[str, Any]]:
+    """The registered atlases (read from the lake, not DuckDB)."""
+    return [
+        {"name": a.name, "model_id": a.model_id, "layers": a.num_layers, "neurons_per_layer": a.neurons_per_layer, "unit": a.unit}
+        for a in registry.all_atlases(session.wh)
+    ]
+
+
+def overview(session: Session) -> dict[str, Any]:
+    """Per atlas: its shape, the build's metadata figures, the largest circuits and the lake's sources
+    (job, source, batches, rows landed and rejected, last landed); and the last audit report."""
+    found = []
+    for info in atlases(session):
+        with session.atlas(info["name"]) as a:
+            sources = a.sql(
+                """select job, coalesce(source, '') as source, count(*) as batches, sum(landed) as landed,
+                          sum(rejected) as rejected, max(finished_at) as last_landed
+                   from lake.ingest_batches where atlas = $1 group by all order by job, source""",
+                [a.name],
+            )
+            found.append(info | {"metadata": a.metadata(), "circuits": rows(a.top_circuits(8, members=4)), "sources": rows(sources)})
+    report = session.wh.last_audit
+    audit = json.loads(report.read_text()) if report.exists() else None
+    return {"atlases": found, "audit": audit}
+
+
+def search(session: Session, atlas: str | None, text: str, limit: int = 20, semantic: bool = False, **endpoint: Any) -> dict[str, Any]:
+    """Ranked hits (BM25, or semantic when asked), each with its labels and cluster path; `semantic_ready`
+    says whether the atlas has label embeddings at all."""
+    with session.atlas(atlas) as a:
+        ready = a.search_kinds()
+        hits = rows(a.search(text, limit, semantic, **endpoint)) if text.strip() else []
+        return {
+            "atlas": a.name,
+            "query": text,
+            "mode": "semantic" if semantic else "bm25",
+            "semantic_ready": "semantic" in ready,
+            "hits": hits,
+        }
+
+
+def neuron(session: Session, atlas: str | None, key: str, k: int = 10) -> dict[str, Any]:
+    """The neuron card (circuitlake.atlas.Neuron.card) with its strongest edges both ways under every
+    edge method the atlas has (RelP, weight graph), each neighbour with its label and cluster path."""
+    with session.atlas(atlas) as a:
+        n = a.neuron(key)
+        card = plain(n.card(k))
+        card["edges"] = {m: {"downstream": rows(n.downstream(k, m)), "upstream": rows(n.upstream(k, m))} for m in a.methods}
+        card["method"] = a.method
+        for g in card["graphs"]:
+            g["graph_key"] = str(g["graph_key"])  # an int64: more digits than a JavaScript number keeps
+        return card
+
+
+def parse_path(path: str) -> tuple[int, int | None, int | None]:
+    """A module path `3`, `3.12` or `3.12.7` as (top, sub, subsub)."""
+    parts = path.split(".")
+    if not 1 <= len(parts) <= 3 or not all(p.isdigit() for p in parts):
+        raise UserError(f"module path {path!r}: write it as top[.sub[.subsub]], e.g. 3 or 3.12")
+    numbers = [int(p) for p in parts] + [None, None]
+    return numbers[0], numbers[1], numbers[2]  # type: ignore[return-value]
+
+
+def circuit(session: Session, atlas: str | None, path: str, method: str | None = None, max_edges: int = CIRCUIT_EDGES) -> dict[str, Any]:
+    """A module: its clusters row, sub-modules, its CIRCUIT_MEMBERS members of most Infomap flow (by layer),
+    and the strongest `max_edges` edges between those members (what the page draws)."""
+    top, sub, subsub = parse_path(path)
+    with session.atlas(atlas) as a:
+        method = method or a.method
+        module = rows(a.sql("select * exclude (atlas) from clusters where atlas = $1 and cluster_path = $2", [a.name, path]))
+        if not module:
+            raise UserError(f"{a.name} has no module {path}: see the overview's circuits, or a neuron's cluster path")
+        children = a.sql(
+            """select cluster_path, size, layer_min, layer_max from clusters
+               where atlas = $1 and starts_with(cluster_path, $2 || '.') and level = $3 and is_module
+               order by size desc, cluster_path limit 50""",
+            [a.name, path, path.count(".") + 2],
+        )
+        members = rows(a.circuit(top, sub, subsub).order("infomap_flow desc nulls last, layer, neuron").limit(CIRCUIT_MEMBERS))
+        members.sort(key=lambda m: (m["layer"], m["neuron"]))
+        edges = a.sql(
+            """with shown as (select unnest($3::int[]) as layer, unnest($4::int[]) as neuron)
+               select e.src_layer, e.src_neuron, e.tgt_layer, e.tgt_neuron, e.count, e.mean_weight, e.mean_abs_weight
+               from edges as e
+               semi join shown as s on e.src_layer = s.layer and e.src_neuron = s.neuron
+               semi join shown as t on e.tgt_layer = t.layer and e.tgt_neuron = t.neuron
+               where e.atlas = $1 and e.method = $2""",
+            [a.name, method, [m["layer"] for m in members], [m["neuron"] for m in members]],
+        )
+        total = edges.count("*").fetchone()
+        strongest = edges.order("mean_abs_weight desc, src_layer, src_neuron, tgt_layer, tgt_neuron").limit(max_edges)
+        return {
+            "atlas": a.name,
+            "path": path,
+            "method": method,
+            "module": module[0],
+            "members": members,
+            "submodules": rows(children),
+            "edges": rows(strongest),
+            "edges_total": total[0] if total else 0,
+        }
+
+
+def graph(session: Session, atlas: str | None, graph_key: int, min_weight: float = 0.0, max_links: int = GRAPH_LINKS) -> dict[str, Any]:
+    """One attribution graph from the lake, pruned on the server: its strongest `max_links` links with
+    |weight| >= min_weight and the nodes they touch (neurons with their atlas label). Only the graph's
+    own lake partition is read (its batch, looked up first), so the cost does not grow with the lake."""
+    with session.atlas(atlas) as a:
+        found = rows(a.sql("select * exclude (atlas) from lake.graphs where atlas = $1 and graph_key = $2", [a.name, graph_key]))
+        if not found:
+            raise UserError(f"{a.name} has no graph {graph_key}: follow one from a neuron's page")
+        g = found[0] | {"graph_key": str(graph_key)}  # an int64: more digits than a JavaScript number keeps
+        where = "atlas = $1 and batch = $2 and graph_key = $3"
+        key = [a.name, g["batch"], graph_key]
+        links = a.sql(
+            f"""select src_kind, src_layer, src_feature, src_pos, tgt_kind, tgt_layer, tgt_feature, tgt_pos, weight
+                from lake.graph_links where {where} and abs(weight) >= $4
+                order by abs(weight) desc, src_layer, src_feature, src_pos, tgt_layer, tgt_feature, tgt_pos
+                limit $5""",
+            [*key, min_weight, max_links],
+        )
+        kept = rows(links)
+        nodes = a.sql(
+            f"""select g.kind, g.layer, g.feature, g.position, g.influence, g.activation, g.clerp,
+                       case when g.kind in ('neuron', 'transcoder') then {label_of("n")} end as label
+                from lake.graph_nodes as g
+                left join neurons as n on g.kind in ('neuron', 'transcoder') and n.atlas = $1 and n.layer = g.layer and n.neuron = g.feature
+                where g.atlas = $1 and g.batch = $2 and g.graph_key = $3""",
+            key,
+        )
+        touched = {(lk[f"{s}_kind"], lk[f"{s}_layer"], lk[f"{s}_feature"], lk[f"{s}_pos"]) for lk in kept for s in ("src", "tgt")}
+        every = rows(nodes)
+        total = a.sql(f"select count(*), max(abs(weight)) from lake.graph_links where {where}", key).fetchone()
+        return {
+            "atlas": a.name,
+            "graph": g,
+            "min_weight": min_weight,
+            "links": kept,
+            "links_total": total[0] if total else 0,
+            "max_abs_weight": plain(total[1]) if total else None,
+            "nodes": [n for n in every if (n["kind"], n["layer"], n["feature"], n["position"]) in touched],
+            "nodes_total": len(every),
+        }
