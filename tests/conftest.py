@@ -19,12 +19,8 @@ ARTIFACTS = REPO_ROOT / ".cache" / "test-artifacts"  # screenshots of the browse
 
 def pytest_collection_modifyitems(items):
     """The longest files first (the Spark build, the wheel in a fresh venv) and the quick unit tests last,
-    so that on several workers (`make test`: pytest-xdist, in this order) no long file starts last. Each
-    file runs on one worker (its module fixtures are built once), and so do all readers of `demo_wh`
-    (the demo atlas is built once per session, not once per worker)."""
+    so that on several workers (`make test`: pytest-xdist, a file per worker, in this order) no long file starts last."""
     items.sort(key=lambda item: (not (item.get_closest_marker("spark") or item.get_closest_marker("package")), "/unit/" in item.nodeid))
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group("demo_wh" if "demo_wh" in item.fixturenames else item.nodeid.split("::")[0]))
 
 
 SMALL = SampleSpec(graphs=24, min_nodes=60, max_nodes=120, seed=3)
