@@ -63,6 +63,7 @@ def _batch(rng: np.random.Generator, atlas: str, batch: str, key0: int) -> dict[
             "activation": rng.random(g * n),
             "node_id": pa.nulls(g * n, pa.string()),
             "feature_type": pa.nulls(g * n, pa.string()),
+            "clerp": pa.nulls(g * n, pa.string()),
         }
     )
     link_rows = pa.table(
@@ -97,6 +98,11 @@ def _batch(rng: np.random.Generator, atlas: str, batch: str, key0: int) -> dict[
             "neuron_count": np.full(g, n, np.int32),
             "link_count": np.bincount(gk, minlength=g).astype(np.int32),
             "dangling_links": np.zeros(g, np.int32),
+            "ambiguous_links": np.zeros(g, np.int32),
+            "zero_weight_links": np.zeros(g, np.int32),
+            "error_nodes": np.zeros(g, np.int32),
+            "generator": pa.nulls(g, pa.string()),
+            "transcoder_set": pa.nulls(g, pa.string()),
         }
     )
     return {"graphs": graph_rows, "graph_nodes": nodes, "graph_links": link_rows}

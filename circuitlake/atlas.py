@@ -259,7 +259,7 @@ class Neuron:
         """The `k` graphs where it has the highest |influence|, with their prompt."""
         return self.atlas.sql(
             """with top as (
-                 select graph_key, max_abs_influence, positions
+                 select batch, graph_key, max_abs_influence, positions
                  from neuron_graphs
                  where atlas = $1 and layer = $2 and neuron = $3
                  order by max_abs_influence desc, graph_key
@@ -267,7 +267,7 @@ class Neuron:
                )
                select t.graph_key, t.max_abs_influence, t.positions, g.prompt, g.slug, g.graph_id
                from top as t
-               join lake.graphs as g on g.atlas = $1 and g.graph_key = t.graph_key
+               join lake.graphs as g on g.atlas = $1 and g.batch = t.batch and g.graph_key = t.graph_key
                order by t.max_abs_influence desc, t.graph_key""",
             [*self._key, k],
         )

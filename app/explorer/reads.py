@@ -164,11 +164,11 @@ def graph(session: Session, atlas: str | None, graph_key: int, min_weight: float
         )
         kept = rows(links)
         nodes = a.sql(
-            f"""select g.kind, g.layer, g.feature, g.position, g.influence, g.activation, g.clerp,
-                       case when g.kind in ('neuron', 'transcoder') then {label_of("n")} end as label
-                from lake.graph_nodes as g
-                left join neurons as n on g.kind in ('neuron', 'transcoder') and n.atlas = $1 and n.layer = g.layer and n.neuron = g.feature
-                where g.atlas = $1 and g.batch = $2 and g.graph_key = $3""",
+            f"""with nodes as (select * from lake.graph_nodes where {where})
+                select g.kind, g.layer, g.feature, g.position, g.influence, g.activation, g.clerp, {label_of("n")} as label
+                from nodes as g
+                -- units only: embedding and logit nodes have no layer, error nodes feature -1
+                left join (select * from neurons where atlas = $1) as n on n.layer = g.layer and n.neuron = g.feature""",
             key,
         )
         touched = {(lk[f"{s}_kind"], lk[f"{s}_layer"], lk[f"{s}_feature"], lk[f"{s}_pos"]) for lk in kept for s in ("src", "tgt")}
