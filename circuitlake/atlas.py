@@ -283,20 +283,24 @@ class Neuron:
         )
 
     def card(self, k: int = 8) -> dict[str, Any]:
-        """Everything above as plain data (what `circuitlake neuron --json` prints)."""
+        """Everything above as plain data (what `circuitlake neuron --json` prints); `edges` holds the
+        strongest edges both ways under every edge method the atlas has."""
 
         def rows(rel: duckdb.DuckDBPyRelation) -> list[dict[str, Any]]:
             return [dict(zip(rel.columns, r, strict=True)) for r in rel.fetchall()]
 
         found = rows(self.row())
+        edges = {m: {"downstream": rows(self.downstream(k, m)), "upstream": rows(self.upstream(k, m))} for m in self.atlas.methods}
+        main = edges.get(self.atlas.method, {"downstream": [], "upstream": []})
         return {
             "atlas": self.atlas.name,
             "layer": self.layer,
             "neuron": self.neuron,
             "neuron_row": found[0] if found else None,
             "labels": rows(self.labels()),
-            "downstream": rows(self.downstream(k)),
-            "upstream": rows(self.upstream(k)),
+            "downstream": main["downstream"],  # the atlas's main method (RelP when it has RelP edges)
+            "upstream": main["upstream"],
+            "edges": edges,  # every method it has, each both ways
             "module": rows(self.module(k)),
             "graphs": rows(self.graphs(min(k, 5))),
             "projections": rows(self.projections()),

@@ -83,12 +83,11 @@ def search(session: Session, atlas: str | None, text: str, limit: int = 20, sema
 
 
 def neuron(session: Session, atlas: str | None, key: str, k: int = 10) -> dict[str, Any]:
-    """The neuron card (circuitlake.atlas.Neuron.card) with its strongest edges both ways under every
-    edge method the atlas has (RelP, weight graph), each neighbour with its label and cluster path."""
+    """The neuron card (circuitlake.atlas.Neuron.card: its strongest edges both ways under every edge
+    method the atlas has, each neighbour with its label and cluster path) and the atlas's main method."""
     with session.atlas(atlas) as a:
         n = a.neuron(key)
         card = plain(n.card(k))
-        card["edges"] = {m: {"downstream": rows(n.downstream(k, m)), "upstream": rows(n.upstream(k, m))} for m in a.methods}
         card["method"] = a.method
         for g in card["graphs"]:
             g["graph_key"] = str(g["graph_key"])  # an int64: more digits than a JavaScript number keeps
