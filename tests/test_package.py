@@ -29,6 +29,8 @@ def test_wheel_installed_in_a_fresh_venv_runs_the_demo_and_sqlmesh(tmp_path):
         "circuitlake/jobs/cluster.py",
         "circuitlake/app/cli.py",
         "circuitlake/project/config.py",
+        "circuitlake/app/explorer/templates/neuron.html",  # the explorer's pages and bundled assets
+        "circuitlake/app/explorer/static/cytoscape.min.js",
     ):
         assert shipped in names, shipped
     for folder in ("models", "audits", "macros", "materializations", "prompts", "tests"):
