@@ -66,11 +66,7 @@ def _assert_same_build(wh) -> None:
         assert _rows(spark, table) == _rows(local, table), f"{table}: the Spark build differs from the DuckDB build"
 
 
-SMALL_SPARK = {
-    "CIRCUITLAKE_SPARK_SHUFFLE_PARTITIONS": "2",  # tiny data on local[2]: a shuffle partition per core
-    # a JVM that lives minutes: the quick JIT tier only, one GC thread, no adaptive re-planning of tiny queries
-    "CIRCUITLAKE_SPARK_JAVA_OPTIONS": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Dspark.sql.adaptive.enabled=false",
-}
+SMALL_SPARK = {"CIRCUITLAKE_SPARK_SHUFFLE_PARTITIONS": "2"}  # tiny data on local[2]: a shuffle partition per core
 
 
 @pytest.fixture(scope="module")
