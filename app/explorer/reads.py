@@ -120,17 +120,24 @@ def circuit(session: Session, atlas: str | None, path: str, method: str | None =
         )
         members = rows(a.circuit(top, sub, subsub).order("infomap_flow desc nulls last, layer, neuron").limit(CIRCUIT_MEMBERS))
         members.sort(key=lambda m: (m["layer"], m["neuron"]))
-        edges = a.sql(
-            """with shown as (select unnest($3::int[]) as layer, unnest($4::int[]) as neuron)
-               select e.src_layer, e.src_neuron, e.tgt_layer, e.tgt_neuron, e.count, e.mean_weight, e.mean_abs_weight
-               from edges as e
-               semi join shown as s on e.src_layer = s.layer and e.src_neuron = s.neuron
-               semi join shown as t on e.tgt_layer = t.layer and e.tgt_neuron = t.neuron
-               where e.atlas = $1 and e.method = $2""",
-            [a.name, method, [m["layer"] for m in members], [m["neuron"] for m in members]],
+        # one scan of the edges: the strongest, each row carrying how many there are in all
+        strongest = rows(
+            a.sql(
+                """with shown as (select unnest($3::int[]) as layer, unnest($4::int[]) as neuron)
+                   select e.src_layer, e.src_neuron, e.tgt_layer, e.tgt_neuron, e.count, e.mean_weight, e.mean_abs_weight,
+                          count(*) over () as edges_total
+                   from edges as e
+                   semi join shown as s on e.src_layer = s.layer and e.src_neuron = s.neuron
+                   semi join shown as t on e.tgt_layer = t.layer and e.tgt_neuron = t.neuron
+                   where e.atlas = $1 and e.method = $2
+                   order by e.mean_abs_weight desc, e.src_layer, e.src_neuron, e.tgt_layer, e.tgt_neuron
+                   limit greatest($5, 1)""",
+                [a.name, method, [m["layer"] for m in members], [m["neuron"] for m in members], max_edges],
+            )
         )
-        total = edges.count("*").fetchone()
-        strongest = edges.order("mean_abs_weight desc, src_layer, src_neuron, tgt_layer, tgt_neuron").limit(max_edges)
+        total = strongest[0]["edges_total"] if strongest else 0
+        for e in strongest:
+            del e["edges_total"]
         return {
             "atlas": a.name,
             "path": path,
@@ -138,8 +145,8 @@ def circuit(session: Session, atlas: str | None, path: str, method: str | None =
             "module": module[0],
             "members": members,
             "submodules": rows(children),
-            "edges": rows(strongest),
-            "edges_total": total[0] if total else 0,
+            "edges": strongest[:max_edges],
+            "edges_total": total,
         }
 
 
