@@ -104,8 +104,12 @@ def bounded_map(pool: Executor, fn, items, window: int):
 def parsers(workers: int, known: frozenset[str], shape: Shape) -> Iterator[Executor]:
     """Worker processes for `parse_file`, started by a fork server: a fork of this process (its deltalake,
     progress-bar or JVM threads holding locks) could hang. Leaving the block early (an error, Ctrl-C)
-    cancels the files not started and waits only for those being parsed."""
-    pool = ProcessPoolExecutor(workers, mp_context=get_context("forkserver"), initializer=_init, initargs=(known, shape))
+    cancels the files not started and waits only for those being parsed. The server imports this module
+    once, so each worker starts without importing it again. As with any start method other than fork, a
+    script that ingests must guard its top level with `if __name__ == "__main__":`."""
+    context = get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init, initargs=(known, shape))
     try:
         yield pool
     finally:
