@@ -21,27 +21,20 @@ def lake_scan(evaluator, table: exp.Expr) -> exp.Expr:
     * `delta` (Spark with delta-spark, Databricks): the metastore table `<lake_delta_schema>.<table>`
       registered over the lake path (`create table lake_delta.graph_links using delta location
       '<lake>/graph_links'`, README "Spark"), read at query time like `delta_scan`;
-    * `parquet_files` (Spark without delta-spark): the union of the table's active Parquet files,
-      listed from the Delta log when a view over it is created, with the partition values as
-      literals. The view sees the files current then: `circuitlake build` re-creates the lake views
-      whose tables moved. While SQLMesh loads the project (in forked processes, where deltalake
-      cannot run) it renders the `delta_scan` form.
+    * `parquet_files` (Spark without delta-spark): the table's active Parquet files, listed from the
+      Delta log when a view over it is created, with the partition values put back. The view sees the
+      files current then: `circuitlake build` re-creates the lake views whose tables moved. While
+      SQLMesh loads the project (in forked processes, where deltalake cannot run) it renders the
+      `delta_scan` form.
     """
-    name = table.name if isinstance(table, (exp.Column, exp.Identifier, exp.Literal)) else str(table)
-    path = f"{evaluator.var('lake_root')}/{name}"
-    lake_format = evaluator.var("lake_format", "delta_scan")
-    if lake_format == "delta":
-        return exp.table_(name, db=evaluator.var("lake_delta_schema", "lake_delta"))
-    if lake_format == "parquet_files" and evaluator.runtime_stage != "loading":
-        return _active_files_read(path).subquery()
-    return exp.func("delta_scan", exp.Literal.string(path))
+    return _scan(evaluator, table)
 
 
 @macro()
 def committed_rows(evaluator, table: exp.Expr) -> exp.Expr:
     """The rows of lake table `table` whose batch is committed (has its `lake.ingest_batches` marker):
     what an interrupted or retracted batch left behind is never read."""
-    source = lake_scan(evaluator, table).sql(dialect="duckdb")
+    source = _scan(evaluator, table).sql(dialect="duckdb")
     return parse_one(
         f"""(
           select t.*
@@ -58,7 +51,7 @@ def newest_wiring_layers(evaluator, table: exp.Expr) -> exp.Expr:
     """The rows of wiring lake table `table` (wiring, projections, neuron_weights) from committed
     batches of the current wiring source (`lake.wiring_batches`), each layer from its newest batch
     only: a layer landed twice under the same source (a newer file) is replaced, not doubled."""
-    source = lake_scan(evaluator, table).sql(dialect="duckdb")
+    source = _scan(evaluator, table).sql(dialect="duckdb")
     return parse_one(
         f"""(
           with committed as (
@@ -79,6 +72,18 @@ def newest_wiring_layers(evaluator, table: exp.Expr) -> exp.Expr:
         )""",
         read="duckdb",
     )
+
+
+def _scan(evaluator, table: exp.Expr) -> exp.Expr:
+    """`lake_scan`'s read (macros share this plain function rather than call each other)."""
+    name = table.name if isinstance(table, (exp.Column, exp.Identifier, exp.Literal)) else str(table)
+    path = f"{evaluator.var('lake_root')}/{name}"
+    lake_format = evaluator.var("lake_format", "delta_scan")
+    if lake_format == "delta":
+        return exp.table_(name, db=evaluator.var("lake_delta_schema", "lake_delta"))
+    if lake_format == "parquet_files" and evaluator.runtime_stage != "loading":
+        return _active_files_read(path).subquery()
+    return exp.func("delta_scan", exp.Literal.string(path))
 
 
 def _active_files_read(path: str) -> exp.Query:
