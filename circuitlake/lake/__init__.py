@@ -5,10 +5,11 @@ batch and write the batch's `ingest_batches` row (its marker) last: a batch is *
 exists (commit). Readers (SQLMesh models, idempotency checks) only trust committed batches (markers), and
 `discard_uncommitted` removes what an interrupted run left behind, so the lake is always consistent.
 
-    catalogue  table names, schemas, partitioning, the schema version
-    io         create, append, replace, update, delete, read, versions (one Delta commit per write)
-    markers    what has been committed: the questions asked of `ingest_batches`
-    commit     Batch (the commit protocol), Reject, batch ids and content hashes, IngestReport
+    catalogue      table names, schemas, partitioning, the schema version
+    io             create, append, replace, update, delete, read, versions (one Delta commit per write)
+    markers        what has been committed: the questions asked of `ingest_batches`
+    commit         Batch (the commit protocol), Reject, batch ids and content hashes, IngestReport
+    parquet_files  a table as SQL over its active Parquet files (Spark without delta-spark: macros/lake.py)
 """
 
 from circuitlake.lake.catalogue import INGESTED, SCHEMA_MARK, SCHEMA_VERSION, TABLES, LakeTable, row_schema

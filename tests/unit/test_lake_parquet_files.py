@@ -1,20 +1,13 @@
-"""The Spark read of a lake table without delta-spark (macros/lake.py, `lake_format: parquet_files`): one
+"""The Spark read of a lake table without delta-spark (circuitlake/lake/parquet_files.py, `lake_format: parquet_files`): one
 Parquet relation over exactly the table's active files, partition values put back from each file's name."""
 
 from __future__ import annotations
-
-import importlib.util
 
 import pyarrow as pa
 from deltalake import DeltaTable, write_deltalake
 from sqlglot import exp
 
-from circuitlake.settings import REPO_ROOT
-
-_spec = importlib.util.spec_from_file_location("lake_macros", REPO_ROOT / "macros" / "lake.py")
-assert _spec and _spec.loader
-macros = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(macros)
+from circuitlake.lake import parquet_files
 
 
 def _table(path, rows: dict) -> None:
@@ -27,7 +20,7 @@ def test_one_relation_reads_only_the_active_files_with_their_partition_values(tm
     _table(path, {"atlas": ["b"], "value": [3]})
     _table(path, {"atlas": [None], "value": [4]})  # Delta's null partition
     DeltaTable(str(path)).delete("value = 2")  # rewrites a's file: the old one stays on disk, inactive
-    query = macros._active_files_read(str(path))
+    query = parquet_files.parquet_files_read(str(path))
     reads = list(query.find_all(exp.ReadParquet))
     assert len(reads) == 1
     glob = reads[0].expressions[0].name
@@ -44,8 +37,8 @@ def test_one_relation_reads_only_the_active_files_with_their_partition_values(tm
 
 def test_repeated_file_names_are_read_one_relation_per_file(tmp_path, monkeypatch):
     _table(tmp_path / "t", {"atlas": ["a", "b"], "value": [1, 2]})
-    schema, files = macros.active_files(str(tmp_path / "t"))
+    schema, files = parquet_files.active_files(str(tmp_path / "t"))
     same = [(uri.rsplit("/", 1)[0] + "/part-0.parquet", partition) for uri, partition in files]
-    monkeypatch.setattr(macros, "active_files", lambda _path: (schema, same))
-    query = macros._active_files_read(str(tmp_path / "t"))
+    monkeypatch.setattr(parquet_files, "active_files", lambda _path: (schema, same))
+    query = parquet_files.parquet_files_read(str(tmp_path / "t"))
     assert len(list(query.find_all(exp.ReadParquet))) == 2 and isinstance(query, exp.Union)
