@@ -41,7 +41,7 @@ class Atlas:
         self.warehouse = wh
         self.info = registry.resolve(wh, name)
         self.name = self.info.name
-        self.con = duck.load(duck.connect(wh, read_only=True), "delta", "fts")
+        self.con = duck.load(duck.connect(wh, read_only=True), "delta")
         found = {m for (m,) in self.con.execute("select distinct method from edges where atlas = ?", [self.name]).fetchall()}
         self.methods = sorted(found)  # the edge methods it has: relp, weight_graph
         self.method = "relp" if "relp" in found or not found else "weight_graph"
@@ -140,21 +140,27 @@ class Atlas:
         )
 
     def search(self, text: str, limit: int = 20, semantic: bool = False, **endpoint: Any) -> duckdb.DuckDBPyRelation:
-        """Neurons ranked by BM25 over their label texts (stems, any query word), or with `semantic=True`
-        by the cosine similarity of their label embedding to the query's, embedded by the model the
-        atlas's vectors came from (`endpoint`: base_url, api_key_env, as for `circuitlake embed`)."""
+        """Neurons ranked by BM25 over their label texts (stems, any query word: tantivy), or with
+        `semantic=True` by the cosine similarity of their label embedding to the query's (HNSW: usearch),
+        embedded by the model the atlas's vectors came from (`endpoint`: base_url, api_key_env, as for
+        `circuitlake embed`)."""
         indexes = self.search_kinds()
         if not semantic:
             if "fts" not in indexes:
                 raise UserError(f"{self.name} has no search index yet: run `circuitlake build`")
-            return self.sql(search.bm25_sql(self.name), [text, limit, self.name])
+            fingerprint = duck.scalar(self.con, f"select fingerprint from {search.INDEXES} where atlas = ? and kind = 'fts'", [self.name])
+            folded = duck.scalar(self.con, f"select {search.FOLD.format('?')}", [text])
+            hits = search.bm25(search.fts_folder(self.warehouse, self.name, fingerprint), folded, limit)
+            return self.sql(search.hits_sql(), [[list(h) for h in hits], limit, self.name])
         if "semantic" not in indexes:
             raise UserError(
                 f"{self.name} has no label embeddings yet: run `circuitlake embed --atlas {self.name}`, then `circuitlake build`"
             )
         model, dims = indexes["semantic"]
         vector = embed_query(text, model, dims, **endpoint)
-        return self.sql(search.cosine_sql(self.name, dims), [vector, limit, self.name])
+        fingerprint = duck.scalar(self.con, f"select fingerprint from {search.INDEXES} where atlas = ? and kind = 'semantic'", [self.name])
+        hits = search.nearest(search.vector_file(self.warehouse, self.name, fingerprint), vector, limit)
+        return self.sql(search.hits_sql(), [[list(h) for h in hits], limit, self.name])
 
     def search_kinds(self) -> dict[str, tuple[str, int]]:
         """The search indexes the atlas has: kind (fts, semantic) -> (embedding model, dimensions)."""

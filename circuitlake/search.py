@@ -1,16 +1,32 @@
-"""Where an atlas's search indexes live in the warehouse, and the SQL that ranks with them.
+"""Where an atlas's search indexes live in the warehouse, how they rank, and the SQL that shows the hits.
 
-Each atlas has its own tables in schema `search`, so a build re-indexes only the atlases whose labels
-changed: `search.docs_<slug>` (one row per labeled unit, the text fields of `neurons`, or of its labels for a
-unit outside the universe) with a DuckDB
-`fts` BM25 index over them, and `search.embeddings_<slug>` (one FLOAT[d] vector per neuron whose current
-label text was embedded). `search.indexes` records what each was built from.
+Each atlas has its own indexes, so a build re-indexes only the atlases whose labels changed: a tantivy
+full-text index in `<warehouse>/search/<slug>-<fingerprint>/` (one document per labeled unit: the text
+fields of `neurons`, or of its labels for a unit outside the universe), and for semantic search
+`search.embeddings_<slug>` (one FLOAT[d] vector per neuron whose current label text was embedded) with a
+usearch HNSW index over it in `<warehouse>/search/<slug>-<fingerprint>.usearch` (cosine). `search.indexes`
+(DuckDB) records what each was built from; a file's name follows from that record, so a reader never
+sees a half-written index.
+
+Full-text ranking is BM25 (k1 1.2, b 0.75) over the concatenated label text, any query word: the text is
+folded as DuckDB's `fts` folds it (lower(strip_accents(text)) in DuckDB itself), split into runs of
+[a-z0-9], stripped of DuckDB `fts`'s 571 English stop words, and stemmed with Snowball's English stemmer.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import math
 import re
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import tantivy
+from usearch.index import Index as VectorIndex
+
+from circuitlake.settings import Warehouse
 
 SCHEMA = "search"
 INDEXES = f"{SCHEMA}.indexes"
@@ -43,13 +59,100 @@ def slug(atlas: str) -> str:
     return f"{re.sub(r'[^a-z0-9]', '_', atlas)}_{hashlib.sha256(atlas.encode()).hexdigest()[:6]}"
 
 
-def docs_table(atlas: str) -> str:
-    return f"{SCHEMA}.docs_{slug(atlas)}"
+FTS_SETTINGS = "tantivy/bm25/[a-z0-9]+/duckdb-english-stopwords/snowball-english"  # part of an index's fingerprint
+TOKENS = r"[a-z0-9]+"  # what a word is, in folded text: digits stay searchable (years, "python 3")
+FOLD = "lower(strip_accents({}))"  # DuckDB SQL: how text is folded before it is split into words
+TOKENIZER = "circuitlake"
+ANALYSIS_FILE = "analysis.json"  # beside the index: the stop words it was built with
 
 
-def fts_schema(atlas: str) -> str:
-    """The schema DuckDB's `PRAGMA create_fts_index` makes for the docs table (holds `match_bm25`)."""
-    return f"fts_{SCHEMA}_docs_{slug(atlas)}"
+def fts_folder(wh: Warehouse, atlas: str, fingerprint: str) -> Path:
+    """The folder of the atlas's full-text index built from `fingerprint` (search.indexes)."""
+    return wh.root / SCHEMA / f"{slug(atlas)}-{hashlib.sha256(fingerprint.encode()).hexdigest()[:16]}"
+
+
+def vector_file(wh: Warehouse, atlas: str, fingerprint: str) -> Path:
+    """The file of the atlas's HNSW index over its label embeddings built from `fingerprint`."""
+    return fts_folder(wh, atlas, fingerprint).with_suffix(".usearch")
+
+
+# HNSW settings: recall@20 against brute force is measured in bench/RESULTS.md ("Label search")
+CONNECTIVITY = 16  # links per node
+EXPANSION_ADD = 128  # search depth while inserting
+EXPANSION_SEARCH = 256  # search depth of a query
+
+
+def vector_key(layer, neuron):
+    """A neuron's key in the HNSW index (layer in the high 32 bits); numpy arrays or ints."""
+    return (np.asarray(layer, dtype=np.uint64) << np.uint64(32)) | np.asarray(neuron, dtype=np.uint64)
+
+
+def new_vector_index(dimensions: int) -> VectorIndex:
+    return VectorIndex(
+        ndim=dimensions,
+        metric="cos",
+        dtype="f32",
+        connectivity=CONNECTIVITY,
+        expansion_add=EXPANSION_ADD,
+        expansion_search=EXPANSION_SEARCH,
+    )
+
+
+@lru_cache(maxsize=16)
+def _vectors(path: Path, dimensions: int) -> VectorIndex:
+    """An HNSW index file mapped once per process (its name changes with its content)."""
+    index = new_vector_index(dimensions)
+    index.view(str(path))
+    return index
+
+
+def nearest(path: Path, vector: list[float], limit: int) -> list[tuple[int, int, float]]:
+    """(layer, neuron, cosine similarity) of the `limit` label embeddings nearest to `vector` (HNSW:
+    approximate, recall in bench/RESULTS.md)."""
+    index = _vectors(path, len(vector))
+    if limit <= 0 or len(index) == 0:
+        return []
+    found = index.search(np.asarray(vector, dtype=np.float32), min(limit, len(index)))
+    return [(int(k) >> 32, int(k) & 0xFFFFFFFF, 1.0 - float(d)) for k, d in zip(found.keys, found.distances, strict=True)]
+
+
+def analyzer(stopwords: list[str]) -> tantivy.TextAnalyzer:
+    """Folded text -> index terms: [a-z0-9] runs, stop words dropped, Snowball English stems."""
+    builder = tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.regex(TOKENS))
+    return builder.filter(tantivy.Filter.custom_stopword(stopwords)).filter(tantivy.Filter.stemmer("english")).build()
+
+
+def fts_schema() -> tantivy.Schema:
+    builder = tantivy.SchemaBuilder()
+    builder.add_integer_field("layer", stored=True, indexed=False)
+    builder.add_integer_field("neuron", stored=True, indexed=False)
+    builder.add_text_field("text", tokenizer_name=TOKENIZER, index_option="freq")  # BM25 needs term frequencies only
+    return builder.build()
+
+
+@lru_cache(maxsize=16)
+def _opened(folder: Path) -> tuple[tantivy.Index, tantivy.TextAnalyzer]:
+    """An index folder opened once per process (its name changes with its content)."""
+    stopwords = json.loads((folder / ANALYSIS_FILE).read_text())["stopwords"]
+    index = tantivy.Index.open(str(folder))
+    text_analyzer = analyzer(stopwords)
+    index.register_tokenizer(TOKENIZER, text_analyzer)
+    return index, text_analyzer
+
+
+def bm25(folder: Path, folded_text: str, limit: int) -> list[tuple[int, int, float]]:
+    """(layer, neuron, BM25 score) of the `limit` best documents matching any word of the folded query
+    (ties at the limit: tantivy's document order)."""
+    index, text_analyzer = _opened(folder)
+    words = text_analyzer.analyze(folded_text)
+    if not words or limit <= 0:
+        return []
+    schema = index.schema
+    query = tantivy.Query.boolean_query([(tantivy.Occur.Should, tantivy.Query.term_query(schema, "text", w)) for w in words])
+    searcher = index.searcher()
+    found = [(searcher.doc(address), score) for score, address in searcher.search(query, limit).hits]
+    # DuckDB fts's BM25 (the index of before) takes log10 in its idf, tantivy ln: scores keep their scale
+    return [(doc["layer"][0], doc["neuron"][0], score / math.log(10)) for doc, score in found]
 
 
 def embeddings_table(atlas: str) -> str:
@@ -68,22 +171,10 @@ join {labeled_units("$3")} as n
 order by r.score desc, r.layer, r.neuron"""
 
 
-def bm25_sql(atlas: str) -> str:
-    """Parameters (query text, limit, atlas): the best BM25 matches (any query term; porter stems,
-    English stop words, accents and case folded), joined to their neuron's row for the current cluster."""
-    return _ranked(f"""
-  select layer, neuron, score
-  from (select layer, neuron, {fts_schema(atlas)}.match_bm25(feature_id, $1) as score from {docs_table(atlas)})
-  where score is not null
-  order by score desc, layer, neuron
-  limit $2""")
-
-
-def cosine_sql(atlas: str, dimensions: int) -> str:
-    """Parameters (query vector, limit, atlas): neurons ranked by cosine similarity of their label
-    embedding to the query's (brute force over the FLOAT[d] column, see bench/RESULTS.md)."""
-    return _ranked(f"""
-  select layer, neuron, array_cosine_similarity(embedding, cast($1 as float[{int(dimensions)}])) as score
-  from {embeddings_table(atlas)}
-  order by score desc, layer, neuron
+def hits_sql() -> str:
+    """Parameters ([layer, neuron, score] lists, limit, atlas): hits (`bm25`, `nearest`) joined to their
+    neuron's row for the current cluster, best first."""
+    return _ranked("""
+  select h[1]::int as layer, h[2]::int as neuron, h[3] as score
+  from (select unnest($1::double[][]) as h)
   limit $2""")

@@ -1,26 +1,29 @@
 """Search indexes of the built atlases (run by `circuitlake build` after the models).
 
 For each atlas whose label text changed since its index was built (a fingerprint over the text columns
-of `neurons`), `search.docs_<slug>` is rewritten and BM25-indexed with DuckDB's `fts` extension; an
-atlas whose labels did not change is not touched. When label embeddings (`circuitlake embed`) moved
-too, `search.embeddings_<slug>` is rewritten with the vectors of the current label texts as FLOAT[d].
-Everything runs inside DuckDB (no table passes through Python).
+of `neurons`), a new tantivy index is written beside the old one, recorded in `search.indexes`, and the
+old one removed; an atlas whose labels did not change is not touched. When label embeddings
+(`circuitlake embed`) moved too, `search.embeddings_<slug>` is rewritten with the vectors of the current
+label texts as FLOAT[d] (inside DuckDB).
 """
 
 from __future__ import annotations
 
+import json
+import shutil
 from dataclasses import dataclass
+from pathlib import Path
 
 import duckdb
+import numpy as np
+import tantivy
 
 from circuitlake import duck, lake, registry, search
 from circuitlake.progress import console
 from circuitlake.settings import Warehouse
 
-STOPWORDS = "english"
-STEMMER = "porter"
-IGNORE = r"(\.|[^a-z0-9])+"  # what separates words: digits stay searchable (years, "python 3"), unlike fts's default
-FTS_SETTINGS = f"{STEMMER}/{STOPWORDS}/{IGNORE}"  # part of the index's fingerprint: new settings re-index
+BATCH_ROWS = 100_000  # documents fetched from DuckDB at a time
+WRITER_HEAP = 256_000_000  # bytes tantivy buffers before it writes a segment
 
 
 @dataclass(frozen=True)
@@ -59,23 +62,56 @@ def labels_fingerprint(con: duckdb.DuckDBPyConnection, atlas: str) -> str:
     )
 
 
-def index_docs(con: duckdb.DuckDBPyConnection, atlas: str) -> int:
-    table = search.docs_table(atlas)
-    columns = ", ".join(search.TEXT_COLUMNS)
-    con.execute(
-        f"""create or replace table {table} as
-            select feature_id, layer, neuron, {columns}
+def duckdb_stopwords() -> list[str]:
+    """DuckDB `fts`'s English stop words (the list its BM25 indexes used), read from the extension."""
+    scratch = duck.load(duckdb.connect(), "fts")
+    try:
+        scratch.execute("create table doc as select 1 as id, '' as text")
+        scratch.execute("pragma create_fts_index('doc', 'id', 'text', stopwords = 'english')")
+        return [w for (w,) in scratch.execute("select sw from fts_main_doc.stopwords order by sw").fetchall()]
+    finally:
+        scratch.close()
+
+
+def index_docs(con: duckdb.DuckDBPyConnection, wh: Warehouse, atlas: str, fingerprint: str) -> int:
+    """Write the atlas's full-text index for `fingerprint` (search.fts_folder), streaming its labeled units
+    from DuckDB; returns the documents indexed. Written under a temporary name, then renamed."""
+    folder = search.fts_folder(wh, atlas, fingerprint)
+    partial = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    stopwords = duckdb_stopwords()
+    (partial / search.ANALYSIS_FILE).write_text(json.dumps({"stopwords": stopwords}))
+    index = tantivy.Index(search.fts_schema(), path=str(partial))
+    index.register_tokenizer(search.TOKENIZER, search.analyzer(stopwords))
+    writer = index.writer(heap_size=WRITER_HEAP)
+    rows = 0
+    reader = con.execute(
+        f"""select layer, neuron, {search.FOLD.format(search.LABEL_TEXT)} as text
             from {search.labeled_units("$1")}
-            where {search.LABEL_TEXT} <> ''
-            order by feature_id""",
+            where {search.LABEL_TEXT} <> ''""",
         [atlas],
-    )
-    quoted = ", ".join(f"'{c}'" for c in search.TEXT_COLUMNS)
-    con.execute(
-        f"pragma create_fts_index('{table}', 'feature_id', {quoted}, stemmer = '{STEMMER}', stopwords = '{STOPWORDS}', "
-        f"ignore = '{IGNORE}', overwrite = 1)"
-    )
-    return duck.scalar(con, f"select count(*) from {table}")
+    ).to_arrow_reader(BATCH_ROWS)
+    for batch in reader:
+        for layer, neuron, text in zip(*(batch.column(c).to_pylist() for c in ("layer", "neuron", "text")), strict=True):
+            writer.add_document(tantivy.Document(layer=layer, neuron=neuron, text=text))
+        rows += batch.num_rows
+    writer.commit()
+    writer.wait_merging_threads()
+    shutil.rmtree(folder, ignore_errors=True)
+    partial.rename(folder)
+    return rows
+
+
+def _remove_other_indexes(con: duckdb.DuckDBPyConnection, wh: Warehouse, atlas: str, fts: str, semantic: str | None) -> None:
+    """The atlas's index files other than the current ones (fingerprints `fts`, `semantic`), and the
+    DuckDB `fts` tables of before."""
+    current = {search.fts_folder(wh, atlas, fts)} | ({search.vector_file(wh, atlas, semantic)} if semantic else set())
+    for other in (wh.root / search.SCHEMA).glob(f"{search.slug(atlas)}-*"):
+        if other not in current:
+            shutil.rmtree(other) if other.is_dir() else other.unlink()
+    con.execute(f"drop schema if exists fts_{search.SCHEMA}_docs_{search.slug(atlas)} cascade")
+    con.execute(f"drop table if exists {search.SCHEMA}.docs_{search.slug(atlas)}")
 
 
 def embedding_model(con: duckdb.DuckDBPyConnection, atlas: str) -> tuple[str, int] | None:
@@ -84,7 +120,9 @@ def embedding_model(con: duckdb.DuckDBPyConnection, atlas: str) -> tuple[str, in
     return (row[0], int(row[1])) if row else None
 
 
-def publish_embeddings(con: duckdb.DuckDBPyConnection, atlas: str, model: str, dimensions: int) -> int:
+def publish_embeddings(con: duckdb.DuckDBPyConnection, wh: Warehouse, atlas: str, model: str, dimensions: int, fingerprint: str) -> int:
+    """`search.embeddings_<slug>` from the current label texts' newest vectors, and the HNSW index over it
+    for `fingerprint` (search.vector_file: written under a temporary name, then renamed); returns the vectors."""
     table = search.embeddings_table(atlas)
     con.execute(
         f"""create or replace table {table} as
@@ -107,29 +145,49 @@ def publish_embeddings(con: duckdb.DuckDBPyConnection, atlas: str, model: str, d
             order by c.layer, c.neuron""",
         [atlas, model, dimensions],
     )
-    return duck.scalar(con, f"select count(*) from {table}")
+    return write_vector_index(con, table, search.vector_file(wh, atlas, fingerprint), dimensions)
+
+
+def write_vector_index(con: duckdb.DuckDBPyConnection, table: str, path: Path, dimensions: int) -> int:
+    """An HNSW index (search.new_vector_index) over `table`(layer, neuron, embedding FLOAT[dimensions]) at
+    `path`, streamed from DuckDB on every core; written under a temporary name, then renamed. Returns
+    the vectors indexed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    index = search.new_vector_index(dimensions)
+    for batch in con.execute(f"select layer, neuron, embedding from {table}").to_arrow_reader(BATCH_ROWS):
+        flat = batch.column("embedding").values.to_numpy(zero_copy_only=False)
+        keys = search.vector_key(batch.column("layer").to_numpy(), batch.column("neuron").to_numpy())
+        index.add(keys, flat.reshape(batch.num_rows, dimensions).astype(np.float32, copy=False), threads=0)
+    partial = path.with_name(path.name + ".partial")
+    index.save(str(partial))
+    partial.rename(path)
+    return len(index)
 
 
 def refresh(wh: Warehouse) -> list[Built]:
     """Re-index the atlases whose label text (or, for semantic search, whose embeddings) changed since
     their index was built; returns what was rebuilt. Idempotent: a second call rebuilds nothing."""
-    con = duck.load(duck.connect(wh, read_only=False), "delta", "fts")
+    con = duck.load(duck.connect(wh, read_only=False), "delta", "fts")  # fts: to drop an index of before
     built = []
     try:
         _ensure_schema(con)
         embeddings_version = lake.versions(wh, ("label_embeddings",))["label_embeddings"]
         for atlas in (a.name for a in registry.all_atlases(wh)):
             text = labels_fingerprint(con, atlas)
-            if _stored(con, atlas, "fts") != f"{text}:{FTS_SETTINGS}":
+            fingerprint = f"{text}:{search.FTS_SETTINGS}"
+            if _stored(con, atlas, "fts") != fingerprint:
                 with console.status(f"build: indexing {atlas}'s labels for search"):
-                    rows = index_docs(con, atlas)
-                _record(con, atlas, "fts", f"{text}:{FTS_SETTINGS}", rows)
+                    rows = index_docs(con, wh, atlas, fingerprint)
+                _record(con, atlas, "fts", fingerprint, rows)
+                _remove_other_indexes(con, wh, atlas, fingerprint, _stored(con, atlas, "semantic"))
                 built.append(Built(atlas, "fts", rows))
             chosen = embedding_model(con, atlas)
-            if chosen and _stored(con, atlas, "semantic") != f"{text}:{embeddings_version}":
-                with console.status(f"build: publishing {atlas}'s label embeddings"):
-                    rows = publish_embeddings(con, atlas, *chosen)
-                _record(con, atlas, "semantic", f"{text}:{embeddings_version}", rows, *chosen)
+            vectors = f"{text}:{embeddings_version}:{search.CONNECTIVITY}/{search.EXPANSION_ADD}"
+            if chosen and _stored(con, atlas, "semantic") != vectors:
+                with console.status(f"build: publishing {atlas}'s label embeddings and their HNSW index"):
+                    rows = publish_embeddings(con, wh, atlas, *chosen, vectors)
+                _record(con, atlas, "semantic", vectors, rows, *chosen)
+                _remove_other_indexes(con, wh, atlas, fingerprint, vectors)
                 built.append(Built(atlas, "semantic", rows))
         con.execute("checkpoint")
     finally:

@@ -146,6 +146,8 @@ def test_build_reindexes_only_the_atlases_whose_labels_changed(wh, tmp_path):
     with circuitlake.open(wh.root, "two") as two:
         assert [r[:2] for r in two.search("noun").fetchall()] == [(0, 1)]
     assert built["one"] > built["two"]  # only the atlas whose labels changed was indexed again
+    folders = sorted(p.name.rsplit("-", 1)[0] for p in (wh.root / search.SCHEMA).iterdir())
+    assert folders == sorted(search.slug(a) for a in ("one", "two"))  # the replaced index removed, nothing partial left
     several = run("search", "noun", wh=wh.root)
     assert several.returncode == 2 and "--atlas" in several.stderr
 
