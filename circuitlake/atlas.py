@@ -15,6 +15,8 @@ holding the edge; weight graph: |effective strength|).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -148,9 +150,8 @@ class Atlas:
         if not semantic:
             if "fts" not in indexes:
                 raise UserError(f"{self.name} has no search index yet: run `circuitlake build`")
-            fingerprint = duck.scalar(self.con, f"select fingerprint from {search.INDEXES} where atlas = ? and kind = 'fts'", [self.name])
             folded = duck.scalar(self.con, f"select {search.FOLD.format('?')}", [text])
-            hits = search.bm25(search.fts_folder(self.warehouse, self.name, fingerprint), folded, limit)
+            hits = search.bm25(self._index_path("fts", search.fts_folder), folded, limit)
             return self.sql(search.hits_sql(), [[list(h) for h in hits], limit, self.name])
         if "semantic" not in indexes:
             raise UserError(
@@ -158,9 +159,17 @@ class Atlas:
             )
         model, dims = indexes["semantic"]
         vector = embed_query(text, model, dims, **endpoint)
-        fingerprint = duck.scalar(self.con, f"select fingerprint from {search.INDEXES} where atlas = ? and kind = 'semantic'", [self.name])
-        hits = search.nearest(search.vector_file(self.warehouse, self.name, fingerprint), vector, limit)
+        hits = search.nearest(self._index_path("semantic", search.vector_file), vector, limit)
         return self.sql(search.hits_sql(), [[list(h) for h in hits], limit, self.name])
+
+    def _index_path(self, kind: str, located: Callable[[Warehouse, str, str], Path]) -> Path:
+        """Where the atlas's `kind` index lies (`located` from its recorded fingerprint); an index recorded by
+        an older circuitlake (DuckDB `fts`, brute-force vectors) has no file: the next build writes one."""
+        fingerprint = duck.scalar(self.con, f"select fingerprint from {search.INDEXES} where atlas = ? and kind = ?", [self.name, kind])
+        path = located(self.warehouse, self.name, fingerprint)
+        if not path.exists():
+            raise UserError(f"{self.name}'s search index is from an older circuitlake: run `circuitlake build` to rebuild it")
+        return path
 
     def search_kinds(self) -> dict[str, tuple[str, int]]:
         """The search indexes the atlas has: kind (fts, semantic) -> (embedding model, dimensions)."""

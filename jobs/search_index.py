@@ -166,7 +166,8 @@ def write_vector_index(con: duckdb.DuckDBPyConnection, table: str, path: Path, d
 
 def refresh(wh: Warehouse) -> list[Built]:
     """Re-index the atlases whose label text (or, for semantic search, whose embeddings) changed since
-    their index was built; returns what was rebuilt. Idempotent: a second call rebuilds nothing."""
+    their index was built, or whose index file is missing; returns what was rebuilt. Idempotent: a second
+    call rebuilds nothing."""
     con = duck.load(duck.connect(wh, read_only=False), "delta", "fts")  # fts: to drop an index of before
     built = []
     try:
@@ -175,7 +176,7 @@ def refresh(wh: Warehouse) -> list[Built]:
         for atlas in (a.name for a in registry.all_atlases(wh)):
             text = labels_fingerprint(con, atlas)
             fingerprint = f"{text}:{search.FTS_SETTINGS}"
-            if _stored(con, atlas, "fts") != fingerprint:
+            if _stored(con, atlas, "fts") != fingerprint or not search.fts_folder(wh, atlas, fingerprint).exists():
                 with console.status(f"build: indexing {atlas}'s labels for search"):
                     rows = index_docs(con, wh, atlas, fingerprint)
                 _record(con, atlas, "fts", fingerprint, rows)
@@ -183,7 +184,7 @@ def refresh(wh: Warehouse) -> list[Built]:
                 built.append(Built(atlas, "fts", rows))
             chosen = embedding_model(con, atlas)
             vectors = f"{text}:{embeddings_version}:{search.CONNECTIVITY}/{search.EXPANSION_ADD}"
-            if chosen and _stored(con, atlas, "semantic") != vectors:
+            if chosen and (_stored(con, atlas, "semantic") != vectors or not search.vector_file(wh, atlas, vectors).exists()):
                 with console.status(f"build: publishing {atlas}'s label embeddings and their HNSW index"):
                     rows = publish_embeddings(con, wh, atlas, *chosen, vectors)
                 _record(con, atlas, "semantic", vectors, rows, *chosen)

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import json
 import re
+import shutil
 import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -150,6 +151,13 @@ def test_build_reindexes_only_the_atlases_whose_labels_changed(wh, tmp_path):
     assert folders == sorted(search.slug(a) for a in ("one", "two"))  # the replaced index removed, nothing partial left
     several = run("search", "noun", wh=wh.root)
     assert several.returncode == 2 and "--atlas" in several.stderr
+    for folder in (wh.root / search.SCHEMA).glob(f"{search.slug('two')}-*"):
+        shutil.rmtree(folder)  # as a warehouse indexed by an older circuitlake (DuckDB fts) has no folder
+    lost = run("search", "noun", "--atlas", "two", wh=wh.root)
+    assert lost.returncode != 0 and "circuitlake build" in lost.stderr and len(lost.stderr.strip().splitlines()) == 1
+    assert [b.atlas for b in search_index.refresh(wh)] == ["two"]
+    with circuitlake.open(wh.root, "two") as two:
+        assert [r[:2] for r in two.search("noun").fetchall()] == [(0, 1)]
 
 
 # --- semantic search against a local OpenAI-compatible embeddings server ---
