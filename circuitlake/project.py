@@ -8,6 +8,7 @@ from pathlib import Path
 from sqlmesh.core import constants as sqlmesh_constants
 from sqlmesh.core.config import Config
 from sqlmesh.core.config.loader import load_config_from_yaml
+from sqlmesh.core.loader import SqlMeshLoader
 
 from circuitlake import __version__, duck, lake
 from circuitlake.errors import UserError
@@ -72,11 +73,22 @@ def prepare(wh: Warehouse, gateway: str) -> None:
         (wh.root / "spark").mkdir(exist_ok=True)
 
 
-def context(wh: Warehouse, gateway: str | None = None):
+class _WithoutUnitTests(SqlMeshLoader):
+    """The project without its YAML unit tests (tests/test_*.yaml): parsing them is a fifth of loading it
+    (measured), and a build skips them (they run in `make test` and in a user's own `sqlmesh plan`)."""
+
+    def load_model_tests(self) -> list:
+        return []
+
+
+def context(wh: Warehouse, gateway: str | None = None, unit_tests: bool = False):
     """A SQLMesh Context over the project's models (settings.project_root) for warehouse `wh`, on
-    `gateway` (default: $CIRCUITLAKE_GATEWAY, else local DuckDB); the lake prepared for it."""
+    `gateway` (default: $CIRCUITLAKE_GATEWAY, else local DuckDB); the lake prepared for it. The project's
+    unit tests are loaded only with `unit_tests` (`ctx.test()` needs them)."""
     from sqlmesh import Context
 
     config = load_config(wh, gateway=gateway)
+    if not unit_tests:
+        config = config.model_copy(update={"loader": _WithoutUnitTests})
     prepare(wh, config.default_gateway)
     return Context(paths=str(project_root()), config=config)

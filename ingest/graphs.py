@@ -1,6 +1,7 @@
 """Graph ingest: attribution graph files -> lake tables graphs, graph_nodes, graph_links.
 
-Streaming and idempotent. Files are parsed in a process pool (all cores) and landed in batches of
+Streaming and idempotent. Files are parsed in a process pool (all cores; in this process for a
+corpus under IN_PROCESS_BYTES, which parses quicker than a pool starts) and landed in batches of
 at most `batch_graphs` graphs / `batch_links` links, each batch one Delta commit per table. A file
 whose content exceeds `stream_bytes` is streamed instead (ingest/graph_stream.py) in the main
 process, as a batch of its own: its links are written chunk by chunk as they are read, so memory
@@ -16,7 +17,7 @@ import os
 import zlib
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from functools import partial
 from itertools import islice
@@ -37,6 +38,7 @@ from circuitlake.settings import Warehouse
 
 DATA_TABLES = ["graph_links", "graph_nodes", "graphs"]  # written in this order, marker after
 SUFFIXES = (".json", ".json.gz")
+IN_PROCESS_BYTES = 16 * 2**20  # less graph JSON than this parses in one process (~40 MB/s): no worker pool
 NOTED = {  # per-graph counts the ingest summary shows: graphs column -> what it counts
     "dangling_links": "links to ids that are no node (kept)",
     "ambiguous_links": "ambiguous links (an id two nodes hold: kept, never unit links)",
@@ -100,13 +102,27 @@ def bounded_map(pool: Executor, fn, items, window: int):
         yield result
 
 
+class InProcess(Executor):
+    """`parse_file` in this process, one file at a time: for corpora too small to repay starting workers."""
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        future: Future = Future()
+        future.set_result(fn(*args, **kwargs))
+        return future
+
+
 @contextmanager
 def parsers(workers: int, known: frozenset[str], shape: Shape) -> Iterator[Executor]:
     """Worker processes for `parse_file`, started by a fork server: a fork of this process (its deltalake,
     progress-bar or JVM threads holding locks) could hang. Leaving the block early (an error, Ctrl-C)
     cancels the files not started and waits only for those being parsed. The server imports this module
     once, so each worker starts without importing it again. As with any start method other than fork, a
-    script that ingests must guard its top level with `if __name__ == "__main__":`."""
+    script that ingests must guard its top level with `if __name__ == "__main__":`. One worker parses in
+    this process instead."""
+    if workers == 1:
+        _init(known, shape)
+        yield InProcess()
+        return
     context = get_context("forkserver")
     context.set_forkserver_preload([__name__])
     pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init, initargs=(known, shape))
@@ -144,12 +160,15 @@ def ingest_graphs(
     report = IngestReport()
     if not found:
         return report
-    huge = [f for f in found if sources.content_size(f) > stream_bytes]
-    files = [f for f in found if f not in set(huge)]
+    sizes = {f: sources.content_size(f) for f in found}
+    huge = [f for f in found if sizes[f] > stream_bytes]
+    files = [f for f in found if sizes[f] <= stream_bytes]
     known = landed_graph_ids(wh, atlas.name)
     seen_rejects = known_reject_keys(wh, atlas.name)
     seen: set[str] = set(known)
-    workers = max(1, min(workers or os.cpu_count() or 1, len(files) or 1))
+    # a small corpus parses in this process: starting a pool costs more than parsing it (~1 s; MB/s below)
+    parallel = 1 if sum(sizes[f] for f in files) < IN_PROCESS_BYTES else len(files)
+    workers = max(1, min(workers or os.cpu_count() or 1, parallel))
     batch = Batch(wh, atlas.name, "graphs")
 
     def flush() -> None:

@@ -17,10 +17,35 @@ from circuitlake.settings import REPO_ROOT, warehouse
 ARTIFACTS = REPO_ROOT / ".cache" / "test-artifacts"  # screenshots of the browser tests
 
 
+# the files that read the session's demo atlas (`demo_wh`): one work unit under pytest-xdist, so that
+# the atlas is built by one worker only
+DEMO_READERS = ("test_explore.py", "test_export.py", "test_readers.py", "test_serve.py")
+
+
 def pytest_collection_modifyitems(items):
-    """The longest files first (the Spark build, the wheel in a fresh venv) and the quick unit tests last,
-    so that on several workers (`make test`: pytest-xdist, a file per worker, in this order) no long file starts last."""
-    items.sort(key=lambda item: (not (item.get_closest_marker("spark") or item.get_closest_marker("package")), "/unit/" in item.nodeid))
+    """The longest work first (the Spark build, the wheel in a fresh venv, then the demo atlas's readers)
+    and the quick unit tests last, so that on several workers (`make test`: pytest-xdist, a file per
+    worker, in this order) no long work unit starts last."""
+
+    def rank(item) -> tuple[bool, bool, bool]:
+        longest = bool(item.get_closest_marker("spark") or item.get_closest_marker("package"))
+        return not longest, Path(item.path).name not in DEMO_READERS, "/unit/" in item.nodeid
+
+    items.sort(key=rank)
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist loadfile`, with the DEMO_READERS files as one work unit."""
+    if config.getoption("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class DemoReadersTogether(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            file = super()._split_scope(nodeid)
+            return "demo readers" if Path(file).name in DEMO_READERS else file
+
+    return DemoReadersTogether(config, log)
 
 
 SMALL = SampleSpec(graphs=24, min_nodes=60, max_nodes=120, seed=3)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+from contextlib import contextmanager
 
 import pyarrow.compute as pc
 import pytest
@@ -21,12 +22,25 @@ def counts(wh, atlas="small"):
     }
 
 
-def test_sample_corpus_lands_every_graph_node_and_link(wh, atlas, small_corpus):
+@pytest.mark.parametrize("pool", [False, True], ids=["in-process", "worker-pool"])
+def test_sample_corpus_lands_every_graph_node_and_link(wh, atlas, small_corpus, monkeypatch, pool):
     import json
 
+    if pool:
+        monkeypatch.setattr(graph_ingest, "IN_PROCESS_BYTES", 0)  # as for a corpus too large to parse in-process
+    parsers, used = graph_ingest.parsers, []
+
+    @contextmanager
+    def spy(*args):
+        with parsers(*args) as executor:
+            used.append(type(executor).__name__)
+            yield executor
+
+    monkeypatch.setattr(graph_ingest, "parsers", spy)
     files = sorted(small_corpus.iterdir())
     assert any(f.suffix == ".gz" for f in files) and any(f.suffix == ".json" for f in files)
     report = ingest_graphs(wh, atlas, [str(small_corpus)], batch_graphs=5, show_progress=False)
+    assert used == ["ProcessPoolExecutor" if pool else "InProcess"]
     assert (report.landed, report.rejected, report.exit_code) == (len(files), 0, 0)
     expected_nodes = expected_links = 0
     for f in files:
@@ -173,7 +187,7 @@ def test_killed_ingest_process_leaves_lake_consistent(wh, atlas, small_corpus):
     import time
 
     code = (
-        "from circuitlake.settings import warehouse; from ingest.graphs import ingest_graphs; "
+        "from circuitlake.settings import warehouse; from circuitlake.ingest.graphs import ingest_graphs; "
         f"ingest_graphs(warehouse({str(wh.root)!r}), {atlas!r}, [{str(small_corpus)!r}], batch_graphs=1, workers=1, show_progress=False)"
     )
     proc = subprocess.Popen([sys.executable, "-c", code])
@@ -233,7 +247,8 @@ def test_concurrent_ingests_of_the_same_files_land_every_graph_once(wh, atlas, s
     import sys
 
     code = (
-        "from circuitlake.settings import warehouse; from circuitlake.errors import UserError; from ingest.graphs import ingest_graphs\n"
+        "from circuitlake.settings import warehouse; from circuitlake.errors import UserError\n"
+        "from circuitlake.ingest.graphs import ingest_graphs\n"
         "try:\n"
         f"    print(ingest_graphs(warehouse({str(wh.root)!r}), {atlas!r}, [{str(small_corpus)!r}],\n"
         "                        batch_graphs=3, show_progress=False).landed)\n"

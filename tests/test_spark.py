@@ -66,7 +66,12 @@ def _assert_same_build(wh) -> None:
         assert _rows(spark, table) == _rows(local, table), f"{table}: the Spark build differs from the DuckDB build"
 
 
-SMALL_SPARK = {"CIRCUITLAKE_SPARK_SHUFFLE_PARTITIONS": "2"}  # tiny data on local[2]: a shuffle partition per core
+SMALL_SPARK = {
+    "CIRCUITLAKE_SPARK_SHUFFLE_PARTITIONS": "2",  # tiny data on local[2]: a shuffle partition per core
+    # the JIT's quick tier only, one compiler thread, serial GC: the JVM then burns 30% less CPU on this test
+    # (166 against 238 CPU-seconds measured, 120 against 145 s), which the rest of `make test` gets instead
+    "CIRCUITLAKE_SPARK_JAVA_OPTIONS": "-XX:TieredStopAtLevel=1 -XX:CICompilerCount=1 -XX:+UseSerialGC",
+}
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ from circuitlake import project
 
 
 def test_sqlmesh_unit_tests_pass(wh):
-    ctx = project.context(wh)
+    ctx = project.context(wh, unit_tests=True)
     try:
         result = ctx.test()
     finally:
