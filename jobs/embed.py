@@ -109,7 +109,7 @@ def embed(wh: Warehouse, atlas_name: str, s: EmbedSettings) -> EmbedReport:
         labeled = duck.scalar(con, f"select count(*) from {search.labeled_units('$1')} where {search.LABEL_TEXT} <> ''", [atlas.name])
         report.already = labeled - todo if s.limit is None else 0
         lander = landing(wh, atlas.name, s)
-        reader = con.execute(_todo_sql(s.limit), params).fetch_record_batch(s.batch_size)
+        reader = con.execute(_todo_sql(s.limit), params).to_arrow_reader(s.batch_size)
         with bar() as progress:
             task = progress.add_task(f"embed -> {atlas.name} ({s.model}, {s.dimensions})", total=todo)
             for chunk in reader:

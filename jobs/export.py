@@ -246,7 +246,7 @@ def infomap_json(wh: Warehouse, atlas_name: str | None, out: Path) -> int:
             """select layer, neuron, cluster_path, top_cluster, sub_module, subsub_module, hierarchy_depth, infomap_flow
                from neurons where atlas = ? and cluster_path is not null order by layer, neuron""",
             [atlas.name],
-        ).fetch_record_batch(100_000)
+        ).to_arrow_reader(100_000)
         with tmp.open("w") as f:
             f.write('{"assignments": {')
             for chunk in reader:

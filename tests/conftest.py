@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -86,6 +87,20 @@ def small_corpus(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("corpus")
     write_graphs(SMALL, out)
     return out / "graphs"
+
+
+def cli(*args: str, wh: Path | str | None = None, input: str | None = None) -> subprocess.CompletedProcess:
+    """`circuitlake *args` (on warehouse `wh`, else $CIRCUITLAKE_WAREHOUSE) run in this process by
+    typer's CliRunner: the same app, exit code, stdout and stderr as the command, without a Python start
+    and its imports per call. An exception the app lets escape fails the test with its traceback (the
+    command would print it and exit 1). tests/test_cli.py runs the real process."""
+    from typer.testing import CliRunner
+
+    from circuitlake.app.cli import app
+
+    env = {"CIRCUITLAKE_WAREHOUSE": str(wh)} if wh else {}
+    done = CliRunner().invoke(app, list(args), input=input, env=env, catch_exceptions=False)
+    return subprocess.CompletedProcess(["circuitlake", *args], done.exit_code, done.stdout, done.stderr)
 
 
 def write_graph(path: Path, graph: dict) -> Path:

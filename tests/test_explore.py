@@ -14,9 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ARTIFACTS, DEMO_SPEC, chromium
+from conftest import ARTIFACTS, DEMO_SPEC, chromium, cli
 from PIL import Image
-from test_cli import run
 
 import circuitlake
 from circuitlake import duck, registry, search
@@ -55,11 +54,11 @@ def test_full_text_search_finds_the_planted_aspirin_circuit_and_beats_ilike(demo
             assert ilike == (0,), query
         ranked = atlas.search("aspirin dosing", limit=len(labeled) + 5).df()
         assert ranked["score"].is_monotonic_decreasing and len(ranked) == len(labeled) + 5
-    found = run("search", "aspirin dosing", "--limit", "5", wh=demo_wh.root)
+    found = cli("search", "aspirin dosing", "--limit", "5", wh=demo_wh.root)
     assert found.returncode == 0 and "aspirin dosing" in found.stdout
-    lines = run("search", "aspirin dose", "--json", "--limit", "3", wh=demo_wh.root).stdout.splitlines()
+    lines = cli("search", "aspirin dose", "--json", "--limit", "3", wh=demo_wh.root).stdout.splitlines()
     assert [tuple(json.loads(x)[k] for k in ("layer", "neuron")) in members for x in lines] == [True] * 3
-    nothing = run("search", "zebra xylophone", wh=demo_wh.root)
+    nothing = cli("search", "zebra xylophone", wh=demo_wh.root)
     assert nothing.returncode == 1 and "zebra" in nothing.stdout
 
 
@@ -67,7 +66,7 @@ def test_neuron_card_in_every_key_spelling(demo_wh):
     member = sorted(aspirin_members())[3]
     layer, n = member
     cards = [
-        json.loads(run("neuron", key, "--json", "--top", "5", wh=demo_wh.root).stdout)
+        json.loads(cli("neuron", key, "--json", "--top", "5", wh=demo_wh.root).stdout)
         for key in (f"L{layer}/N{n}", f"{layer}_{n}", str(layer * DEMO_SPEC.neurons_per_layer + n))
     ]
     assert cards[0] == cards[1] == cards[2]
@@ -86,10 +85,10 @@ def test_neuron_card_in_every_key_spelling(demo_wh):
     influences = [g["max_abs_influence"] for g in card["graphs"]]
     assert influences == sorted(influences, reverse=True) and all(g["prompt"] for g in card["graphs"])
     assert {p["kind"] for p in card["projections"]} >= {"promotes", "suppresses"}
-    shown = run("neuron", f"L{layer}/N{n}", wh=demo_wh.root)
+    shown = cli("neuron", f"L{layer}/N{n}", wh=demo_wh.root)
     for title in ("labels (every source and pass)", "strongest downstream edges", "other members of its module", "output projections"):
         assert title in shown.stdout, title
-    bad = run("neuron", f"L{DEMO_SPEC.layers}/N0", wh=demo_wh.root)
+    bad = cli("neuron", f"L{DEMO_SPEC.layers}/N0", wh=demo_wh.root)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "outside the atlas shape" in bad.stderr
 
 
@@ -135,11 +134,11 @@ def test_build_reindexes_only_the_atlases_whose_labels_changed(wh, tmp_path):
         path.write_text(json.dumps({"L0/N1": {"label": text}, "L1/N2": {"label": "commas in lists"}}))
         return path
 
-    assert run("ingest", "labels", str(write("one", "french negation")), "--atlas", "one", "--source", "s", wh=wh.root).returncode == 0
-    assert run("ingest", "labels", str(write("two", "plural nouns")), "--atlas", "two", "--source", "s", wh=wh.root).returncode == 0
+    assert cli("ingest", "labels", str(write("one", "french negation")), "--atlas", "one", "--source", "s", wh=wh.root).returncode == 0
+    assert cli("ingest", "labels", str(write("two", "plural nouns")), "--atlas", "two", "--source", "s", wh=wh.root).returncode == 0
     build(wh)
     assert {b.atlas for b in search_index.refresh(wh)} == set()  # the build indexed both; nothing changed since
-    assert run("ingest", "labels", str(write("one", "negated french verbs")), "--atlas", "one", "--source", "s", wh=wh.root).returncode == 0
+    assert cli("ingest", "labels", str(write("one", "negated french verbs")), "--atlas", "one", "--source", "s", wh=wh.root).returncode == 0
     build(wh)
     with circuitlake.open(wh.root, "one") as one:
         assert [r[:2] for r in one.search("negation").fetchall()] == [(0, 1)]  # stems: negated ~ negation
@@ -149,11 +148,11 @@ def test_build_reindexes_only_the_atlases_whose_labels_changed(wh, tmp_path):
     assert built["one"] > built["two"]  # only the atlas whose labels changed was indexed again
     folders = sorted(p.name.rsplit("-", 1)[0] for p in (wh.root / search.SCHEMA).iterdir())
     assert folders == sorted(search.slug(a) for a in ("one", "two"))  # the replaced index removed, nothing partial left
-    several = run("search", "noun", wh=wh.root)
+    several = cli("search", "noun", wh=wh.root)
     assert several.returncode == 2 and "--atlas" in several.stderr
     for folder in (wh.root / search.SCHEMA).glob(f"{search.slug('two')}-*"):
         shutil.rmtree(folder)  # as a warehouse indexed by an older circuitlake (DuckDB fts) has no folder
-    lost = run("search", "noun", "--atlas", "two", wh=wh.root)
+    lost = cli("search", "noun", "--atlas", "two", wh=wh.root)
     assert lost.returncode != 0 and "circuitlake build" in lost.stderr and len(lost.stderr.strip().splitlines()) == 1
     assert [b.atlas for b in search_index.refresh(wh)] == ["two"]
     with circuitlake.open(wh.root, "two") as two:
@@ -227,17 +226,17 @@ def test_semantic_search_finds_aspirin_neurons_by_a_synonym(demo_wh, monkeypatch
     server = EmbeddingsServer()
     try:
         embed = ("embed", "--base-url", server.url, "--dimensions", "32", "--model", "concept-32", "--batch-size", "500")
-        first = run(*embed, "--limit", "700", wh=wh.root)
+        first = cli(*embed, "--limit", "700", wh=wh.root)
         assert first.returncode == 0, first.stderr
         assert "700 neurons embedded" in first.stderr
-        rest = run(*embed, wh=wh.root)  # resumes: only the neurons without a vector yet
+        rest = cli(*embed, wh=wh.root)  # resumes: only the neurons without a vector yet
         assert rest.returncode == 0, rest.stderr
         con = duck.load(duck.connect(wh, read_only=True), "delta")
         labeled = duck.scalar(con, "select count(*) from neurons where coalesce(label, output_label, input_label, description) is not null")
         con.close()
         assert sum(len(r["input"]) for r in server.requests) == labeled
         assert f"{labeled - 700:,} neurons embedded" in rest.stderr
-        again = run(*embed, wh=wh.root)
+        again = cli(*embed, wh=wh.root)
         assert "0 neurons embedded" in again.stderr and sum(len(r["input"]) for r in server.requests) == labeled
         assert {r["dimensions"] for r in server.requests} == {32} and server.auth == {f"Bearer {SECRET}"}
 
@@ -249,7 +248,7 @@ def test_semantic_search_finds_aspirin_neurons_by_a_synonym(demo_wh, monkeypatch
             assert len(hits) == 10 and {(r[0], r[1]) for r in hits} <= members
             published = atlas.sql(f"select typeof(embedding) from {search.embeddings_table('sample')} limit 1").fetchone()
             assert published == ("FLOAT[32]",)
-        shown = run("search", "analgesic dose", "--semantic", "--base-url", server.url, "--limit", "3", wh=wh.root)
+        shown = cli("search", "analgesic dose", "--semantic", "--base-url", server.url, "--limit", "3", wh=wh.root)
         assert shown.returncode == 0 and shown.stdout.count("aspirin dosing") == 3
     finally:
         server.close()
@@ -265,7 +264,7 @@ def test_semantic_search_finds_aspirin_neurons_by_a_synonym(demo_wh, monkeypatch
 def test_html_report_renders_offline_with_every_plot(demo_wh, tmp_path):
     browser = chromium()
     page = tmp_path / "atlas.html"
-    written = run("report", "--html", str(page), wh=demo_wh.root)
+    written = cli("report", "--html", str(page), wh=demo_wh.root)
     assert written.returncode == 0, written.stderr
     text = page.read_text()
     assert "Content-Security-Policy" in text and "18 of 18 passed" in text

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from test_cli import run
+from conftest import cli
 
 from circuitlake import duck
 
@@ -71,7 +71,7 @@ def exports(demo_wh, tmp_path_factory):
     files = {}
     for layout in ("circuitdatabase", "qwen", "circuitlake"):
         files[layout] = out / f"{layout}.duckdb"
-        done = run("export", str(files[layout]), "--layout", layout, wh=demo_wh.root)
+        done = cli("export", str(files[layout]), "--layout", layout, wh=demo_wh.root)
         assert done.returncode == 0, done.stderr
     return files
 
@@ -137,7 +137,7 @@ def test_exported_rows_equal_the_warehouse_and_artifacts_queries_run_unchanged(d
 def test_top_k_edges_other_method_infomap_json_and_refusals(demo_wh, tmp_path):
     out = tmp_path / "top10.duckdb"
     infomap = tmp_path / "infomap.json"
-    done = run("export", str(out), "--layout", "qwen", "--edges-top-k-per-neuron", "10", "--infomap-json", str(infomap), wh=demo_wh.root)
+    done = cli("export", str(out), "--layout", "qwen", "--edges-top-k-per-neuron", "10", "--infomap-json", str(infomap), wh=demo_wh.root)
     assert done.returncode == 0, done.stderr
     db = duckdb.connect(str(out), read_only=True)
     assert db.execute("select max(n) from (select count(*) n from edges group by src_layer, src_neuron)").fetchone()[0] == 10
@@ -159,11 +159,11 @@ def test_top_k_edges_other_method_infomap_json_and_refusals(demo_wh, tmp_path):
         assert (entry["path"], entry["top"], entry["depth"]) == (path, top, depth)
     wh.close()
     weights = tmp_path / "weights.duckdb"
-    assert run("export", str(weights), "--method", "weight_graph", wh=demo_wh.root).returncode == 0
+    assert cli("export", str(weights), "--method", "weight_graph", wh=demo_wh.root).returncode == 0
     w = duckdb.connect(str(weights), read_only=True)
     assert w.execute("select value from metadata where key = 'min_edge_count'").fetchone() == ("1",)
     assert w.execute("select count(*) from edges").fetchone()[0] > 0
-    again = run("export", str(weights), wh=demo_wh.root)
+    again = cli("export", str(weights), wh=demo_wh.root)
     assert again.returncode == 2 and "--force" in again.stderr and len(again.stderr.strip().splitlines()) == 1
-    bad = run("export", str(tmp_path / "x.duckdb"), "--layout", "llama", wh=demo_wh.root)
+    bad = cli("export", str(tmp_path / "x.duckdb"), "--layout", "llama", wh=demo_wh.root)
     assert bad.returncode == 2 and "circuitdatabase" in bad.stderr and not (tmp_path / "x.duckdb").exists()

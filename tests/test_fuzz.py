@@ -10,8 +10,7 @@ import json
 import random
 
 import pyarrow.compute as pc
-from conftest import tiny_graph
-from test_cli import run
+from conftest import cli, tiny_graph
 
 from circuitlake import lake
 from circuitlake.app.sample import SampleSpec, write_labels
@@ -82,10 +81,10 @@ def _lake_rows(wh, atlas: str) -> dict:
 def test_fuzzed_graph_and_label_files_never_crash_and_land_or_reject(tmp_path):
     wh = warehouse(tmp_path / "wh")
     for name in ("fuzz", "bystander"):
-        assert run("atlas", "add", name, "--model", "m", "--layers", "8", "--neurons-per-layer", "16", wh=wh.root).returncode == 0
+        assert cli("atlas", "add", name, "--model", "m", "--layers", "8", "--neurons-per-layer", "16", wh=wh.root).returncode == 0
     bystander = tmp_path / "bystander.json"
     bystander.write_text(json.dumps(tiny_graph(prompt="bystander")))
-    assert run("ingest", "graphs", str(bystander), "--atlas", "bystander", wh=wh.root).returncode == 0
+    assert cli("ingest", "graphs", str(bystander), "--atlas", "bystander", wh=wh.root).returncode == 0
     before = _lake_rows(wh, "bystander")
 
     rng = random.Random(7)
@@ -97,7 +96,7 @@ def test_fuzzed_graph_and_label_files_never_crash_and_land_or_reject(tmp_path):
         path = folder / (f"g{i:03d}.json.gz" if kind == "bad gzip" else f"g{i:03d}.json")
         path.write_bytes(data)
         kinds[str(path)] = (kind, unreadable)
-    done = run("ingest", "graphs", str(folder), "--atlas", "fuzz", "--batch-graphs", "32", wh=wh.root)
+    done = cli("ingest", "graphs", str(folder), "--atlas", "fuzz", "--batch-graphs", "32", wh=wh.root)
     assert done.returncode == 1 and "Traceback" not in done.stderr + done.stdout
 
     landed = set(lake.read(wh, "graphs", ["source_path"], [("atlas", "=", "fuzz")])["source_path"].to_pylist())
@@ -110,7 +109,7 @@ def test_fuzzed_graph_and_label_files_never_crash_and_land_or_reject(tmp_path):
     reasons = lake.read(wh, "rejects", ["reason"], [("atlas", "=", "fuzz")])["reason"]
     assert pc.all(pc.less(pc.utf8_length(reasons), 400)).as_py()  # one line each, not a dump
     # a second run changes nothing
-    again = run("ingest", "graphs", str(folder), "--atlas", "fuzz", wh=wh.root)
+    again = cli("ingest", "graphs", str(folder), "--atlas", "fuzz", wh=wh.root)
     assert again.returncode == 1 and "Traceback" not in again.stderr
     assert lake.read(wh, "rejects", ["file"], [("atlas", "=", "fuzz")]).num_rows == len(reasons)
 

@@ -15,8 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import tiny_graph, write_graph
-from test_cli import run
+from conftest import cli, tiny_graph, write_graph
 
 from circuitlake import lake, registry
 from circuitlake.app.build import build
@@ -67,18 +66,18 @@ def test_query_never_writes_even_under_explain_analyze(built, tmp_path):
         f"explain (format json) copy (select 1) to '{pwned}'",
         "explain analyze create table t as select 1",
     ):
-        done = run("query", sql, wh=built.root)
+        done = cli("query", sql, wh=built.root)
         assert done.returncode == 2 and "read-only" in done.stderr and len(done.stderr.strip().splitlines()) == 1, (sql, done.stderr)
     assert not pwned.exists() and not fake_log.exists()
     for sql in ("explain analyze select count(*) from neurons", "explain select 1", "EXPLAIN (FORMAT json) select 1"):
-        assert run("query", sql, wh=built.root).returncode == 0, sql
-    assert run("status", wh=built.root).returncode in (0, 1)  # the lake is intact
+        assert cli("query", sql, wh=built.root).returncode == 0, sql
+    assert cli("status", wh=built.root).returncode in (0, 1)  # the lake is intact
 
 
 def test_query_times_out_with_one_line(built):
     start = time.monotonic()
     sql = "select count(*) from range(100000) a, range(100000) b, range(100000) c, range(100000) d"
-    done = run("query", sql, "--timeout", "1", wh=built.root)
+    done = cli("query", sql, "--timeout", "1", wh=built.root)
     assert done.returncode == 2 and "stopped after 1 s" in done.stderr and len(done.stderr.strip().splitlines()) == 1
     assert time.monotonic() - start < 30
 
@@ -87,24 +86,24 @@ def test_warehouse_paths_with_quotes_dollars_spaces_and_unicode_work(tmp_path):
     name = """with space it's say "hi" cost $HOME ünïcode ✓"""  # every spelling that broke YAML, SQL or a shell once
     wh = tmp_path / name / "wh"
     graph = write_graph(tmp_path / "g.json", tiny_graph())
-    assert run("atlas", "add", "t", "--model", "m", "--layers", "8", "--neurons-per-layer", "512", wh=wh).returncode == 0
-    assert run("ingest", "graphs", str(graph), "--atlas", "t", wh=wh).returncode == 0
-    done = run("build", wh=wh)
+    assert cli("atlas", "add", "t", "--model", "m", "--layers", "8", "--neurons-per-layer", "512", wh=wh).returncode == 0
+    assert cli("ingest", "graphs", str(graph), "--atlas", "t", wh=wh).returncode == 0
+    done = cli("build", wh=wh)
     assert done.returncode == 0, done.stderr[-1500:]
-    assert "1" in run("query", "select count(*) from lake.graphs", wh=wh).stdout
-    assert run("status", wh=wh).returncode == 0
-    assert run("audit", wh=wh).returncode == 0
+    assert "1" in cli("query", "select count(*) from lake.graphs", wh=wh).stdout
+    assert cli("status", wh=wh).returncode == 0
+    assert cli("audit", wh=wh).returncode == 0
     out = tmp_path / name / "o'ut.duckdb"
-    assert run("export", str(out), "--layout", "circuitlake", wh=wh).returncode == 0 and out.exists()
+    assert cli("export", str(out), "--layout", "circuitlake", wh=wh).returncode == 0 and out.exists()
 
 
 def test_a_second_build_gets_one_line_and_exit_2(built):
     holder = hold(built, "warehouse")
     try:
-        second = run("build", wh=built.root)
+        second = cli("build", wh=built.root)
         assert second.returncode == 2 and "is being built by `build`" in second.stderr
         assert len(second.stderr.strip().splitlines()) == 1, second.stderr
-        assert run("audit", wh=built.root).returncode == 2  # nor an audit while it runs
+        assert cli("audit", wh=built.root).returncode == 2  # nor an audit while it runs
     finally:
         holder.kill()
         holder.wait()
@@ -117,30 +116,30 @@ def test_a_build_whose_clustering_meets_a_busy_atlas_still_exits_0(tmp_path, sma
     ingest_graphs(wh, "small", [str(small_corpus)], show_progress=False)
     holder = hold(wh, "small")  # an ingest of this atlas runs while the build clusters
     try:
-        done = run("build", wh=wh.root)
+        done = cli("build", wh=wh.root)
     finally:
         holder.kill()
         holder.wait()
     assert done.returncode == 0 and "small not clustered now" in done.stderr, done.stderr[-2000:]
-    assert run("cluster", "--atlas", "small", wh=wh.root).returncode == 0  # later, it clusters
+    assert cli("cluster", "--atlas", "small", wh=wh.root).returncode == 0  # later, it clusters
 
 
 def test_data_never_drives_the_terminal(built):
-    card = run("neuron", "L0/N5", "--atlas", "small", wh=built.root)
+    card = cli("neuron", "L0/N5", "--atlas", "small", wh=built.root)
     assert card.returncode == 0
     assert "\x1b" not in card.stdout and "\x00" not in card.stdout
     assert "\\x1b[2J" in card.stdout and "[bold]markup[/bold]" in card.stdout  # shown, not obeyed
-    found = run("search", "evil", "--atlas", "small", wh=built.root)
+    found = cli("search", "evil", "--atlas", "small", wh=built.root)
     assert "\x1b" not in found.stdout and "[bold]markup" in found.stdout
 
 
 def test_a_corrupt_delta_log_is_one_line_and_exit_3(tmp_path):
     wh = warehouse(tmp_path / "wh")
-    assert run("atlas", "add", "t", "--model", "m", "--layers", "8", "--neurons-per-layer", "512", wh=wh.root).returncode == 0
+    assert cli("atlas", "add", "t", "--model", "m", "--layers", "8", "--neurons-per-layer", "512", wh=wh.root).returncode == 0
     log = wh.table("graphs") / "_delta_log" / "00000000000000000013.json"
     log.write_text('{"garbage": 1}\n')
     for command in (["status"], ["ingest", "graphs", str(write_graph(tmp_path / "g.json", tiny_graph())), "--atlas", "t"]):
-        done = run(*command, wh=wh.root)
+        done = cli(*command, wh=wh.root)
         errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
         assert done.returncode == 3 and len(errors) == 1 and "_delta_log" in errors[0], done.stderr
         assert "Traceback" not in done.stderr
@@ -153,12 +152,12 @@ def test_a_full_disk_is_one_line_and_exit_3(tmp_path):
         pytest.skip("cannot mount a small filesystem here")
     try:
         wh = disk / "wh"
-        assert run("atlas", "add", "t", "--model", "m", "--layers", "8", "--neurons-per-layer", "512", wh=wh).returncode == 0
+        assert cli("atlas", "add", "t", "--model", "m", "--layers", "8", "--neurons-per-layer", "512", wh=wh).returncode == 0
         graphs = tmp_path / "graphs"
         from circuitlake.app.sample import SampleSpec, write_graphs
 
         write_graphs(SampleSpec(graphs=60, min_nodes=400, max_nodes=500, seed=5), graphs)
-        done = run("ingest", "graphs", str(graphs / "graphs"), "--atlas", "t", wh=wh)
+        done = cli("ingest", "graphs", str(graphs / "graphs"), "--atlas", "t", wh=wh)
         errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
         assert done.returncode == 3 and len(errors) == 1 and "No space left" in errors[0], done.stderr[-2000:]
         assert "Traceback" not in done.stderr
@@ -190,6 +189,6 @@ def test_migrate_is_resumable_after_kill_9(tmp_path):
     time.sleep(1.5)
     proc.kill()
     proc.wait()
-    done = run("migrate", wh=wh.root)
+    done = cli("migrate", wh=wh.root)
     assert done.returncode == 0 and lake.lake_version(wh) == lake.SCHEMA_VERSION
     assert {t: lake.read(wh, t).num_rows for t in before} == before

@@ -12,8 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import duckdb
 import pytest
-from conftest import tiny_graph, write_graph
-from test_cli import run
+from conftest import cli, tiny_graph, write_graph
 
 from circuitlake import lake, registry
 from circuitlake.app.build import build
@@ -244,9 +243,9 @@ def test_dry_run_calls_nothing_and_cli_needs_a_key(wh, tiny, monkeypatch):
         server.close()
     assert server.prompts == [] and "32 neurons to label" in lines[0] and lines[-1].startswith("estimate: 64 calls")
     monkeypatch.delenv("OPENAI_API_KEY")
-    missing = run("label", "--atlas", "tiny", wh=wh.root)
+    missing = cli("label", "--atlas", "tiny", wh=wh.root)
     assert missing.returncode == 2 and "OPENAI_API_KEY" in missing.stderr
-    dry = run("label", "--atlas", "tiny", "--pass", "output", "--dry-run", "--limit", "2", wh=wh.root)
+    dry = cli("label", "--atlas", "tiny", "--pass", "output", "--dry-run", "--limit", "2", wh=wh.root)
     assert dry.returncode == 0 and "2 neurons to label" in dry.stdout and "--- prompt 1" in dry.stdout
 
 

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pyarrow as pa
-from test_cli import run
+from conftest import cli
 
 from circuitlake import lake
 from circuitlake.settings import warehouse
@@ -34,12 +34,12 @@ def test_v1_lake_is_refused_until_migrated_and_keeps_every_row(tmp_path):
         ["retract", "--atlas", "t", "--all", "--yes"],
         ["maintain"],
     ):
-        refused = run(*command, wh=wh.root)
+        refused = cli(*command, wh=wh.root)
         assert refused.returncode == 2 and "circuitlake migrate" in refused.stderr, command
         assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
     assert lake.lake_version(wh) == "1" and not lake.schema_version(wh, "retractions")  # nothing created
 
-    done = run("migrate", wh=wh.root)
+    done = cli("migrate", wh=wh.root)
     assert (
         done.returncode == 0
         and "1 -> 2" in done.stderr
@@ -66,9 +66,9 @@ def test_v1_lake_is_refused_until_migrated_and_keeps_every_row(tmp_path):
             after = after.drop_columns(added[name])
         assert after.equals(before), name
     assert lake.read(wh, "retractions").num_rows == 0 and lake.read(wh, "label_embeddings").num_rows == 0
-    assert "nothing to do" in run("migrate", wh=wh.root).stderr
+    assert "nothing to do" in cli("migrate", wh=wh.root).stderr
 
     # the migrated lake works: built, then a retraction of its graphs
-    assert run("build", wh=wh.root).returncode == 0
-    assert run("retract", "--atlas", "t", "--all", "--yes", wh=wh.root).returncode == 0
-    assert run("build", wh=wh.root).returncode == 0
+    assert cli("build", wh=wh.root).returncode == 0
+    assert cli("retract", "--atlas", "t", "--all", "--yes", wh=wh.root).returncode == 0
+    assert cli("build", wh=wh.root).returncode == 0

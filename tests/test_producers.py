@@ -13,8 +13,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import tiny_graph, write_graph
-from test_cli import run
+from conftest import cli, tiny_graph, write_graph
 
 from circuitlake import lake, registry
 from circuitlake.app.build import build
@@ -137,7 +136,7 @@ def test_card_search_audits_clusters_and_export_work_on_features(clt, tmp_path):
         assert {(x["pass"], x["labeler_model"]) for x in card["labels"]} >= {("autointerp", "gpt-4o-mini")}
         hits = a.search("capital cities", 20).fetchall()
         assert (layer, index) in {(h[0], h[1]) for h in hits}
-    shown = run("neuron", f"{layer}_{index}_3", "--atlas", TRANSCODER_ATLAS, wh=wh.root)
+    shown = cli("neuron", f"{layer}_{index}_3", "--atlas", TRANSCODER_ATLAS, wh=wh.root)
     assert shown.returncode == 0 and f"L{layer}/F{index}" in shown.stdout and "capital cities" in shown.stdout
     report = run_audits(wh)
     assert report.passed, [x for x in report.audits if not x.passed]
@@ -145,7 +144,7 @@ def test_card_search_audits_clusters_and_export_work_on_features(clt, tmp_path):
     assert db.execute("select count(*) from clusters where atlas = ?", [TRANSCODER_ATLAS]).fetchone()[0] > 0
     db.close()
     out = tmp_path / "clt.duckdb"
-    done = run("export", str(out), "--layout", "circuitlake", "--atlas", TRANSCODER_ATLAS, wh=wh.root)
+    done = cli("export", str(out), "--layout", "circuitlake", "--atlas", TRANSCODER_ATLAS, wh=wh.root)
     assert done.returncode == 0, done.stderr
     exported = duckdb.connect(str(out), read_only=True)
     assert exported.execute("select count(*) from edges").fetchone()[0] > 0
@@ -199,7 +198,7 @@ def test_producers_graphs_need_an_atlas_of_their_unit(wh, tmp_path, atlas):
     report = ingest_graphs(wh, atlas, [str(tmp_path / "clt")], show_progress=False)
     assert report.landed == 0 and report.rejected == 1
     assert "'cross layer transcoder' nodes: atlas small holds MLP neurons; add an atlas with --unit transcoder" in report.rejects[0]
-    status = run("status", wh=wh.root)
+    status = cli("status", wh=wh.root)
     assert status.returncode == 1 and "every graph file ingested was rejected" in status.stdout
     # and RelP graphs of MLP neurons are refused by a transcoder atlas
     registry.add(wh, registry.AtlasRecord(atlas="clt", model_id="m", num_layers=8, neurons_per_layer=4096, unit="transcoder"))
@@ -251,25 +250,25 @@ def test_label_files_of_the_wrong_shape_or_all_rejected_change_nothing(wh, atlas
     # (d) --format enriched on a top-level array: an error, nothing lands
     array = tmp_path / "src.json"
     array.write_text(json.dumps([{"modelId": "m", "layer": "1-clt-hp", "index": "2", "description": "np label"}]))
-    refused = run("ingest", "labels", str(array), "--atlas", atlas, "--format", "enriched", "--source", "src", wh=wh.root)
+    refused = cli("ingest", "labels", str(array), "--atlas", atlas, "--format", "enriched", "--source", "src", wh=wh.root)
     assert refused.returncode == 2 and "no enriched records" in refused.stderr
     # (c) a JSONL export read with the wrong --format: every record rejected; the source keeps its labels,
     # and the retry of the same file with the right format lands it (not "nothing to do")
     jsonl = tmp_path / "src.jsonl"
     jsonl.write_text(json.dumps({"modelId": "m", "layer": "1-clt-hp", "index": "2", "description": "np label"}) + "\n")
-    rejected = run("ingest", "labels", str(jsonl), "--atlas", atlas, "--format", "autointerp-jsonl", "--source", "src", wh=wh.root)
+    rejected = cli("ingest", "labels", str(jsonl), "--atlas", atlas, "--format", "autointerp-jsonl", "--source", "src", wh=wh.root)
     assert rejected.returncode == 1 and "rejected" in rejected.stderr
     assert {r["label"] for r in lake.read(wh, "labels").to_pylist()} - {None} == {"kept"}
-    detected = run("ingest", "labels", str(jsonl), "--atlas", atlas, "--source", "src", wh=wh.root)
+    detected = cli("ingest", "labels", str(jsonl), "--atlas", atlas, "--source", "src", wh=wh.root)
     assert detected.returncode == 0 and "1 rows landed" in detected.stderr, detected.stderr
     assert {r["label"] for r in lake.read(wh, "labels").to_pylist()} == {"np label"}
 
 
 def test_rejects_are_queryable_before_the_first_build(wh, atlas, tmp_path):
     write_graph(tmp_path / "bad.json", {"nodes": [], "links": [{"source": "x", "target": "y", "weight": 1}]})
-    assert run("ingest", "graphs", str(tmp_path / "bad.json"), "--atlas", atlas, wh=wh.root).returncode == 1
+    assert cli("ingest", "graphs", str(tmp_path / "bad.json"), "--atlas", atlas, wh=wh.root).returncode == 1
     assert not wh.duckdb.exists()
-    shown = run("query", "select file, reason from lake.rejects", wh=wh.root)
+    shown = cli("query", "select file, reason from lake.rejects", wh=wh.root)
     assert shown.returncode == 0 and "bad.json" in shown.stdout, shown.stderr
 
 

@@ -18,8 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from conftest import ARTIFACTS, chromium, system_binary
-from test_cli import CLI, run
+from conftest import ARTIFACTS, chromium, cli, system_binary
+from test_cli import CLI
 
 from circuitlake.app.sample import SampleSpec, write_labels
 
@@ -197,31 +197,31 @@ def test_a_browser_walks_search_neuron_neighbour_circuit_graph(demo_wh, browser)
 
 def test_a_build_runs_while_serving_and_the_diff_lists_what_it_changed(tmp_path, small_corpus):
     wh = tmp_path / "wh"
-    assert run("atlas", "add", "small", "--model", "m", "--layers", "8", "--neurons-per-layer", "512", wh=wh).returncode == 0
+    assert cli("atlas", "add", "small", "--model", "m", "--layers", "8", "--neurons-per-layer", "512", wh=wh).returncode == 0
     files = sorted(small_corpus.iterdir())
-    assert run("ingest", "graphs", *map(str, files[:12]), "--atlas", "small", wh=wh).returncode == 0
-    assert run("build", wh=wh).returncode == 0
+    assert cli("ingest", "graphs", *map(str, files[:12]), "--atlas", "small", wh=wh).returncode == 0
+    assert cli("build", wh=wh).returncode == 0
     old = tmp_path / "before.duckdb"
-    assert run("export", str(old), "--layout", "circuitlake", "--atlas", "small", wh=wh).returncode == 0
+    assert cli("export", str(old), "--layout", "circuitlake", "--atlas", "small", wh=wh).returncode == 0
 
     with serving(wh, "--compare", str(old)) as url:
         assert get(f"{url}/api/overview")[1]["atlases"][0]["metadata"]["graphs"] == "12"
         statuses: list[int] = []
         stop = threading.Event()
 
-        def browse() -> None:  # a reader that never pauses
-            while not stop.is_set():
+        def browse() -> None:  # a reader asking 20 times a second (more would only slow the build it waits on)
+            while not stop.wait(0.05):
                 statuses.append(get(f"{url}/api/neuron/L0/N1?atlas=small")[0])
 
         reader = threading.Thread(target=browse)
         reader.start()
         try:
-            assert run("ingest", "graphs", *map(str, files[12:]), "--atlas", "small", wh=wh).returncode == 0
+            assert cli("ingest", "graphs", *map(str, files[12:]), "--atlas", "small", wh=wh).returncode == 0
             write_labels(SampleSpec(graphs=1, seed=3), tmp_path)
-            assert run("ingest", "labels", str(tmp_path / "labels" / "enriched.json"), "--atlas", "small", wh=wh).returncode in (0, 1)
-            done = run("build", wh=wh)  # while the explorer serves
+            assert cli("ingest", "labels", str(tmp_path / "labels" / "enriched.json"), "--atlas", "small", wh=wh).returncode in (0, 1)
+            done = cli("build", wh=wh)  # while the explorer serves
             assert done.returncode == 0, done.stderr[-2000:]
-            assert run("cluster", "--atlas", "small", wh=wh).returncode == 0  # re-clustered on the new graphs
+            assert cli("cluster", "--atlas", "small", wh=wh).returncode == 0  # re-clustered on the new graphs
         finally:
             stop.set()
             reader.join()
@@ -234,23 +234,23 @@ def test_a_build_runs_while_serving_and_the_diff_lists_what_it_changed(tmp_path,
         page = get(f"{url}/diff?atlas=small")
         assert page[0] == 200 and "edges appeared" in page[1]
 
-    as_json = run("diff", str(old), str(wh), "--atlas", "small", "--json")
+    as_json = cli("diff", str(old), str(wh), "--atlas", "small", "--json")
     assert as_json.returncode == 0, as_json.stderr
     listed = json.loads(as_json.stdout)
     assert listed["counts"] == changed["counts"] and listed["ami"] == changed["ami"]
     appeared = listed["edges_appeared"][0]
     assert appeared["old_mean_abs_weight"] is None and appeared["new_mean_abs_weight"] > 0
-    shown = run("diff", str(old), str(wh), "--atlas", "small")
+    shown = cli("diff", str(old), str(wh), "--atlas", "small")
     assert shown.returncode == 0 and "edges that appeared" in shown.stdout and "labels that changed" in shown.stdout
-    same = json.loads(run("diff", str(wh), str(wh), "--atlas", "small", "--json").stdout)
+    same = json.loads(cli("diff", str(wh), str(wh), "--atlas", "small", "--json").stdout)
     assert set(same["counts"].values()) == {0} and same["ami"] == 1.0  # a build against itself: nothing changed
-    assert run("diff", str(old), str(tmp_path / "nowhere")).returncode == 2
+    assert cli("diff", str(old), str(tmp_path / "nowhere")).returncode == 2
 
 
 def test_serve_refuses_a_warehouse_without_a_build(tmp_path):
     missing = tmp_path / "missing"
-    assert run("serve", wh=missing).returncode == 2 and not missing.exists()  # no hidden writes
+    assert cli("serve", wh=missing).returncode == 2 and not missing.exists()  # no hidden writes
     wh = tmp_path / "wh"
-    assert run("atlas", "add", "t", "--model", "m", "--layers", "4", "--neurons-per-layer", "16", wh=wh).returncode == 0
-    done = run("serve", wh=wh)
+    assert cli("atlas", "add", "t", "--model", "m", "--layers", "4", "--neurons-per-layer", "16", wh=wh).returncode == 0
+    done = cli("serve", wh=wh)
     assert done.returncode == 2 and "run `circuitlake build` first" in done.stderr

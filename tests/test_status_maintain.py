@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
+from conftest import cli
 from deltalake import DeltaTable
-from test_cli import run
 
 from circuitlake import lake, registry
 from circuitlake.app.build import build
@@ -33,7 +33,7 @@ def test_status_follows_ingest_build_retract_and_cli_exit_codes(wh, atlas, small
     retract(wh, atlas, select(wh, atlas, files=[files[0]]))
     (small,) = warehouse_status(wh)["atlases"]
     assert small["retractions_not_built"] == 1 and small["batches_not_built"] == 1  # the survivors' new batch
-    done = run("status", "--json", wh=wh.root)
+    done = cli("status", "--json", wh=wh.root)
     assert done.returncode == 1 and json.loads(done.stdout)["atlases"][0]["graphs"] == 11
     build(wh, cluster=False)
     (small,) = warehouse_status(wh)["atlases"]
@@ -41,9 +41,9 @@ def test_status_follows_ingest_build_retract_and_cli_exit_codes(wh, atlas, small
 
     registry.add(wh, registry.AtlasRecord(atlas="empty", model_id="m", num_layers=2, neurons_per_layer=4))
     build(wh, cluster=False)
-    assert run("status", "--atlas", "empty", wh=wh.root).returncode == 0  # nothing landed, nothing to do
-    assert run("status", "--atlas", "nope", wh=wh.root).returncode == 2
-    shown = run("status", wh=wh.root)
+    assert cli("status", "--atlas", "empty", wh=wh.root).returncode == 0  # nothing landed, nothing to do
+    assert cli("status", "--atlas", "nope", wh=wh.root).returncode == 2
+    shown = cli("status", wh=wh.root)
     assert shown.returncode == 1 and "needs attention: small: not clustered yet" in shown.stdout
 
 
@@ -69,5 +69,5 @@ def test_maintain_compacts_vacuums_and_changes_no_row(wh, atlas, small_corpus):
     assert DeltaTable(str(wh.table("ingest_batches"))).version() > first
     # compaction and vacuum change no row: the next build restates nothing
     assert build(wh, cluster=False) == []
-    busy = run("maintain", "--retain-hours", "-1", wh=wh.root)
+    busy = cli("maintain", "--retain-hours", "-1", wh=wh.root)
     assert busy.returncode == 2 and "--retain-hours" in busy.stderr
