@@ -38,9 +38,11 @@ def last_build(wh: Warehouse, gateway: str = LOCAL_GATEWAY) -> dict | None:
     return built if "versions" in built else None
 
 
-def _record_built(wh: Warehouse, gateway: str, versions: dict[str, int], retractions: list[str], started: float) -> None:
+def _record_built(
+    wh: Warehouse, gateway: str, versions: dict[str, int], retractions: list[str], started: float, settled: dict | None = None
+) -> None:
     """Remember the lake the gateway's tables were last built from (written after a successful build
-    only), with the batches committed in it."""
+    only), with the batches committed in it; `settled` is set once the whole build is done (`_settle`)."""
     path = wh.built_record_of(gateway)
     tmp = path.with_suffix(".tmp")
     batches = sorted(f"{m.atlas}/{m.batch}" for m in lake.markers(wh, version=versions["ingest_batches"]))
@@ -51,6 +53,7 @@ def _record_built(wh: Warehouse, gateway: str, versions: dict[str, int], retract
                 "retractions": retractions,
                 "batches": batches,
                 "seconds": round(time.monotonic() - started, 1),
+                "settled": settled,
                 "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
             },
             sort_keys=True,
@@ -146,12 +149,37 @@ def build(wh: Warehouse, cluster: bool = True, gateway: str = LOCAL_GATEWAY) -> 
     one is announced with its estimate and left to `circuitlake cluster`, as is re-clustering after
     new data. Last, the search indexes of atlases whose labels changed are rebuilt (jobs/search_index.py).
 
+    A local build with nothing new (no lake commit, the same project, no plan applied since the last
+    complete build) answers before SQLMesh loads: the project's fingerprint and the lake's versions tell
+    it (`_nothing_new`); it still clusters an atlas that needs it and re-indexes a missing search index.
+
     On another gateway (`spark`) the same models build there, from the same lake, with a build record
     of their own; clustering and search indexing are left to the local builds whose DuckDB warehouse
     they read, and every lake table counts (a clustering run moves `cluster_runs`).
     """
     started = time.monotonic()
     ensure_free(wh)
+    built = last_build(wh, gateway)
+    if built is not None and _nothing_new(wh, gateway, built):
+        console.print("build: nothing new since the last build (project, lake and SQLMesh state as it left them)")
+        _record_built(wh, gateway, built["versions"], built["retractions"], started, built["settled"])
+        stale: list[str] = []
+        ctx = None
+    else:
+        stale, ctx = _plan(wh, gateway, built, started)
+    if gateway != LOCAL_GATEWAY:
+        return stale
+    clustered = cluster and [a for a in registry.all_atlases(wh) if _cluster_if_quick(wh, a)]
+    if clustered:
+        refresh_clusters(wh, ctx)
+    if ctx is not None or clustered or not search_index.on_disk(wh):
+        search_index.refresh(wh)
+    _settle(wh, gateway)
+    return stale
+
+
+def _plan(wh: Warehouse, gateway: str, built: dict | None, started: float):
+    """The SQLMesh part of a build (see `build`): (models restated for new data, the closed context)."""
     ctx = project.context(wh, gateway)
     try:
         with console.status("build: applying model changes (sqlmesh plan)"):
@@ -159,7 +187,7 @@ def build(wh: Warehouse, cluster: bool = True, gateway: str = LOCAL_GATEWAY) -> 
         rebuilt = {s.name for s in plan.new_snapshots}
         console.print(f"build: {len(rebuilt)} model(s) new or changed")
         versions = lake.versions(wh) if gateway == LOCAL_GATEWAY else lake.versions(wh, tuple(lake.TABLES))
-        built, retractions = last_build(wh, gateway), _retractions(wh)
+        retractions = _retractions(wh)
         moved = _moved(wh, versions, built and built["versions"])
         restate = {fqn for fqn in _reading(ctx, moved) if fqn not in rebuilt}
         if moved:
@@ -178,12 +206,35 @@ def build(wh: Warehouse, cluster: bool = True, gateway: str = LOCAL_GATEWAY) -> 
         _record_built(wh, gateway, versions, sorted(retractions), started)
     finally:
         ctx.close()
-    if gateway != LOCAL_GATEWAY:
-        return stale
-    if cluster and [a for a in registry.all_atlases(wh) if _cluster_if_quick(wh, a)]:
-        refresh_clusters(wh, ctx)
-    search_index.refresh(wh)
-    return stale
+    return stale, ctx
+
+
+def _settled_mark(wh: Warehouse, gateway: str) -> dict:
+    """What a completed build leaves unchanged until something new comes: the project's fingerprint and
+    the SQLMesh state file (any plan applied since, by `sqlmesh plan` too, changes its size or mtime)."""
+    state = wh.state.stat() if wh.state.exists() else None
+    return {"project": project.fingerprint(wh, gateway), "state": [state.st_size, state.st_mtime_ns] if state else None}
+
+
+def _settle(wh: Warehouse, gateway: str) -> None:
+    """Mark the last build complete (its plans, clustering and search indexes all done)."""
+    built = last_build(wh, gateway)
+    if built is not None:
+        path = wh.built_record_of(gateway)
+        path.write_text(json.dumps(built | {"settled": _settled_mark(wh, gateway)}, sort_keys=True))
+
+
+def _nothing_new(wh: Warehouse, gateway: str, built: dict) -> bool:
+    """True when a local build has nothing to do, decided without loading SQLMesh: the last build
+    completed, and since then no lake table moved (any commit counts), the project is the same and no
+    plan was applied to the warehouse by anyone. `ingest_batches` moving alone does not count (as in
+    `_moved`): a clustering run's marker moves it."""
+    if gateway != LOCAL_GATEWAY or not built.get("settled"):
+        return False
+    versions = lake.versions(wh)
+    return built["settled"] == _settled_mark(wh, gateway) and all(
+        versions[t] == built["versions"].get(t) for t in versions if t != "ingest_batches"
+    )
 
 
 def _cluster_if_quick(wh: Warehouse, atlas: registry.AtlasRecord) -> bool:

@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 from pathlib import Path
-
-from sqlmesh.core import constants as sqlmesh_constants
-from sqlmesh.core.config import Config
-from sqlmesh.core.config.loader import load_config_from_yaml
-from sqlmesh.core.loader import SqlMeshLoader
+from typing import TYPE_CHECKING
 
 from circuitlake import __version__, duck, lake
 from circuitlake.errors import UserError
 from circuitlake.settings import GATEWAY_ENV, Warehouse, budget, project_root, warehouse
 
-# SQLMesh's loader forks worker processes; a fork of a process whose deltalake (tokio) threads are
-# running can die at random ("A process in the process pool was terminated abruptly"): load in-process.
-sqlmesh_constants.MAX_FORK_WORKERS = 1
+if TYPE_CHECKING:
+    from sqlmesh.core.config import Config
+
+
+def _sqlmesh() -> None:
+    """Import SQLMesh when a config or a context is asked for (a second of imports a build with nothing
+    new does without). Its loader forks worker processes; a fork of a process whose deltalake (tokio)
+    threads are running can die at random ("A process in the process pool was terminated abruptly"):
+    it loads in-process."""
+    from sqlmesh.core import constants
+
+    constants.MAX_FORK_WORKERS = 1
 
 
 def load_config(wh: Warehouse | None = None, project: Path | None = None, gateway: str | None = None) -> Config:
@@ -25,6 +32,10 @@ def load_config(wh: Warehouse | None = None, project: Path | None = None, gatewa
     the file's default. SQLMesh opens a connection to every gateway it is given, so the others are left
     out: a DuckDB build never starts Spark (nor needs pyspark). No side effects: nothing is created or
     installed (the DuckDB connection installs `delta` from its pip package's file; `prepare` makes the lake)."""
+    _sqlmesh()
+    from sqlmesh.core.config import Config
+    from sqlmesh.core.config.loader import load_config_from_yaml
+
     wh = wh or warehouse()
     limits = budget()
     # the YAML is rendered as text before it is parsed: paths go in as placeholders and are put in the
@@ -65,6 +76,23 @@ def _put_paths(value, paths: dict[str, str]):
     return value
 
 
+PLANNED = ("models", "macros", "audits", "materializations")  # the folders a plan reads (not tests/, linter/, prompts/)
+
+
+def fingerprint(wh: Warehouse, gateway: str) -> str:
+    """Changes whenever a plan for `wh` on `gateway` could: the project's models, macros, audits and
+    materializations, its sqlmesh_config.yaml and config.py, the warehouse, the memory budget and the
+    circuitlake version. Read without loading SQLMesh (a few ms): a build with nothing new answers
+    from it and the lake's versions."""
+    root = project_root()
+    files = sorted(f for part in PLANNED for f in (root / part).rglob("*") if f.is_file() and "__pycache__" not in f.parts)
+    files += [root / name for name in ("sqlmesh_config.yaml", "config.py") if (root / name).is_file()]
+    digest = hashlib.sha256(f"{__version__}\0{lake.SCHEMA_VERSION}\0{wh.root}\0{gateway}\0{budget()}".encode())
+    for f in files:
+        digest.update(f"\0{f.relative_to(root)}\0".encode() + f.read_bytes())
+    return digest.hexdigest()
+
+
 def prepare(wh: Warehouse, gateway: str) -> None:
     """What a plan on `gateway` needs on disk: the lake's tables (created when missing, refused when of
     an older schema) and, for Spark, its folder (tables, metastore, state)."""
@@ -73,12 +101,18 @@ def prepare(wh: Warehouse, gateway: str) -> None:
         (wh.root / "spark").mkdir(exist_ok=True)
 
 
-class _WithoutUnitTests(SqlMeshLoader):
-    """The project without its YAML unit tests (tests/test_*.yaml): parsing them is a fifth of loading it
-    (measured), and a build skips them (they run in `make test` and in a user's own `sqlmesh plan`)."""
+@functools.cache
+def _without_unit_tests() -> type:
+    """SQLMesh's loader, without the project's YAML unit tests (tests/test_*.yaml): parsing them is a fifth
+    of loading the project (measured), and a build skips them (they run in `make test` and in a user's
+    own `sqlmesh plan`)."""
+    from sqlmesh.core.loader import SqlMeshLoader
 
-    def load_model_tests(self) -> list:
-        return []
+    class WithoutUnitTests(SqlMeshLoader):
+        def load_model_tests(self) -> list:
+            return []
+
+    return WithoutUnitTests
 
 
 def context(wh: Warehouse, gateway: str | None = None, unit_tests: bool = False):
@@ -89,6 +123,6 @@ def context(wh: Warehouse, gateway: str | None = None, unit_tests: bool = False)
 
     config = load_config(wh, gateway=gateway)
     if not unit_tests:
-        config = config.model_copy(update={"loader": _WithoutUnitTests})
+        config = config.model_copy(update={"loader": _without_unit_tests()})
     prepare(wh, config.default_gateway)
     return Context(paths=str(project_root()), config=config)

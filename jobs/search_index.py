@@ -164,6 +164,21 @@ def write_vector_index(con: duckdb.DuckDBPyConnection, table: str, path: Path, d
     return len(index)
 
 
+def on_disk(wh: Warehouse) -> bool:
+    """Whether every atlas has its full-text index recorded and every recorded index is on disk (a build
+    with nothing new re-indexes when one went missing)."""
+    con = duck.connect(wh, read_only=True)
+    try:
+        rows = con.execute(f"select atlas, kind, fingerprint from {search.INDEXES}").fetchall()
+    except duckdb.CatalogException:
+        return False
+    finally:
+        con.close()
+    if {a.name for a in registry.all_atlases(wh)} != {atlas for atlas, kind, _ in rows if kind == "fts"}:
+        return False
+    return all((search.fts_folder if kind == "fts" else search.vector_file)(wh, atlas, f).exists() for atlas, kind, f in rows)
+
+
 def refresh(wh: Warehouse) -> list[Built]:
     """Re-index the atlases whose label text (or, for semantic search, whose embeddings) changed since
     their index was built, or whose index file is missing; returns what was rebuilt. Idempotent: a second

@@ -3,12 +3,13 @@ a build with nothing new restates nothing, and a backlog larger than one pass is
 
 from __future__ import annotations
 
+import os
 import shutil
 
 import duckdb
 import pytest
 
-from circuitlake import registry
+from circuitlake import project, registry, search
 from circuitlake.app.build import build
 from circuitlake.app.sample import SampleSpec, write_graphs
 from circuitlake.ingest.graphs import ingest_graphs
@@ -88,3 +89,29 @@ def assert_same(a: dict[str, list[tuple]], b: dict[str, list[tuple]]) -> None:
             assert len(x) == len(y)
             for u, v in zip(x, y, strict=False):
                 assert u == (pytest.approx(v, rel=1e-12, abs=1e-15) if isinstance(v, float) else v), (table, x, y)
+
+
+def test_a_build_with_nothing_new_answers_without_loading_sqlmesh(wh, atlas, small_corpus, monkeypatch):
+    ingest_graphs(wh, atlas, [str(small_corpus)], show_progress=False)
+    build(wh)  # plans, clusters, indexes: then settled
+    loads = []
+    load = project.context
+    monkeypatch.setattr(project, "context", lambda *a, **kw: loads.append(a) or load(*a, **kw))
+    assert build(wh) == [] and loads == []  # nothing new: answered from the lake's versions and the project's fingerprint
+
+    index = next((wh.root / "search").glob(f"{search.slug(atlas)}-*"))
+    shutil.rmtree(index)
+    build(wh)
+    assert loads == [] and index.exists()  # a missing search index is rebuilt, still without a plan
+
+    state = wh.state.stat()
+    os.utime(wh.state, ns=(state.st_atime_ns, state.st_mtime_ns + 1))  # a plan applied meanwhile (`sqlmesh plan`)
+    build(wh)
+    assert len(loads) == 1
+    with monkeypatch.context() as edited:
+        edited.setattr(project, "fingerprint", lambda *a: "a model changed")
+        build(wh)
+    assert len(loads) == 2
+    registry.add(wh, registry.AtlasRecord(atlas="other", model_id="m", num_layers=8, neurons_per_layer=512))  # a lake commit
+    build(wh)
+    assert build(wh) == [] and len(loads) == 3  # the commit plans once, then the warehouse is settled again
