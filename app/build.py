@@ -43,22 +43,26 @@ def _record_built(
 ) -> None:
     """Remember the lake the gateway's tables were last built from (written after a successful build
     only), with the batches committed in it; `settled` is set once the whole build is done (`_settle`)."""
+    batches = sorted(f"{m.atlas}/{m.batch}" for m in lake.markers(wh, version=versions["ingest_batches"]))
+    _write_record(
+        wh,
+        gateway,
+        {
+            "versions": versions,
+            "retractions": retractions,
+            "batches": batches,
+            "seconds": round(time.monotonic() - started, 1),
+            "settled": settled,
+            "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        },
+    )
+
+
+def _write_record(wh: Warehouse, gateway: str, record: dict) -> None:
+    """Replace the gateway's build record at once (a reader never sees half of it)."""
     path = wh.built_record_of(gateway)
     tmp = path.with_suffix(".tmp")
-    batches = sorted(f"{m.atlas}/{m.batch}" for m in lake.markers(wh, version=versions["ingest_batches"]))
-    tmp.write_text(
-        json.dumps(
-            {
-                "versions": versions,
-                "retractions": retractions,
-                "batches": batches,
-                "seconds": round(time.monotonic() - started, 1),
-                "settled": settled,
-                "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            },
-            sort_keys=True,
-        )
-    )
+    tmp.write_text(json.dumps(record, sort_keys=True))
     tmp.replace(path)
 
 
@@ -220,8 +224,7 @@ def _settle(wh: Warehouse, gateway: str) -> None:
     """Mark the last build complete (its plans, clustering and search indexes all done)."""
     built = last_build(wh, gateway)
     if built is not None:
-        path = wh.built_record_of(gateway)
-        path.write_text(json.dumps(built | {"settled": _settled_mark(wh, gateway)}, sort_keys=True))
+        _write_record(wh, gateway, built | {"settled": _settled_mark(wh, gateway)})
 
 
 def _nothing_new(wh: Warehouse, gateway: str, built: dict) -> bool:
