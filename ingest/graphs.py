@@ -121,7 +121,10 @@ def parsers(workers: int, known: frozenset[str], shape: Shape) -> Iterator[Execu
     this process instead."""
     if workers == 1:
         _init(known, shape)
-        yield InProcess()
+        try:
+            yield InProcess()
+        finally:
+            _init(frozenset(), Shape(0, 0))  # the known hashes are not kept after the ingest
         return
     context = get_context("forkserver")
     context.set_forkserver_preload([__name__])
