@@ -169,7 +169,7 @@ def ingest_graphs(
     known = landed_graph_ids(wh, atlas.name)
     seen_rejects = known_reject_keys(wh, atlas.name)
     seen: set[str] = set(known)
-    # a small corpus parses in this process: starting a pool costs more than parsing it (~1 s; MB/s below)
+    # a small corpus parses in this process: starting a pool (~1 s) costs more than parsing it (IN_PROCESS_BYTES)
     parallel = 1 if sum(sizes[f] for f in files) < IN_PROCESS_BYTES else len(files)
     workers = max(1, min(workers or os.cpu_count() or 1, parallel))
     batch = Batch(wh, atlas.name, "graphs")
