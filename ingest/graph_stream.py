@@ -1,7 +1,7 @@
 """Huge graph files in bounded memory: nodes first, then the links in chunks, each chunk's rows handed
 on as soon as they are made.
 
-circuit-tracer users report single graphs of 1.7 GB; parsed whole (orjson, Python objects per link)
+circuit-tracer users report single graphs of 1.7 GB; parsed whole (Python objects per link)
 that needs ~8x the file in RAM. Here the file is read in passes with ijson's C parser: `metadata`
 (which producers write first, so this stops early), the `nodes` array, then `links` item by item,
 `chunk_links` at a time; a top-level `nodes_exceeded` is looked for only when the file's tail names
@@ -17,16 +17,18 @@ from itertools import islice
 from pathlib import Path
 
 import ijson
+import msgspec
 import pyarrow as pa
 from pydantic import TypeAdapter, ValidationError
 
-from circuitlake.formats.graph import GraphLink, GraphMetadata, GraphNode
+from circuitlake.formats.graph import FastGraphLink, FastGraphNode, GraphLink, GraphMetadata, GraphNode
 from circuitlake.ingest import sources
-from circuitlake.ingest.graph_rows import LINKS, NODES, GraphError, RowBuilder, Shape, _table, checked_nodes, link_columns, node_columns
+from circuitlake.ingest.graph_rows import LINKS, NODES, GraphError, RowBuilder, Shape, checked_nodes, struct_table
 
 _NODES = TypeAdapter(list[GraphNode])
 _LINKS = TypeAdapter(list[GraphLink])
 _METADATA = TypeAdapter(GraphMetadata)
+_FAST = {"nodes": list[FastGraphNode], "links": list[FastGraphLink]}
 
 
 def _invalid(what: str, offset: int, error: ValidationError) -> GraphError:
@@ -39,7 +41,10 @@ def _invalid(what: str, offset: int, error: ValidationError) -> GraphError:
 
 def _columns(items: list, what: str, offset: int, schema: pa.Schema) -> pa.Table:
     """A chunk of node or link dicts as a table of `schema`; GraphError with the record when invalid."""
-    table = _table((node_columns if what == "nodes" else link_columns)(items), schema) if all(type(x) is dict for x in items) else None
+    try:  # the fast path's typed structs, from the parsed dicts
+        table = struct_table(msgspec.convert(items, _FAST[what]), schema)
+    except msgspec.ValidationError:
+        table = None
     if table is not None:
         return table
     adapter = _NODES if what == "nodes" else _LINKS

@@ -1,138 +1,41 @@
 """Graph ingest: attribution graph files -> lake tables graphs, graph_nodes, graph_links.
 
-Streaming and idempotent. Files are parsed in a process pool (all cores; in this process for a
-corpus under IN_PROCESS_BYTES, which parses quicker than a pool starts) and landed in batches of
-at most `batch_graphs` graphs / `batch_links` links, each batch one Delta commit per table. A file
-whose content exceeds `stream_bytes` is streamed instead (ingest/graph_stream.py) in the main
-process, as a batch of its own: its links are written chunk by chunk as they are read, so memory
-stays bounded whatever the file's size; a rejected one has its written chunks deleted. A
-graph's identity is the sha256 of its decompressed bytes: a graph already committed for the atlas
-(also renamed or re-compressed) is skipped without parsing. Bad files are rejected whole with the
-file and record, the good ones still land. Memory is bounded by one batch, whatever the corpus size.
+Streaming and idempotent. The main process reads each file and hashes its decompressed bytes; a
+graph's identity is that sha256, so a graph already committed for the atlas (also renamed or
+re-compressed) or met earlier in the run is skipped without parsing. Landers parse the rest and land
+them in batches of at most `batch_graphs` graphs / `batch_links` links, each batch one Delta commit per
+table (ingest/graph_landers.py): a worker process per core, each committing its own batches (in this
+process for a corpus under IN_PROCESS_BYTES, which lands quicker than workers start). A file whose
+content exceeds `stream_bytes` is streamed instead (ingest/graph_stream.py) in the main process, as a
+batch of its own: its links are written chunk by chunk as they are read, so memory stays bounded
+whatever the file's size; a rejected one has its written chunks deleted. Bad files are rejected whole
+with the file and record, the good ones still land. Memory is bounded by a few files in flight and one
+batch per lander, whatever the corpus size.
 """
 
 from __future__ import annotations
 
 import os
 import zlib
-from collections import deque
-from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
-from contextlib import contextmanager
+from collections.abc import Callable
 from functools import partial
-from itertools import islice
-from multiprocessing import get_context
 from pathlib import Path
 
 import ijson
-import pyarrow as pa
-from pydantic import ValidationError
 
 from circuitlake import lake, locks, registry
 from circuitlake.ingest import sources
-from circuitlake.ingest.graph_rows import GraphError, Shape, read_graph, to_rows
+from circuitlake.ingest.graph_landers import DATA_TABLES, Event, Lander, Settings, graph_key, landers, with_key
+from circuitlake.ingest.graph_rows import GraphError, Shape
 from circuitlake.ingest.graph_stream import stream_rows
 from circuitlake.lake import Batch, IngestReport, Reject, known_reject_keys
 from circuitlake.progress import bar
 from circuitlake.settings import Warehouse
 
-DATA_TABLES = ["graph_links", "graph_nodes", "graphs"]  # written in this order, marker after
 SUFFIXES = (".json", ".json.gz")
-IN_PROCESS_BYTES = 16 * 2**20  # less graph JSON than this parses in one process (~40 MB/s): no worker pool
-NOTED = {  # per-graph counts the ingest summary shows: graphs column -> what it counts
-    "dangling_links": "links to ids that are no node (kept)",
-    "ambiguous_links": "ambiguous links (an id two nodes hold: kept, never unit links)",
-    "zero_weight_links": "zero-weight links (dropped)",
-    "error_nodes": "error nodes",
-}
-
-
-def graph_key(graph_id: str) -> int:
-    """The compact int64 key: the first 8 bytes of the sha256."""
-    return int.from_bytes(bytes.fromhex(graph_id[:16]), "big", signed=True)
-
-
-# Worker state, set once per process by _init.
-_KNOWN: frozenset[str] = frozenset()
-_SHAPE = Shape(0, 0)
-
-
-def _init(known: frozenset[str], shape: Shape) -> None:
-    global _KNOWN, _SHAPE
-    _KNOWN, _SHAPE = known, shape
-
-
-def _with_key(table: pa.Table, name: str, key: int) -> pa.Table:
-    table = table.append_column("graph_key", pa.array([key] * table.num_rows, pa.int64()))
-    schema = lake.row_schema(name)
-    return table.select(schema.names).cast(schema)
-
-
-def parse_file(path: Path):
-    """Worker: ('skip', path, sha) | ('reject', Reject) | ('ok', path, sha, graph row, nodes, links)."""
-    try:
-        data = sources.read_bytes(path)
-    except (OSError, EOFError, zlib.error) as e:
-        return "reject", Reject(str(path), "file", f"cannot read: {e}", sources.sha256(path.read_bytes()) if path.exists() else "")
-    sha = sources.sha256(data)
-    if sha in _KNOWN:
-        return "skip", path, sha
-    try:
-        graph = read_graph(data)
-        rows = to_rows(graph, *_SHAPE)
-    except ValidationError as e:
-        return "reject", Reject.invalid(str(path), "", e, sha)
-    except GraphError as e:
-        return "reject", Reject(str(path), e.record, e.reason, sha)
-    key = graph_key(sha)
-    row = {**rows.graph, "graph_id": sha, "graph_key": key, "source_path": str(path)}
-    return "ok", path, sha, row, _with_key(rows.nodes, "graph_nodes", key), _with_key(rows.links, "graph_links", key)
-
-
-def bounded_map(pool: Executor, fn, items, window: int):
-    """Like `pool.map` (results in order), but at most `window` files in flight: memory stays bounded
-    even when landing batches is slower than parsing."""
-    items = iter(items)
-    pending = deque(pool.submit(fn, item) for item in islice(items, window))
-    while pending:
-        result = pending.popleft().result()
-        nxt = next(items, None)
-        if nxt is not None:
-            pending.append(pool.submit(fn, nxt))
-        yield result
-
-
-class InProcess(Executor):
-    """`parse_file` in this process, one file at a time: for corpora too small to repay starting workers."""
-
-    def submit(self, fn, /, *args, **kwargs) -> Future:
-        future: Future = Future()
-        future.set_result(fn(*args, **kwargs))
-        return future
-
-
-@contextmanager
-def parsers(workers: int, known: frozenset[str], shape: Shape) -> Iterator[Executor]:
-    """Worker processes for `parse_file`, started by a fork server: a fork of this process (its deltalake,
-    progress-bar or JVM threads holding locks) could hang. Leaving the block early (an error, Ctrl-C)
-    cancels the files not started and waits only for those being parsed. The server imports this module
-    once, so each worker starts without importing it again. As with any start method other than fork, a
-    script that ingests must guard its top level with `if __name__ == "__main__":`. One worker parses in
-    this process instead."""
-    if workers == 1:
-        _init(known, shape)
-        try:
-            yield InProcess()
-        finally:
-            _init(frozenset(), Shape(0, 0))  # the known hashes are not kept after the ingest
-        return
-    context = get_context("forkserver")
-    context.set_forkserver_preload([__name__])
-    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init, initargs=(known, shape))
-    try:
-        yield pool
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+IN_PROCESS_BYTES = 16 * 2**20  # less graph JSON than this lands in one process (~40 MB/s): no workers
+IN_FLIGHT_BYTES = 256 * 2**20  # read but not yet landed (at least one file): bounds the memory between the main process and its workers
+IN_FLIGHT_PER_WORKER = 4  # files queued per worker: enough that none waits for the main process
 
 
 def landed_graph_ids(wh: Warehouse, atlas: str) -> frozenset[str]:
@@ -166,94 +69,115 @@ def ingest_graphs(
     sizes = {f: sources.content_size(f) for f in found}
     huge = [f for f in found if sizes[f] > stream_bytes]
     files = [f for f in found if sizes[f] <= stream_bytes]
-    known = landed_graph_ids(wh, atlas.name)
-    seen_rejects = known_reject_keys(wh, atlas.name)
-    seen: set[str] = set(known)
-    # a small corpus parses in this process: starting a pool (~1 s) costs more than parsing it (IN_PROCESS_BYTES)
+    seen = set(landed_graph_ids(wh, atlas.name))  # graphs in the lake, then those handed to a lander in this run
+    # a small corpus lands in this process: starting workers (~1 s) costs more than parsing it (IN_PROCESS_BYTES)
     parallel = 1 if sum(sizes[f] for f in files) < IN_PROCESS_BYTES else len(files)
     workers = max(1, min(workers or os.cpu_count() or 1, parallel))
-    batch = Batch(wh, atlas.name, "graphs")
+    settings = Settings(wh, atlas.name, shape, frozenset(known_reject_keys(wh, atlas.name)), batch_graphs, batch_links)
+    local = Lander(settings)  # the main process's: rejects of unreadable files, streamed graphs, small corpora
+    in_flight: dict[str, tuple[int, list[Path]]] = {}  # content hash handed to a lander -> (bytes, later files with it)
 
     def flush() -> None:
-        nonlocal batch
-        counts = batch.commit(DATA_TABLES, seen_rejects)
-        if counts:
-            report.batches += 1
-            report.count(counts)
-        batch = Batch(wh, atlas.name, "graphs")
+        tally(local.flush())
 
-    def landed(path: Path, sha: str, row: dict) -> None:
-        """Record a graph whose node and link rows are in the batch: its graphs row, input and hash."""
-        batch.add("graphs", pa.Table.from_pylist([row], lake.row_schema("graphs")))
-        batch.inputs.append(str(path))
-        batch.hashes.append(sha)
-        report.landed += 1
-        report.count({what: row[k] for k, what in NOTED.items()} | {"graphs without units": int(row["neuron_count"] == 0)}, into="noted")
+    def tally(events: list[Event]) -> None:
+        """Bring what landers did into the report; settle the files that waited for a graph's verdict."""
+        for event in events:
+            if event[0] == "committed":
+                report.batches += 1
+                report.count(event[1])
+                continue
+            kind, sha, what = event
+            progress.advance(task)
+            _, waiting = in_flight.pop(sha, (0, []))
+            if kind == "landed":
+                report.landed += 1
+                report.count(what, into="noted")
+                for _ in waiting:
+                    skip()
+            else:
+                report.announce(what)
+                seen.discard(sha)  # a later file with this content is judged again
+                for path in waiting:  # the same content: the same verdict, its row already recorded once
+                    report.announce(Reject(str(path), what.record, what.reason, sha))
+                    progress.advance(task)
 
-    def skipped(sha: str) -> bool:
-        """True (and counted) when the graph is in the lake or was landed earlier in this run."""
-        if sha in seen:
-            report.skipped += 1
-            batch.skipped += 1
-            return True
-        seen.add(sha)
-        return False
+    def skip() -> None:
+        report.skipped += 1
+        local.batch.skipped += 1
+        progress.advance(task)
+
+    def read(path: Path) -> tuple[str, bytes] | None:
+        """(sha, content) of a file to land; None when it is unreadable (rejected), known or waiting."""
+        try:
+            data = sources.read_bytes(path)
+        except (OSError, EOFError, zlib.error) as e:
+            tally([local.reject(Reject(str(path), "file", f"cannot read: {e}", sources.sha256(path.read_bytes())))])
+            return None
+        sha = sources.sha256(data)
+        if sha in in_flight:
+            in_flight[sha][1].append(path)
+        elif sha in seen:
+            skip()
+        else:
+            return sha, data
+        return None
 
     def stream(path: Path, advance: Callable[[], None]) -> None:
         """Land one huge graph as a batch of its own, written chunk by chunk as it is read."""
-        nonlocal batch
         try:
             sha = sources.file_sha256(path)
-        except (OSError, EOFError, zlib.error) as e:  # as parse_file says it
-            report.reject(batch, Reject(str(path), "file", f"cannot read: {e}", sources.sha256(path.read_bytes())))
+        except (OSError, EOFError, zlib.error) as e:  # as `read` says it
+            tally([local.reject(Reject(str(path), "file", f"cannot read: {e}", sources.sha256(path.read_bytes())))])
             return
-        if skipped(sha):
+        if sha in seen:
+            skip()
             return
         flush()
-        key, row = graph_key(sha), {}
+        batch, key, row = local.batch, graph_key(sha), {}
         try:
             for table, rows in stream_rows(path, shape):
                 if isinstance(rows, dict):
                     row = {**rows, "graph_id": sha, "graph_key": key, "source_path": str(path)}
                 else:
-                    batch.add(table, _with_key(rows, table, key))
+                    batch.add(table, with_key(rows, table, key))
                     batch.spill(table)
                     advance()
         except (GraphError, ijson.JSONError, OSError, EOFError, zlib.error) as e:
             for table in DATA_TABLES:  # the chunks of a rejected graph: written, never committed; gone now
                 lake.delete(wh, table, f"atlas = '{atlas.name}' AND batch = '{batch.batch}'")
-            batch = Batch(wh, atlas.name, "graphs")
-            seen.discard(sha)
+            local.batch = Batch(wh, atlas.name, "graphs")
             record, reason = (e.record, e.reason) if isinstance(e, GraphError) else ("file", f"cannot read: {e}")
-            report.reject(batch, Reject(str(path), record, reason, sha))
+            tally([local.reject(Reject(str(path), record, reason, sha))])
             flush()
             return
-        landed(path, sha, row)
+        seen.add(sha)
+        tally([local.landed(str(path), sha, row)])
         flush()
 
     with bar(show_progress) as progress:
         task = progress.add_task(f"ingest graphs -> {atlas.name}", total=len(found))
         if files:
-            with parsers(workers, known, shape) as pool:
-                for result in bounded_map(pool, parse_file, files, window=8 * workers):
-                    progress.advance(task)
-                    kind = result[0]
-                    if kind == "reject":
-                        report.reject(batch, result[1])
+            with landers(workers, local) as pool:
+                for path in files:
+                    content = read(path)
+                    if content is None:
                         continue
-                    _, path, sha = result[:3]
-                    if skipped(sha):
-                        continue
-                    _, _, _, row, nodes, links = result
-                    batch.add("graph_nodes", nodes)
-                    batch.add("graph_links", links)
-                    landed(path, sha, row)
-                    if len(batch.hashes) >= batch_graphs or batch.rows("graph_links") >= batch_links:
-                        flush()
+                    sha, data = content
+                    seen.add(sha)
+                    in_flight[sha] = (len(data), [])
+                    pool.submit(str(path), sha, data)
+                    while len(in_flight) > IN_FLIGHT_PER_WORKER * workers or (
+                        len(in_flight) > 1 and sum(size for size, _ in in_flight.values()) > IN_FLIGHT_BYTES
+                    ):
+                        tally(pool.results(wait=True))
+                    tally(pool.results(wait=False))
+                while in_flight:
+                    tally(pool.results(wait=True))
+                tally(pool.finish())
         flush()
         for path in huge:
             chunks = progress.add_task(f"  {path.name} (streamed, link chunks)", total=None)
             stream(path, partial(progress.advance, chunks))
-            progress.advance(task)
         flush()
     return report

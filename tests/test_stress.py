@@ -12,6 +12,8 @@ from bench.stress import stress  # noqa: E402
 
 
 def test_concurrent_writers_killed_at_random_lose_nothing(tmp_path):
-    tally = stress(tmp_path, rounds=1, seed=1)
+    # seed 14: a build (seconds long at least) is killed 1.8 s in while labels land beside it; a quicker
+    # victim (maintain on a new lake) may end before its kill, and the round would prove nothing
+    tally = stress(tmp_path, rounds=1, seed=14)
     assert tally.rounds == 1 and tally.kills >= 1
     assert tally.losses == []

@@ -6,13 +6,15 @@ or a string (viewer output, where embeddings are "E" and logits carry str(highes
 Nodes are classified by `feature_type` / `isLogit` / id prefix, never by layer. circuit-tracer and
 Neuronpedia write error nodes with `feature: -1`, transcoder features with an encoded `feature` (the
 per-layer index is in `node_id`), and a display label in `clerp`. The ingest's fast path
-(ingest/graph_rows.py) reads the same fields and leaves to this model every file it cannot take exactly.
+(ingest/graph_rows.py) decodes the same fields with msgspec (`FAST_GRAPH_FILE`: only the types this model
+takes without converting) and leaves to this model every file it cannot take exactly.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, NotRequired
 
+import msgspec
 from pydantic import ConfigDict, Field, TypeAdapter, with_config
 from typing_extensions import TypedDict
 
@@ -76,3 +78,36 @@ class GraphFile(TypedDict):
 
 
 GRAPH_FILE = TypeAdapter(GraphFile)
+
+
+class FastGraphNode(msgspec.Struct):
+    """A node as the fast path takes it: the GraphNode fields, each only in the JSON types that model
+    takes as they are (no bool for an int, no null for isLogit); unknown fields ignored."""
+
+    node_id: str
+    feature: int | None = None
+    layer: int | str | None = None
+    ctx_idx: int | None = None
+    feature_type: str | None = None
+    influence: float | None = None
+    activation: float | None = None
+    isLogit: bool = False
+    clerp: str | None = None
+
+
+class FastGraphLink(msgspec.Struct):
+    source: str
+    target: str
+    weight: float
+
+
+class FastGraphFile(msgspec.Struct):
+    """The file as the fast path takes it; `metadata` left as JSON for GraphMetadata to judge."""
+
+    nodes: list[FastGraphNode]
+    links: list[FastGraphLink]
+    metadata: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
+    nodes_exceeded: bool | None = None
+
+
+FAST_GRAPH_FILE = msgspec.json.Decoder(FastGraphFile)

@@ -102,8 +102,8 @@ class Batch:
             self.written[table] = self.written.get(table, 0) + self._append(table, pa.concat_tables(parts))
 
     def _append(self, name: str, data: pa.Table) -> int:
-        data = data.append_column("atlas", pa.array([self.atlas] * data.num_rows, pa.string()))
-        data = data.append_column("batch", pa.array([self.batch] * data.num_rows, pa.string()))
+        data = data.append_column("atlas", pa.repeat(pa.scalar(self.atlas, pa.string()), data.num_rows))
+        data = data.append_column("batch", pa.repeat(pa.scalar(self.batch, pa.string()), data.num_rows))
         append(self.wh, name, data)
         return data.num_rows
 
@@ -250,6 +250,10 @@ class IngestReport:
     def reject(self, batch: Batch, reject: Reject) -> None:
         """Record a reject in the batch (landed with it) and print its one-line error."""
         batch.rejects.append(reject)
+        self.announce(reject)
+
+    def announce(self, reject: Reject) -> None:
+        """Count a rejected record and print its one-line error (recorded with a batch elsewhere, or already)."""
         self.rejects.append(reject.line())
         self.rejected += 1
         console.print(reject.line(), style="red", markup=False, soft_wrap=True)
