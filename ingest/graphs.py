@@ -76,6 +76,7 @@ def ingest_graphs(
     settings = Settings(wh, atlas.name, shape, frozenset(known_reject_keys(wh, atlas.name)), batch_graphs, batch_links)
     local = Lander(settings)  # the main process's: rejects of unreadable files, streamed graphs, small corpora
     in_flight: dict[str, tuple[int, list[Path]]] = {}  # content hash handed to a lander -> (bytes, later files with it)
+    rejected: dict[str, Reject] = {}  # content hash -> its reject in this run (its row recorded once, by one lander)
 
     def flush() -> None:
         tally(local.flush())
@@ -97,10 +98,14 @@ def ingest_graphs(
                     skip()
             else:
                 report.announce(what)
-                seen.discard(sha)  # a later file with this content is judged again
-                for path in waiting:  # the same content: the same verdict, its row already recorded once
-                    report.announce(Reject(str(path), what.record, what.reason, sha))
-                    progress.advance(task)
+                rejected[sha] = what
+                for path in waiting:
+                    same_verdict(path, what)
+
+    def same_verdict(path: Path, reject: Reject) -> None:
+        """A file whose content was rejected in this run: the same reject line (its row is recorded once)."""
+        report.announce(Reject(str(path), reject.record, reject.reason, reject.content_hash))
+        progress.advance(task)
 
     def skip() -> None:
         report.skipped += 1
@@ -108,7 +113,7 @@ def ingest_graphs(
         progress.advance(task)
 
     def read(path: Path) -> tuple[str, bytes] | None:
-        """(sha, content) of a file to land; None when it is unreadable (rejected), known or waiting."""
+        """(sha, content) of a file to land; None when it is unreadable (rejected), known, rejected or waiting."""
         try:
             data = sources.read_bytes(path)
         except (OSError, EOFError, zlib.error) as e:
@@ -117,6 +122,8 @@ def ingest_graphs(
         sha = sources.sha256(data)
         if sha in in_flight:
             in_flight[sha][1].append(path)
+        elif sha in rejected:
+            same_verdict(path, rejected[sha])
         elif sha in seen:
             skip()
         else:
@@ -129,6 +136,9 @@ def ingest_graphs(
             sha = sources.file_sha256(path)
         except (OSError, EOFError, zlib.error) as e:  # as `read` says it
             tally([local.reject(Reject(str(path), "file", f"cannot read: {e}", sources.sha256(path.read_bytes())))])
+            return
+        if sha in rejected:
+            same_verdict(path, rejected[sha])
             return
         if sha in seen:
             skip()

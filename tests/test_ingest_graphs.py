@@ -43,9 +43,14 @@ def test_sample_corpus_lands_every_graph_node_and_link(wh, atlas, small_corpus, 
     corpus = tmp_path / "corpus"
     shutil.copytree(small_corpus, corpus)
     shutil.copy(files[0], corpus / f"copy_of_{files[0].name}")  # the same graph twice in one run: landed once
+    bad = tiny_graph()
+    bad["links"].append({"source": "3_7_1", "target": "0_5_0", "weight": 0.3})  # to an earlier layer
+    for name in ("a_bad.json", "zz_bad.json"):  # one bad graph twice, first and last: two reject lines, one row
+        write_graph(corpus / name, bad)
     report = ingest_graphs(wh, atlas, [str(corpus)], batch_graphs=5, show_progress=False)
     assert used == ["LanderPool" if pool else "InProcess"]
-    assert (report.landed, report.skipped, report.rejected, report.exit_code) == (len(files), 1, 0, 0)
+    assert (report.landed, report.skipped, report.rejected, report.exit_code) == (len(files), 1, 2, 1)
+    assert [name for name in ("a_bad.json", "zz_bad.json") if any(name in line for line in report.rejects)] == ["a_bad.json", "zz_bad.json"]
     expected_nodes = expected_links = 0
     for f in files:
         g = json.loads(gzip.decompress(f.read_bytes()) if f.suffix == ".gz" else f.read_bytes())
@@ -53,6 +58,7 @@ def test_sample_corpus_lands_every_graph_node_and_link(wh, atlas, small_corpus, 
         expected_links += len(g["links"])
     c = counts(wh)
     assert c["graphs"] == len(files) and c["graph_nodes"] == expected_nodes and c["graph_links"] == expected_links
+    assert c["rejects"] == 1
     landed = lake.read(wh, "ingest_batches", filters=[("atlas", "=", "small")])["landed"].to_pylist()
     assert c["ingest_batches"] == report.batches and sum(landed) == len(files) and max(landed) <= 5
     # one lander fills batches in turn; each worker of the pool commits its own (the last one of each may be short)
