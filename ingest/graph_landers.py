@@ -154,6 +154,7 @@ class LanderPool:
 
     def close(self) -> None:
         """Stop the workers (a worker cut off mid-batch leaves it uncommitted: the next run removes it)."""
+        self.tasks.cancel_join_thread()  # files never taken must not hold this process at its exit
         for p in self.processes:
             if p.is_alive():
                 p.terminate()
