@@ -10,8 +10,11 @@ worker also says ("done",) when it stopped, or ("failed", error) when it could n
 
 from __future__ import annotations
 
+import os
 import pickle
 import queue
+import threading
+import time
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -114,7 +117,9 @@ class LanderPool:
         context = get_context("forkserver")
         context.set_forkserver_preload([__name__])
         self.tasks, self.events = context.Queue(), context.Queue()
-        self.processes = [context.Process(target=_work, args=(settings, self.tasks, self.events), daemon=True) for _ in range(workers)]
+        self.processes = [
+            context.Process(target=_work, args=(settings, self.tasks, self.events, os.getpid()), daemon=True) for _ in range(workers)
+        ]
         for p in self.processes:
             p.start()
         self.running = len(self.processes)
@@ -161,8 +166,9 @@ class LanderPool:
             p.join()
 
 
-def _work(settings: Settings, tasks, events) -> None:
+def _work(settings: Settings, tasks, events, main_pid: int) -> None:
     """A worker: land the files it takes until told to stop, then commit what it holds."""
+    _die_with(main_pid)
     try:
         lander = Lander(settings)
         while (task := tasks.get()) is not None:
@@ -176,6 +182,22 @@ def _work(settings: Settings, tasks, events) -> None:
         except Exception:  # noqa: BLE001 (one pickle cannot name travels as its class name and text)
             error = (type(e).__name__, str(e))
         events.put(("failed", error, traceback.format_exc(limit=-3)))
+
+
+def _die_with(main_pid: int) -> None:
+    """Exit at once (within 0.2 s) when the main process is gone (killed: nothing tells the workers): a
+    worker must never commit a batch after the run holding the atlas lock ended, or a next run could
+    remove that batch's rows as debris before its marker lands."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.2)
+            try:
+                os.kill(main_pid, 0)
+            except ProcessLookupError:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="main watch", daemon=True).start()
 
 
 def _rebuilt(name: str, text: str) -> BaseException:

@@ -193,22 +193,33 @@ def test_unknown_atlas_and_missing_path_are_user_errors(wh, atlas, tmp_path):
         ingest_graphs(wh, atlas, [str(tmp_path / "missing")], show_progress=False)
 
 
-def test_killed_ingest_process_leaves_lake_consistent(wh, atlas, small_corpus):
-    """A real interruption: SIGKILL the ingest process once its first batch committed, then re-run."""
+@pytest.mark.parametrize("workers", [1, 2], ids=["in-process", "worker-pool"])
+def test_killed_ingest_process_leaves_lake_consistent(wh, atlas, small_corpus, workers):
+    """A real interruption: SIGKILL the ingest process (only it) once a first batch committed, then re-run.
+    Its workers, which commit batches of their own, end with it: none commits after the run is gone."""
     import subprocess
     import sys
     import time
 
+    import psutil
+
     code = (
-        "from circuitlake.settings import warehouse; from circuitlake.ingest.graphs import ingest_graphs; "
-        f"ingest_graphs(warehouse({str(wh.root)!r}), {atlas!r}, [{str(small_corpus)!r}], batch_graphs=1, workers=1, show_progress=False)"
+        "from circuitlake.settings import warehouse; from circuitlake.ingest import graphs\n"
+        "graphs.IN_PROCESS_BYTES = 0  # workers even for this small corpus\n"
+        f"graphs.ingest_graphs(warehouse({str(wh.root)!r}), {atlas!r}, [{str(small_corpus)!r}], batch_graphs=1, workers={workers}, "
+        "show_progress=False)"
     )
     proc = subprocess.Popen([sys.executable, "-c", code])
     deadline = time.time() + 60
     while not lake.committed_batches(wh, atlas) and time.time() < deadline and proc.poll() is None:
         time.sleep(0.01)
+    helpers = psutil.Process(proc.pid).children(recursive=True)  # the fork server and the workers
     proc.kill()
     proc.wait()
+    _, alive = psutil.wait_procs(helpers, timeout=2)
+    running = [p for p in alive if p.status() != psutil.STATUS_ZOMBIE]  # a zombie has ended (nobody reaped it yet)
+    assert not running, f"{len(running)} worker processes outlived the killed ingest"
+    assert len(helpers) >= (0 if workers == 1 else workers + 1)  # the fork server and a worker per core
     committed = lake.committed_batches(wh, atlas)
     assert 1 <= len(committed) < 24, "killed after the first commit, before the last"
     graphs = lake.read(wh, "graphs")
