@@ -107,6 +107,11 @@ def ingest_graphs(
         report.announce(Reject(str(path), reject.record, reject.reason, reject.content_hash))
         progress.advance(task)
 
+    def unreadable(path: Path, error: Exception) -> None:
+        """Reject a file that cannot be read or decompressed (its raw bytes' hash; none when it is gone)."""
+        raw = sources.sha256(path.read_bytes()) if path.exists() else ""
+        tally([local.reject(Reject(str(path), "file", f"cannot read: {error}", raw))])
+
     def skip() -> None:
         report.skipped += 1
         local.batch.skipped += 1
@@ -117,7 +122,7 @@ def ingest_graphs(
         try:
             data = sources.read_bytes(path)
         except (OSError, EOFError, zlib.error) as e:
-            tally([local.reject(Reject(str(path), "file", f"cannot read: {e}", sources.sha256(path.read_bytes())))])
+            unreadable(path, e)
             return None
         sha = sources.sha256(data)
         if sha in in_flight:
@@ -134,8 +139,8 @@ def ingest_graphs(
         """Land one huge graph as a batch of its own, written chunk by chunk as it is read."""
         try:
             sha = sources.file_sha256(path)
-        except (OSError, EOFError, zlib.error) as e:  # as `read` says it
-            tally([local.reject(Reject(str(path), "file", f"cannot read: {e}", sources.sha256(path.read_bytes())))])
+        except (OSError, EOFError, zlib.error) as e:
+            unreadable(path, e)
             return
         if sha in rejected:
             same_verdict(path, rejected[sha])
