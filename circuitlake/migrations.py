@@ -66,7 +66,7 @@ def migrate(wh: Warehouse) -> list[str]:
         return []
     done = []
     with ExitStack() as held:
-        for atlas in sorted(a.name for a in registry.all_atlases(wh)):
+        for atlas in registry.atlas_names(wh):  # names only: a killed step may have left records half-migrated
             held.enter_context(locks.atlas_lock(wh, atlas, "migrate"))
         version = found
         while version != lake.SCHEMA_VERSION:

@@ -183,16 +183,21 @@ def get(wh: Warehouse, name: str) -> AtlasRecord:
     return AtlasRecord.model_validate(row)
 
 
+def atlas_names(wh: Warehouse) -> list[str]:
+    """The registered atlases' names, sorted, without reading their records (which a lake half-way
+    through a migration may not yet hold in the current shape)."""
+    return sorted(lake.read(wh, "atlases", ["atlas"])["atlas"].to_pylist())
+
+
 def all_atlases(wh: Warehouse) -> list[AtlasRecord]:
-    names = lake.read(wh, "atlases", ["atlas"])["atlas"].to_pylist()
-    return [get(wh, n) for n in sorted(names)]
+    return [get(wh, n) for n in atlas_names(wh)]
 
 
 def resolve(wh: Warehouse, name: str | None) -> AtlasRecord:
     """The atlas `name`; when None, the warehouse's only atlas (UserError when it holds none or several)."""
     if name:
         return get(wh, name)
-    names = sorted(lake.read(wh, "atlases", ["atlas"])["atlas"].to_pylist())
+    names = atlas_names(wh)
     if len(names) != 1:
         listed = ", ".join(names) or "none registered"
         raise UserError(f"the warehouse holds {len(names)} atlases ({listed}): pass --atlas NAME")

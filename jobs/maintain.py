@@ -32,10 +32,10 @@ class TableMaintenance:
 
 def maintain_lake(wh: Warehouse, atlas: str | None = None, retain_hours: int = DEFAULT_RETAIN_HOURS) -> list[TableMaintenance]:
     """Compact (the atlas's partitions, or all), checkpoint, vacuum and clean up every lake table."""
-    names = [atlas] if atlas else [a.name for a in registry.all_atlases(wh)]
+    names = [atlas] if atlas else registry.atlas_names(wh)
     for name in names:
         registry.get(wh, name)  # an unknown atlas fails before anything changes
-    everyone = [a.name for a in registry.all_atlases(wh)]
+    everyone = registry.atlas_names(wh)
     done = []
     with ExitStack() as held:
         for name in sorted(everyone):  # one order for every process: no deadlock, fail fast when busy

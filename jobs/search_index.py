@@ -174,7 +174,7 @@ def on_disk(wh: Warehouse) -> bool:
         return False
     finally:
         con.close()
-    if {a.name for a in registry.all_atlases(wh)} != {atlas for atlas, kind, _ in rows if kind == "fts"}:
+    if set(registry.atlas_names(wh)) != {atlas for atlas, kind, _ in rows if kind == "fts"}:
         return False
     return all((search.fts_folder if kind == "fts" else search.vector_file)(wh, atlas, f).exists() for atlas, kind, f in rows)
 
@@ -188,7 +188,7 @@ def refresh(wh: Warehouse) -> list[Built]:
     try:
         _ensure_schema(con)
         embeddings_version = lake.versions(wh, ("label_embeddings",))["label_embeddings"]
-        for atlas in (a.name for a in registry.all_atlases(wh)):
+        for atlas in registry.atlas_names(wh):
             text = labels_fingerprint(con, atlas)
             fingerprint = f"{text}:{search.FTS_SETTINGS}"
             if _stored(con, atlas, "fts") != fingerprint or not search.fts_folder(wh, atlas, fingerprint).exists():

@@ -72,3 +72,28 @@ def test_v1_lake_is_refused_until_migrated_and_keeps_every_row(tmp_path):
     assert cli("build", wh=wh.root).returncode == 0
     assert cli("retract", "--atlas", "t", "--all", "--yes", wh=wh.root).returncode == 0
     assert cli("build", wh=wh.root).returncode == 0
+
+
+def test_migration_stopped_between_a_new_column_and_its_values_runs_again(tmp_path, monkeypatch):
+    """A `migrate` killed inside step 5 -> 6, after `atlases.unit` was added but before it was filled,
+    left records the current AtlasRecord refuses (unit null): the rerun must not need to read them."""
+    from circuitlake import migrations
+
+    wh = warehouse(tmp_path / "wh")
+    shutil.copytree(FIXTURE, wh.lake)
+
+    def killed_after_new_columns(w):
+        lake.add_missing_columns(w, "atlases")
+        raise KeyboardInterrupt  # the process is gone here
+
+    with monkeypatch.context() as m:
+        m.setitem(migrations.STEPS, "5", ("6", killed_after_new_columns))
+        try:
+            migrations.migrate(wh)
+        except KeyboardInterrupt:
+            pass
+    assert lake.lake_version(wh) == "5" and lake.read(wh, "atlases")["unit"].to_pylist() == [None]
+
+    done = cli("migrate", wh=wh.root)
+    assert done.returncode == 0 and "5 -> 6" in done.stderr, done.stderr
+    assert lake.lake_version(wh) == "6" and lake.read(wh, "atlases")["unit"].to_pylist() == ["neuron"]

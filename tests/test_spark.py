@@ -50,17 +50,19 @@ def _duckdb(wh, table: str):
         con.close()
 
 
-def _spark(wh, table: str):
+def _spark(wh) -> dict:
+    """Every compared table from the Spark build, through one SQLMesh context (a context loads the project)."""
     ctx = project.context(wh, "spark")
     try:
-        return ctx.engine_adapter.fetchdf(f"select * from main.{table}")
+        return {table: ctx.engine_adapter.fetchdf(f"select * from main.{table}") for table in KEYS}
     finally:
         ctx.close()
 
 
 def _assert_same_build(wh) -> None:
+    built = _spark(wh)
     for table in KEYS:
-        local, spark = _duckdb(wh, table), _spark(wh, table)
+        local, spark = _duckdb(wh, table), built[table]
         assert list(spark.columns) == list(local.columns), table
         assert len(local) > 0, table
         assert _rows(spark, table) == _rows(local, table), f"{table}: the Spark build differs from the DuckDB build"
