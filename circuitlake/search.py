@@ -35,13 +35,17 @@ LABEL_TEXT = "concat_ws(' | ', label, output_label, input_label, description)"
 TEXT_COLUMNS = ("label", "output_label", "input_label", "description")
 
 
-def labeled_units(atlas_param: str) -> str:
+def labeled_units(atlas_param: str, only: str | None = None) -> str:
     """Every unit of an atlas that search can find, as a subquery: its `neurons` row, and for a unit that
     is labeled but outside the atlas's universe (universe 'observed': it appears in no graph or wiring
-    yet) its `stg.neuron_labels` row, with no cluster. `atlas_param` is the atlas's SQL parameter."""
+    yet) its `stg.neuron_labels` row, with no cluster. `atlas_param` is the atlas's SQL parameter; `only`,
+    a relation with layer and neuron columns, keeps just those units (read first: a page's few hits
+    never scan every label of the atlas)."""
+    keep = f"semi join {only} as k on k.layer = {{0}}.layer and k.neuron = {{0}}.neuron" if only else ""
     return f"""(
   select feature_id, layer, neuron, label, output_label, input_label, description, cluster_path, top_cluster
-  from neurons
+  from neurons as u
+  {keep.format("u")}
   where atlas = {atlas_param}
   union all
   select cast(l.layer as bigint) * a.neurons_per_layer + l.neuron as feature_id, l.layer, l.neuron,
@@ -49,6 +53,7 @@ def labeled_units(atlas_param: str) -> str:
   from stg.neuron_labels as l
   join lake.atlases as a
     on l.atlas = a.atlas
+  {keep.format("l")}
   where l.atlas = {atlas_param}
     and not exists (select 1 from neurons as n where n.atlas = l.atlas and n.layer = l.layer and n.neuron = l.neuron)
 )"""
@@ -166,7 +171,7 @@ with ranked as ({ranked}
 )
 select r.layer, r.neuron, round(r.score, 4) as score, n.label, n.output_label, n.input_label, n.cluster_path, n.top_cluster
 from ranked as r
-join {labeled_units("$3")} as n
+join {labeled_units("$3", only="ranked")} as n
   on n.layer = r.layer and n.neuron = r.neuron
 order by r.score desc, r.layer, r.neuron"""
 

@@ -7,7 +7,9 @@ These two kinds let a restatement do only the new work:
   itself) and aggregates them; the query is inserted, never replacing rows. It runs again until a
   pass inserts nothing, so a query that takes `n` batches per pass (LIMIT) keeps each pass's
   aggregate small, whatever the backlog. Re-running adds nothing; an interrupted run leaves whole
-  passes behind, and the next run goes on from there. The CTE that reads the table itself is
+  passes behind, and the next run goes on from there. With an `order_by` property each pass is inserted
+  sorted by it, so a lookup on those columns reads one narrow row group range per pass, not the
+  whole table (DuckDB zone maps). The CTE that reads the table itself is
   answered from a ledger, `<table>__batches`: the distinct rows of that CTE, kept in the same
   transaction as each pass, so finding the new batches never rescans the (large) table.
 * `upsert_keys`: the query returns the rows of the keys that changed; the rows with those keys are
@@ -103,6 +105,8 @@ class AppendBatches(CustomMaterialization):
             if not adapter.table_exists(ledger):  # once per physical table (or after an upgrade)
                 adapter.execute(f"create table {ledger_sql} as select distinct {keys} from {table_name}")
             own.set("this", exp.select(*own.this.named_selects).from_(ledger))
+        if model.kind.materialization_properties.get("order_by") is not None:
+            query_or_df = exp.select("*").from_(query_or_df.subquery("pass_rows")).order_by(*_columns(model, "order_by"))
         before = _rows(adapter, table_name)
         while True:
             with adapter.transaction():

@@ -2,8 +2,12 @@
 MODEL (
   name main.neuron_graphs,
   kind CUSTOM (
-    -- each restatement inserts the graphs of batches not indexed yet, 64 batches a pass
-    materialization 'append_batches'
+    -- each restatement inserts the graphs of batches not indexed yet, 64 batches a pass, each pass sorted
+    -- by neuron: a neuron's graphs are found in one narrow range of every pass (a page reads them)
+    materialization 'append_batches',
+    materialization_properties (
+      order_by = (atlas, layer, neuron)
+    )
   ),
   tags (reads_lake),
   grain (atlas, graph_key, layer, neuron),
