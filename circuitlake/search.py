@@ -21,10 +21,13 @@ import math
 import re
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import tantivy
-from usearch.index import Index as VectorIndex
+
+if TYPE_CHECKING:
+    from usearch.index import Index as VectorIndex
 
 from circuitlake.settings import Warehouse
 
@@ -93,6 +96,10 @@ def vector_key(layer, neuron):
 
 
 def new_vector_index(dimensions: int) -> VectorIndex:
+    """An empty HNSW index. usearch is imported here, when first needed: loaded before deltalake's native
+    library, it made deltalake's next read crash the process (a segfault, found by the explorer bench)."""
+    from usearch.index import Index as VectorIndex
+
     return VectorIndex(
         ndim=dimensions,
         metric="cos",

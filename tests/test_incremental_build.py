@@ -67,7 +67,8 @@ def test_incremental_equals_from_scratch_and_noop_does_nothing(wh, tmp_path, mon
         # each neuron_graphs pass is stored sorted by neuron (its order_by): a lookup reads a narrow range per pass
         table = con.execute(
             "select table_schema || '.' || table_name from information_schema.tables "
-            "where table_name like 'main\\_\\_neuron\\_graphs\\_\\_%' escape '\\' and table_name not like '%batches' and table_type = 'BASE TABLE'"
+            "where table_name like 'main\\_\\_neuron\\_graphs\\_\\_%' escape '\\' "
+            "and table_name not like '%batches' and table_type = 'BASE TABLE'"
         ).fetchone()[0]
         stored = con.execute(f"select seq, atlas, layer, neuron from {table} order by rowid").fetchall()
         assert stored == sorted(stored)

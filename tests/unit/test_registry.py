@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from circuitlake import lake, registry
@@ -76,3 +79,21 @@ def test_add_get_resolve_and_a_unit_fixed_once_graphs_landed(tmp_path):
     lake.Batch(wh, "one", "graphs", hashes=["g"]).commit([], set())  # a graphs batch landed
     with pytest.raises(UserError, match="unit cannot change"):
         registry.add(wh, registry.record(atlas="one", model_id="m", num_layers=2, neurons_per_layer=8, unit="transcoder"))
+
+
+def test_registry_reads_after_circuitlake_search_was_imported_first(tmp_path):
+    """usearch's native library, loaded before deltalake's, made deltalake's next filtered read segfault:
+    circuitlake.search must not load it at import (a fresh process, importing it first, as the search bench
+    and a notebook may)."""
+    script = f"""
+import circuitlake.search
+from circuitlake import lake, registry
+from circuitlake.settings import warehouse
+wh = warehouse({str(tmp_path / "wh")!r})
+lake.ensure(wh)
+registry.add(wh, registry.AtlasRecord(atlas="a", model_id="m", num_layers=2, neurons_per_layer=4))
+print(registry.get(wh, "a").name, flush=True)
+import os; os._exit(0)  # as the CLI ends: deltalake's threads can abort an ordinary interpreter exit
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "a", (done.returncode, done.stderr[-1000:])
