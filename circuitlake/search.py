@@ -44,11 +44,14 @@ def labeled_units(atlas_param: str, only: str | None = None) -> str:
     yet) its `stg.neuron_labels` row, with no cluster. `atlas_param` is the atlas's SQL parameter; `only`,
     a relation with layer and neuron columns, keeps just those units (read first: a page's few hits
     never scan every label of the atlas)."""
-    keep = f"semi join {only} as k on k.layer = {{0}}.layer and k.neuron = {{0}}.neuron" if only else ""
+
+    def keep(alias: str) -> str:
+        return f"semi join {only} as k on k.layer = {alias}.layer and k.neuron = {alias}.neuron" if only else ""
+
     return f"""(
   select feature_id, layer, neuron, label, output_label, input_label, description, cluster_path, top_cluster
   from neurons as u
-  {keep.format("u")}
+  {keep("u")}
   where atlas = {atlas_param}
   union all
   select cast(l.layer as bigint) * a.neurons_per_layer + l.neuron as feature_id, l.layer, l.neuron,
@@ -56,7 +59,7 @@ def labeled_units(atlas_param: str, only: str | None = None) -> str:
   from stg.neuron_labels as l
   join lake.atlases as a
     on l.atlas = a.atlas
-  {keep.format("l")}
+  {keep("l")}
   where l.atlas = {atlas_param}
     and not exists (select 1 from neurons as n where n.atlas = l.atlas and n.layer = l.layer and n.neuron = l.neuron)
 )"""

@@ -32,13 +32,13 @@ class TableMaintenance:
 
 def maintain_lake(wh: Warehouse, atlas: str | None = None, retain_hours: int = DEFAULT_RETAIN_HOURS) -> list[TableMaintenance]:
     """Compact (the atlas's partitions, or all), checkpoint, vacuum and clean up every lake table."""
-    names = [atlas] if atlas else registry.atlas_names(wh)
+    everyone = registry.atlas_names(wh)  # sorted
+    names = [atlas] if atlas else everyone
     for name in names:
         registry.get(wh, name)  # an unknown atlas fails before anything changes
-    everyone = registry.atlas_names(wh)
     done = []
     with ExitStack() as held:
-        for name in sorted(everyone):  # one order for every process: no deadlock, fail fast when busy
+        for name in everyone:  # one order for every process: no deadlock, fail fast when busy
             held.enter_context(locks.atlas_lock(wh, name, "maintain"))
         for name in names:
             lake.discard_uncommitted(wh, name)
