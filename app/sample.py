@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import msgspec
 import numpy as np
 
 WORDS = [
@@ -222,9 +223,13 @@ def write_graphs(spec: SampleSpec, out: Path) -> list[Path]:
     groups = planted_groups(spec)
     written = []
     for i in range(spec.graphs):
-        text = json.dumps(make_graph(spec, i, groups), indent=2 if i % spec.pretty_every == 0 else None).encode()
+        # msgspec writes the JSON (json.dumps took half of the demo's corpus time), gzip at level 1 (9, the
+        # default, took a third): the same documents, written several times faster
+        text = msgspec.json.encode(make_graph(spec, i, groups))
+        if i % spec.pretty_every == 0:
+            text = msgspec.json.format(text, indent=2)
         path = folder / (f"graph_{i:05d}.json.gz" if i % 4 == 3 else f"graph_{i:05d}.json")
-        path.write_bytes(gzip.compress(text, mtime=0) if path.suffix == ".gz" else text)
+        path.write_bytes(gzip.compress(text, compresslevel=1, mtime=0) if path.suffix == ".gz" else text)
         written.append(path)
     return written
 

@@ -19,18 +19,18 @@ ARTIFACTS = REPO_ROOT / ".cache" / "test-artifacts"  # screenshots of the browse
 
 
 # the files that read the session's demo atlas (`demo_wh`): one work unit under pytest-xdist, so that
-# the atlas is built by one worker only
-DEMO_READERS = ("test_explore.py", "test_export.py", "test_readers.py", "test_serve.py")
+# the atlas is built by one worker only; the Spark test last of them (it adds to the atlas's lake)
+DEMO_READERS = ("test_explore.py", "test_export.py", "test_readers.py", "test_serve.py", "test_spark.py")
 
 
 def pytest_collection_modifyitems(items):
-    """The longest work first (the Spark build, the wheel in a fresh venv, then the demo atlas's readers)
-    and the quick unit tests last, so that on several workers (`make test`: pytest-xdist, a file per
-    worker, in this order) no long work unit starts last."""
+    """The longest work first (the wheel in a fresh venv, then the demo atlas's readers with the Spark
+    build at their end) and the quick unit tests last, so that on several workers (`make test`:
+    pytest-xdist, a file per worker, in this order) no long work unit starts last."""
 
-    def rank(item) -> tuple[bool, bool, bool]:
-        longest = bool(item.get_closest_marker("spark") or item.get_closest_marker("package"))
-        return not longest, Path(item.path).name not in DEMO_READERS, "/unit/" in item.nodeid
+    def rank(item) -> tuple[bool, bool, bool, bool]:
+        file = Path(item.path).name
+        return not item.get_closest_marker("package"), file not in DEMO_READERS, file == "test_spark.py", "/unit/" in item.nodeid
 
     items.sort(key=rank)
 
@@ -73,7 +73,8 @@ def atlas(wh):
 @pytest.fixture(scope="session")
 def demo_wh(tmp_path_factory):
     """The demo atlas (`circuitlake demo` on an 80-graph sample corpus), built once per session. Tests
-    read it; one adds label embeddings to it, which changes nothing the others read."""
+    read it; one adds label embeddings to it, which changes nothing the others read; the Spark test,
+    which runs after them, adds a graph batch and a second atlas."""
     root = tmp_path_factory.mktemp("demo")
     wh = warehouse(root / "warehouse")
     lake.ensure(wh)

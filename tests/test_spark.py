@@ -1,6 +1,8 @@
-"""The `spark` gateway (`make test-spark`): the demo atlas built on a local Spark session (local[2])
-from the same lake as the DuckDB build equals it row for row, with every audit passing there; a later
-graph batch reaches both through `circuitlake build`, on Spark through the same incremental path."""
+"""The `spark` gateway (`make test-spark`): the session's demo atlas built on a local Spark session
+(local[2]) from the same lake as the DuckDB build equals it row for row, with every audit passing there;
+a later graph batch and a new transcoder atlas reach both through `circuitlake build`, on Spark through
+the same incremental path. It runs after the demo atlas's other readers (tests/conftest.py): it adds to
+that lake."""
 
 from __future__ import annotations
 
@@ -10,16 +12,15 @@ import duckdb
 import pandas as pd
 import pytest
 
-from circuitlake import lake, project
+from circuitlake import project
 from circuitlake.app.build import build
-from circuitlake.app.demo import run_demo
+from circuitlake.app.demo import add_transcoder_atlas
 from circuitlake.app.sample import SAMPLE_ATLAS, SampleSpec, write_graphs
+from circuitlake.app.sample_transcoder import TRANSCODER_ATLAS
 from circuitlake.ingest.graphs import ingest_graphs
-from circuitlake.settings import warehouse
 
 pytestmark = pytest.mark.spark
 
-SPEC = SampleSpec(graphs=40, min_nodes=80, max_nodes=140, seed=5)
 MORE = SampleSpec(graphs=12, min_nodes=80, max_nodes=140, seed=6)  # the second batch
 KEYS = {
     "neurons": ("atlas", "layer", "neuron"),
@@ -76,25 +77,27 @@ SMALL_SPARK = {
 }
 
 
-@pytest.fixture(scope="module")
-def wh(tmp_path_factory):
-    patch = pytest.MonkeyPatch()
+@pytest.fixture
+def wh(demo_wh, monkeypatch):
+    """The session's demo atlas (ingested, built, clustered and audited on DuckDB), with the JVM settings
+    for tiny data; the Spark session is stopped afterwards (the worker's next tests run without its
+    threads and memory)."""
     for name, value in SMALL_SPARK.items():
-        patch.setenv(name, value)
-    root = tmp_path_factory.mktemp("spark")
-    w = warehouse(root / "warehouse")
-    lake.ensure(w)
-    assert run_demo(w, root / "corpus", root / "report.md", SPEC) == 0  # DuckDB: ingest, build, cluster, audits
-    yield w
-    patch.undo()
+        monkeypatch.setenv(name, value)
+    yield demo_wh
     from pyspark.sql import SparkSession
 
     session = SparkSession.getActiveSession()
     if session is not None:
-        session.stop()  # the worker's next tests run without the JVM's threads and memory
+        session.stop()
+
+
+def _graphs(wh, atlas: str) -> int:
+    return int(_duckdb(wh, "metadata").query(f"key == 'graphs' and atlas == '{atlas}'")["value"].item())
 
 
 def test_spark_build_equals_duckdb_build_and_follows_new_batches(wh, tmp_path):
+    before = _graphs(wh, SAMPLE_ATLAS)
     build(wh, gateway="spark")  # every model and audit on Spark; a failing audit fails the plan
     _assert_same_build(wh)
     clustered = _duckdb(wh, "neurons")["top_cluster"].notna().sum()
@@ -102,9 +105,10 @@ def test_spark_build_equals_duckdb_build_and_follows_new_batches(wh, tmp_path):
 
     write_graphs(MORE, tmp_path)
     ingest_graphs(wh, SAMPLE_ATLAS, [str(tmp_path / "graphs")], workers=1)
+    add_transcoder_atlas(wh, tmp_path / "transcoder")  # a second atlas: transcoder features, Neuronpedia labels
     build(wh)
     stale = build(wh, gateway="spark")  # only what reads the moved lake tables, the lake views over them first
     assert "lake.graph_links" in {s.split(".", 1)[-1].replace('"', "") for s in stale}
     _assert_same_build(wh)
-    graphs = _duckdb(wh, "metadata").query(f"key == 'graphs' and atlas == '{SAMPLE_ATLAS}'")["value"].item()
-    assert int(graphs) == SPEC.graphs + MORE.graphs
+    assert _graphs(wh, SAMPLE_ATLAS) == before + MORE.graphs
+    assert _graphs(wh, TRANSCODER_ATLAS) > 0

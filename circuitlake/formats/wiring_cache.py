@@ -6,7 +6,7 @@ Projections are `promotes`/`suppresses` here (`promoted`/`suppressed` in the edg
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, TypeAdapter
 
 
 class _Loose(BaseModel):
@@ -42,3 +42,6 @@ class NeuronWiring(_Loose):
     upstream: Lists = Field(default_factory=Lists)
     downstream: Lists = Field(default_factory=Lists)
     projections: Projections = Field(default_factory=Projections)
+
+
+CACHE_LAYER_FILE = TypeAdapter(dict[str, NeuronWiring])  # a whole layer file: neuron index (as text) -> its wiring
