@@ -10,11 +10,14 @@ install: $(VENV)/.installed
 
 # pinned in pyproject.toml; constraints.txt locks everything else. pip installs uv and torch (pip takes a
 # machine's own CPU wheel of torch where its config names one; uv would fetch the CUDA build), uv the rest
-# (several times faster than pip). uv writes each package's bytecode at install (--compile-bytecode): it does
-# not by default, and where PYTHONDONTWRITEBYTECODE is set (as on this machine) every new Python process
-# would compile sqlmesh, sqlglot, pandas... from source again (measured: `import sqlmesh` 2.7 -> 7.6 s; the
-# CLI and stress tests 70 -> 145 s); the install takes ~20 s longer
-UV := $(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python -c constraints.txt
+# (several times faster than pip)
+UV := $(BIN)/uv pip install -q --python $(BIN)/python -c constraints.txt
+
+# Python caches each module's bytecode in the venv as it first imports it: uv installs none, and where
+# PYTHONDONTWRITEBYTECODE is set (as on this machine) every new process (CLI calls, test workers, the demo)
+# compiled sqlmesh, sqlglot, pandas... from source again (measured: `import sqlmesh` 2.7 -> 7.6 s; the CLI
+# and stress tests 70 -> 145 s). Compiling every package at install instead (uv --compile-bytecode) took 22 s.
+unexport PYTHONDONTWRITEBYTECODE
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
