@@ -37,7 +37,7 @@ def test_wheel_installed_in_a_fresh_venv_runs_the_demo_and_sqlmesh(tmp_path):
         assert any(n.startswith(f"circuitlake/project/{folder}/") for n in names), folder
 
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)  # uv installs into it: no pip needed
     # the wheel and its dependencies as pinned, resolved by uv (a minute faster than pip); no torch: the demo needs none
     uv = [sys.executable, "-m", "uv", "pip", "install", "-q", "--python", str(venv / "bin" / "python")]
     subprocess.run([*uv, "-c", str(REPO_ROOT / "constraints.txt"), str(wheel)], check=True, cwd=tmp_path)
