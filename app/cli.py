@@ -54,18 +54,27 @@ def _is(e: BaseException, module: str, name: str) -> bool:
     return isinstance(cls, type) and isinstance(e, cls)
 
 
+def _with_full_disk(cause: str, wh: Warehouse | None) -> str:
+    """`cause`, followed by the disk being full when it is nearly so and the cause does not say it: the
+    object store may lose the OS's reason ("Generic LocalFileSystem error") when its runtime shuts down."""
+    if "No space left" in cause or wh is None or not wh.root.exists() or shutil.disk_usage(wh.root).free >= LOW_DISK:
+        return cause
+    return f"{cause}: No space left on its disk ({shutil.disk_usage(wh.root).free / 2**20:.1f} MiB free)"
+
+
 def fault(e: BaseException, wh: Warehouse | None) -> str | None:
     """One line naming the path and the cause of a hard fault (OS error, Delta log or DuckDB I/O error,
     a deltalake panic); None for anything else."""
     first = (str(e).strip().splitlines() or [type(e).__name__])[0]
     if isinstance(e, OSError):
         where = e.filename or (wh and wh.root)
-        return f"{where}: {e.strerror or first} (nothing more was written; free space or fix permissions, then retry)"
+        cause = _with_full_disk(e.strerror or first, wh)
+        return f"{where}: {cause} (nothing more was written; free space or fix permissions, then retry)"
     if _is(e, "deltalake.exceptions", "DeltaError") or _is(e, "duckdb", "IOException") or type(e).__name__ == "PanicException":
         named = re.search(r'path: "([^"]+)"|(/[^\s"\'{}]+)', first)  # the file the engine names, else the lake
         where = (named[1] or named[2]) if named else (wh.lake if wh else "the lake")
-        cause = re.sub(r"\s*[A-Za-z]*\s*\{.*", "", first).strip(" :") or type(e).__name__
-        return f"{where}: cannot read or write it: {cause[:200]} (check free space, permissions and the Delta log there)"
+        cause = _with_full_disk(re.sub(r"\s*[A-Za-z]*\s*\{.*", "", first).strip(" :")[:200] or type(e).__name__, wh)
+        return f"{where}: cannot read or write it: {cause} (check free space, permissions and the Delta log there)"
     if _is(e, "sqlmesh.utils.errors", "SQLMeshError") and wh and wh.root.exists() and shutil.disk_usage(wh.root).free < LOW_DISK:
         # SQLMesh reports a failed plan without its cause: a nearly full disk is the likely one
         free = shutil.disk_usage(wh.root).free / 2**20

@@ -162,6 +162,14 @@ def test_a_full_disk_is_one_line_and_exit_3(tmp_path):
         errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
         assert done.returncode == 3 and len(errors) == 1 and "No space left" in errors[0], done.stderr[-2000:]
         assert "Traceback" not in done.stderr
+
+        # the object store can lose the OS's reason when its runtime shuts down mid-write: the line still says why
+        from circuitlake.app.cli import fault
+
+        with open(disk / "filler", "wb") as filler:
+            while filler.write(b"\0" * 4096) and filler.flush() is None and os.statvfs(disk).f_bavail:
+                pass
+        assert "No space left on its disk" in (fault(OSError("Generic LocalFileSystem error"), warehouse(wh)) or "")
     finally:
         subprocess.run(["umount", str(disk)])
 
