@@ -30,7 +30,8 @@ def ensure_free(wh: Warehouse) -> None:
 
 
 def last_build(wh: Warehouse, gateway: str = LOCAL_GATEWAY) -> dict | None:
-    """The last successful build on `gateway`: {"versions": {lake table: Delta version}, "retractions":
+    """The last successful build on `gateway`: {"root": the warehouse's folder then, "versions": {lake
+    table: Delta version}, "retractions":
     [ids handled], "batches": ["atlas/batch" committed then], "finished_at": ISO time, "seconds":
     duration}, or None before the first."""
     path = wh.built_record_of(gateway)
@@ -48,6 +49,7 @@ def _record_built(
         wh,
         gateway,
         {
+            "root": str(wh.root),
             "versions": versions,
             "retractions": retractions,
             "batches": batches,
@@ -117,14 +119,15 @@ def _reading(ctx, tables: set[str]) -> set[str]:
     }
 
 
-def _snapshot_views(ctx, tables: set[str]) -> set[str]:
-    """On a gateway that reads the lake as Parquet file lists (`lake_format: parquet_files`, Spark
-    without delta-spark), the lake views over these tables: their file lists are fixed when they are
-    created, so the build re-creates them. Empty elsewhere: `delta_scan` and Delta tables read the
-    current version at query time."""
-    variables = ctx.config.gateways[ctx.selected_gateway].variables
-    if variables.get("lake_format") != "parquet_files":
-        return set()
+def _reads_file_lists(ctx) -> bool:
+    """Whether the gateway reads the lake as Parquet file lists (`lake_format: parquet_files`, Spark
+    without delta-spark): a lake view's file list is fixed when it is created, so the build re-creates
+    the views over moved tables. (`delta_scan` and Delta tables read the current version at query time.)"""
+    return ctx.config.gateways[ctx.selected_gateway].variables.get("lake_format") == "parquet_files"
+
+
+def _lake_views(ctx, tables: set[str]) -> set[str]:
+    """The lake views over these lake tables."""
     return {m.fqn for m in ctx.models.values() if _schema(m.fqn) == LAKE_SCHEMA and m.fqn.rsplit(".", 1)[-1].strip('"') in tables}
 
 
@@ -192,10 +195,13 @@ def _plan(wh: Warehouse, gateway: str, built: dict | None, started: float):
         console.print(f"build: {len(rebuilt)} model(s) new or changed")
         versions = lake.versions(wh) if gateway == LOCAL_GATEWAY else lake.versions(wh, tuple(lake.TABLES))
         retractions = _retractions(wh)
-        moved = _moved(wh, versions, built and built["versions"])
+        # a warehouse moved (or copied) since its last build: its lake views still read the lake they were
+        # created over, so each is created again and what reads them restated
+        relocated = built is not None and built.get("root", str(wh.root)) != str(wh.root)
+        moved = set(versions) if relocated else _moved(wh, versions, built and built["versions"])
         restate = {fqn for fqn in _reading(ctx, moved) if fqn not in rebuilt}
-        if moved:
-            restate |= _snapshot_views(ctx, moved | {"ingest_batches"}) - rebuilt
+        if moved and (relocated or _reads_file_lists(ctx)):
+            restate |= _lake_views(ctx, moved | {"ingest_batches"}) - rebuilt
         retracted = {atlas for r, atlas in retractions.items() if built and r not in built["retractions"]}
         if retracted:
             restate |= set(_forget_retracted(ctx, retracted, rebuilt))

@@ -6,7 +6,7 @@ import functools
 import hashlib
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from circuitlake import __version__, duck, lake
 from circuitlake.errors import UserError
@@ -57,11 +57,34 @@ def load_config(wh: Warehouse | None = None, project: Path | None = None, gatewa
             "threads": str(limits.threads),
         },
     )
-    raw = _put_paths(rendered, paths)
-    chosen = gateway or os.environ.get(GATEWAY_ENV) or raw["default_gateway"]
-    if chosen not in raw["gateways"]:
-        raise UserError(f"no gateway '{chosen}' in sqlmesh_config.yaml: choose one of {', '.join(raw['gateways'])}")
-    return Config.model_validate(raw | {"gateways": {chosen: raw["gateways"][chosen]}, "default_gateway": chosen})
+    chosen = gateway or os.environ.get(GATEWAY_ENV) or rendered["default_gateway"]
+    if chosen not in rendered["gateways"]:
+        raise UserError(f"no gateway '{chosen}' in sqlmesh_config.yaml: choose one of {', '.join(rendered['gateways'])}")
+    one = rendered | {"gateways": {chosen: rendered["gateways"][chosen]}, "default_gateway": chosen}
+    return _config_class().model_validate(_put_paths(one, paths)).with_fingerprint(Config.model_validate(one).fingerprint)
+
+
+@functools.cache
+def _config_class() -> Any:  # a subclass of sqlmesh's Config, made when SQLMesh is first imported
+    """SQLMesh's Config whose `fingerprint` is that of the config before the warehouse's paths are put in.
+    SQLMesh keys its model cache (`.cache/` of the project) by that fingerprint; the models never read
+    those paths (the lake's is asked of the engine, macros/lake.py), so every warehouse's first load is
+    served from the cache instead of parsing and rendering the project again."""
+    from pydantic import PrivateAttr
+    from sqlmesh.core.config import Config
+
+    class WarehouseConfig(Config):
+        _template_fingerprint: str = PrivateAttr(default="")
+
+        def with_fingerprint(self, fingerprint: str) -> WarehouseConfig:
+            self._template_fingerprint = fingerprint
+            return self
+
+        @property
+        def fingerprint(self) -> str:
+            return self._template_fingerprint or super().fingerprint
+
+    return WarehouseConfig
 
 
 def _put_paths(value, paths: dict[str, str]):
@@ -125,4 +148,4 @@ def context(wh: Warehouse, gateway: str | None = None, unit_tests: bool = False)
     if not unit_tests:
         config = config.model_copy(update={"loader": _without_unit_tests()})
     prepare(wh, config.default_gateway)
-    return Context(paths=str(project_root()), config=config)
+    return Context(config={project_root().absolute(): config})  # as given: a Config passed alone is copied into the base class

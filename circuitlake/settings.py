@@ -49,6 +49,11 @@ def project_root() -> Path:
     return cache
 
 
+def lake_of(root: str | os.PathLike) -> Path:
+    """The Delta lake of the warehouse at `root`."""
+    return Path(root) / "lake"
+
+
 @dataclass(frozen=True)
 class Warehouse:
     """A warehouse folder: the Delta lake under `lake/`, the published DuckDB file and SQLMesh state beside it."""
@@ -57,7 +62,7 @@ class Warehouse:
 
     @property
     def lake(self) -> Path:
-        return self.root / "lake"
+        return lake_of(self.root)
 
     @property
     def duckdb(self) -> Path:

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlglot import exp, parse_one
 from sqlmesh import macro
 
 from circuitlake.lake.parquet_files import parquet_files_read
+from circuitlake.settings import lake_of
 
 
 @macro()
 def lake_scan(evaluator, table: exp.Expr) -> exp.Expr:
-    """A read of Delta lake table `table` under the `lake_root` variable (an absolute path), by the
-    gateway's `lake_format` variable:
+    """A read of Delta lake table `table` of the warehouse's lake (absolute path), by the gateway's
+    `lake_format` variable:
 
     * `delta_scan` (default, DuckDB): the delta extension's `delta_scan('path')`;
     * `delta` (Spark with delta-spark, Databricks): the metastore table `<lake_delta_schema>.<table>`
@@ -73,10 +76,25 @@ def newest_wiring_layers(evaluator, table: exp.Expr) -> exp.Expr:
 def _scan(evaluator, table: exp.Expr) -> exp.Expr:
     """`lake_scan`'s read (macros share this plain function rather than call each other)."""
     name = table.name if isinstance(table, (exp.Column, exp.Identifier, exp.Literal)) else str(table)
-    path = f"{evaluator.var('lake_root')}/{name}"
     lake_format = evaluator.var("lake_format", "delta_scan")
     if lake_format == "delta":
         return exp.table_(name, db=evaluator.var("lake_delta_schema", "lake_delta"))
+    path = f"{_lake(evaluator)}/{name}"
     if lake_format == "parquet_files" and evaluator.runtime_stage != "loading":
         return parquet_files_read(path).subquery()
     return exp.func("delta_scan", exp.Literal.string(path))
+
+
+def _lake(evaluator) -> str:
+    """The lake of the warehouse the model is evaluated in, asked of the engine: the folder beside the
+    DuckDB database file, or beside Spark's `spark.circuitlake.warehouse`. While SQLMesh loads the project
+    (no engine yet) the path is `lake`, relative to the warehouse: a loaded project is then the same for
+    every warehouse, and SQLMesh's model cache serves them all (a new warehouse's first load 2.1 -> 0.5 s)."""
+    adapter = evaluator.locals.get("engine_adapter")
+    if evaluator.runtime_stage == "loading" or adapter is None:
+        return "lake"
+    if adapter.dialect == "spark":
+        root = adapter.spark.conf.get("spark.circuitlake.warehouse")
+    else:
+        root = Path(adapter.fetchone("select path from duckdb_databases() where database_name = current_database()")[0]).parent
+    return str(lake_of(root))

@@ -9,7 +9,7 @@ import shutil
 import duckdb
 import pytest
 
-from circuitlake import project, registry, search
+from circuitlake import duck, project, registry, search
 from circuitlake.app.build import build
 from circuitlake.app.sample import SampleSpec, write_graphs
 from circuitlake.ingest.graphs import ingest_graphs
@@ -123,3 +123,20 @@ def test_a_build_with_nothing_new_answers_without_loading_sqlmesh(wh, atlas, sma
     registry.add(wh, registry.AtlasRecord(atlas="other", model_id="m", num_layers=8, neurons_per_layer=512))  # a lake commit
     build(wh)
     assert build(wh) == [] and len(loads) == 3  # the commit plans once, then the warehouse is settled again
+
+
+def test_a_moved_warehouse_reads_its_own_lake_after_a_build(wh, atlas, small_corpus, tmp_path):
+    """The models find the lake through the engine (macros/lake.py), so a loaded project is the same for
+    every warehouse; a warehouse moved since its last build has its lake views created again over its lake."""
+    ingest_graphs(wh, atlas, [str(small_corpus)], show_progress=False)
+    build(wh, cluster=False)
+    before = snapshot(wh)
+    moved = warehouse(tmp_path / "moved")
+    shutil.move(wh.root, moved.root)  # the old folder is gone: a view left over it would fail to read
+    build(moved, cluster=False)
+    con = duck.connect(moved)
+    try:
+        assert con.execute("select count(*) from lake.graphs").fetchone()[0] == len(list(small_corpus.iterdir()))
+    finally:
+        con.close()
+    assert snapshot(moved) == before
