@@ -31,9 +31,8 @@ def ensure_free(wh: Warehouse) -> None:
 
 def last_build(wh: Warehouse, gateway: str = LOCAL_GATEWAY) -> dict | None:
     """The last successful build on `gateway`: {"root": the warehouse's folder then, "versions": {lake
-    table: Delta version}, "retractions":
-    [ids handled], "batches": ["atlas/batch" committed then], "finished_at": ISO time, "seconds":
-    duration}, or None before the first."""
+    table: Delta version}, "retractions": [ids handled], "batches": ["atlas/batch" committed then],
+    "finished_at": ISO time, "seconds": duration}, or None before the first."""
     path = wh.built_record_of(gateway)
     built = json.loads(path.read_text()) if path.exists() else {}
     return built if "versions" in built else None

@@ -86,10 +86,11 @@ def _scan(evaluator, table: exp.Expr) -> exp.Expr:
 
 
 def _lake(evaluator) -> str:
-    """The lake of the warehouse the model is evaluated in, asked of the engine: the folder beside the
-    DuckDB database file, or beside Spark's `spark.circuitlake.warehouse`. While SQLMesh loads the project
-    (no engine yet) the path is `lake`, relative to the warehouse: a loaded project is then the same for
-    every warehouse, and SQLMesh's model cache serves them all (a new warehouse's first load 2.1 -> 0.5 s)."""
+    """The lake of the warehouse the model is evaluated in, asked of the engine: that of the folder
+    holding the DuckDB database file, or of the warehouse Spark's `spark.circuitlake.warehouse` conf names.
+    While SQLMesh loads the project, or renders without an engine (`sqlmesh render`), the path is `lake`,
+    relative to the warehouse: a loaded project is then the same for every warehouse, and SQLMesh's model
+    cache serves them all (a new warehouse's first load 2.1 -> 0.5 s)."""
     adapter = evaluator.locals.get("engine_adapter")
     if evaluator.runtime_stage == "loading" or adapter is None:
         return "lake"
