@@ -54,12 +54,17 @@ def _is(e: BaseException, module: str, name: str) -> bool:
     return isinstance(cls, type) and isinstance(e, cls)
 
 
+def _low_disk(wh: Warehouse | None) -> float | None:
+    """MiB free on the warehouse's disk when under LOW_DISK, else None (also when it has no folder yet)."""
+    free = shutil.disk_usage(wh.root).free if wh and wh.root.exists() else LOW_DISK
+    return free / 2**20 if free < LOW_DISK else None
+
+
 def _with_full_disk(cause: str, wh: Warehouse | None) -> str:
     """`cause`, followed by the disk being full when it is nearly so and the cause does not say it: the
     object store may lose the OS's reason ("Generic LocalFileSystem error") when its runtime shuts down."""
-    if "No space left" in cause or wh is None or not wh.root.exists() or shutil.disk_usage(wh.root).free >= LOW_DISK:
-        return cause
-    return f"{cause}: No space left on its disk ({shutil.disk_usage(wh.root).free / 2**20:.1f} MiB free)"
+    free = _low_disk(wh)
+    return cause if free is None or "No space left" in cause else f"{cause}: No space left on its disk ({free:.1f} MiB free)"
 
 
 def fault(e: BaseException, wh: Warehouse | None) -> str | None:
@@ -75,9 +80,8 @@ def fault(e: BaseException, wh: Warehouse | None) -> str | None:
         where = (named[1] or named[2]) if named else (wh.lake if wh else "the lake")
         cause = _with_full_disk(re.sub(r"\s*[A-Za-z]*\s*\{.*", "", first).strip(" :")[:200] or type(e).__name__, wh)
         return f"{where}: cannot read or write it: {cause} (check free space, permissions and the Delta log there)"
-    if _is(e, "sqlmesh.utils.errors", "SQLMeshError") and wh and wh.root.exists() and shutil.disk_usage(wh.root).free < LOW_DISK:
+    if _is(e, "sqlmesh.utils.errors", "SQLMeshError") and wh and (free := _low_disk(wh)) is not None:
         # SQLMesh reports a failed plan without its cause: a nearly full disk is the likely one
-        free = shutil.disk_usage(wh.root).free / 2**20
         return f"{wh.root}: {first.rstrip('.')} with {free:.1f} MiB free on its disk (free space, then retry)"
     return None
 
