@@ -69,6 +69,7 @@ class SampleSpec:
     group_size: int = 10
     vocab: int = 32000
     pretty_every: int = 5  # every n-th file is written with indent=2 (real corpora: every file)
+    computed_wiring: bool = True  # the tiny model's wiring computed with torch (when installed), else drawn at random
 
 
 def planted_groups(spec: SampleSpec) -> list[list[tuple[int, int]]]:
@@ -396,7 +397,10 @@ def write_synthetic_wiring(spec: SampleSpec, out: Path) -> list[Path]:
         entries = {}
         for n in range(spec.neurons_per_layer):
             entry: dict = {
-                "projections": {"promotes": [{"token": WORDS[int(rng.integers(0, len(WORDS)))], "weight": 0.4}], "suppresses": []}
+                "projections": {
+                    "promotes": [{"token": WORDS[int(rng.integers(0, len(WORDS)))], "weight": 0.4}],
+                    "suppresses": [{"token": WORDS[int(rng.integers(0, len(WORDS)))], "weight": -0.3}],
+                }
             }
             for direction, layers in (("upstream", range(layer)), ("downstream", range(layer + 1, spec.layers))):
                 if layers:
@@ -411,7 +415,10 @@ def write_synthetic_wiring(spec: SampleSpec, out: Path) -> list[Path]:
 def write_wiring(spec: SampleSpec, out: Path) -> list[Path]:
     """A tiny random Llama-shaped checkpoint of the sample's shape under `out/model/`, and its wiring
     cache under `out/wiring_cache/`, written from the computed result. Without the `wiring` extra
-    (torch, transformers) the cache is drawn at random instead (`write_synthetic_wiring`)."""
+    (torch, transformers), or when the spec asks for no computed wiring, the cache is drawn at random
+    instead (`write_synthetic_wiring`)."""
+    if not spec.computed_wiring:
+        return write_synthetic_wiring(spec, out)
     try:
         import torch  # the optional `wiring` extra: imported only when a wiring cache is wanted
         import transformers  # noqa: F401 (tiny_model needs it)

@@ -50,7 +50,8 @@ def pytest_xdist_make_scheduler(config, log):
 
 
 SMALL = SampleSpec(graphs=24, min_nodes=60, max_nodes=120, seed=3)
-DEMO_SPEC = SampleSpec(graphs=80, min_nodes=120, max_nodes=200, seed=0)
+# the session's demo atlas: its wiring drawn at random (computed wiring is tested in test_wiring.py, test_label.py)
+DEMO_SPEC = SampleSpec(graphs=80, min_nodes=120, max_nodes=200, seed=0, computed_wiring=False)
 
 
 @pytest.fixture

@@ -12,8 +12,9 @@ import torch
 from circuitlake import lake, registry
 from circuitlake.app.build import build
 from circuitlake.app.report import run_audits
+from circuitlake.app.sample import SampleSpec, write_wiring
 from circuitlake.ingest.wiring import ingest_wiring
-from circuitlake.ingest.wiring_compute import Checkpoint, compute_layer, compute_wiring, tiny_model, write_cache
+from circuitlake.ingest.wiring_compute import Checkpoint, compute_layer, compute_wiring, tiny_model
 
 LAYERS, NPL, K = 4, 48, 5
 
@@ -81,15 +82,13 @@ def table(wh, name, atlas):
 
 
 def test_cache_ingest_and_computed_path_land_identical_tables(wh, tmp_path):
-    folder = tmp_path / "model"
-    tiny_model("llama", LAYERS, NPL, hidden=32, vocab=97, seed=2).save_pretrained(folder)
-    ckpt = Checkpoint(folder)
-    for layer in range(LAYERS):
-        write_cache(compute_layer(ckpt, layer, 10, torch.float32, "cpu", 2048), tmp_path / "cache")
+    # the sample corpus's wiring as `circuitlake demo` writes it with torch: a tiny checkpoint and its computed cache
+    write_wiring(SampleSpec(graphs=1, layers=LAYERS, neurons_per_layer=NPL, seed=2), tmp_path)
+    folder, cache = tmp_path / "model", tmp_path / "wiring_cache"
     for name in ("computed", "cached"):
         registry.add(wh, registry.AtlasRecord(atlas=name, model_id="tiny", num_layers=LAYERS, neurons_per_layer=NPL, universe="observed"))
     computed = compute_wiring(wh, "computed", folder, show_progress=False)
-    cached = ingest_wiring(wh, "cached", tmp_path / "cache", show_progress=False)
+    cached = ingest_wiring(wh, "cached", cache, show_progress=False)
     assert computed.landed == cached.landed == LAYERS
     assert table(wh, "wiring", "computed") == table(wh, "wiring", "cached")
     assert table(wh, "projections", "computed") == table(wh, "projections", "cached")
@@ -104,7 +103,7 @@ def test_cache_ingest_and_computed_path_land_identical_tables(wh, tmp_path):
     assert not any(k[0] == 0 and k[2] == "upstream" or k[0] == LAYERS - 1 and k[2] == "downstream" for k in per_list)
     # resumable per layer: a second run computes nothing, a re-ingest lands nothing
     assert compute_wiring(wh, "computed", folder, show_progress=False).skipped == LAYERS
-    assert ingest_wiring(wh, "cached", tmp_path / "cache", show_progress=False).skipped == LAYERS
+    assert ingest_wiring(wh, "cached", cache, show_progress=False).skipped == LAYERS
 
 
 def test_weight_graph_atlas_builds_and_clusters_with_audits_passing(wh, tmp_path):
