@@ -77,10 +77,12 @@ demo-steps:
 # everything in one run on every core (pytest-xdist, a file per worker at a time): the unit tests, the
 # scenarios, the wheel in a fresh venv and the Spark build (which start first: they take longest). The demo
 # runs once, from the wheel (`demo-steps` with the wheel's circuitlake: tests/test_package.py); its output,
-# with the audit report, is shown at the end. (Two workers per core measured no faster: 18:56 against
-# 18:32, the suite is CPU-bound.)
+# with the audit report, is shown at the end. One worker more than cores: workers wait on their CLI
+# processes, Spark's JVM and the browser (2 cores: 1.44 cores busy with 2 workers, 1.76 with 3; pytest
+# 11:09 -> 10:54). Two workers per core measured no faster (18:56 against 18:32).
+WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
 test: install browser spark
-	rm -f $(DEMO_LOG); $(BIN)/pytest -n auto --dist loadfile --no-loadscope-reorder --durations=15 -m "package or spark or not (package or spark)"; \
+	rm -f $(DEMO_LOG); $(BIN)/pytest -n $(WORKERS) --dist loadfile --no-loadscope-reorder --durations=15 -m "package or spark or not (package or spark)"; \
 	  suite=$$?; cat $(DEMO_LOG) 2>/dev/null || echo "make test: the demo did not run (tests/test_package.py)" >&2; exit $$suite
 
 # the edit loop: style, types and the unit tests (no SQLMesh plan), in under a minute

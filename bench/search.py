@@ -149,8 +149,9 @@ print(statistics.median(exact_ms), max(exact_ms), statistics.median(hnsw_ms), ma
 
 
 def _last(output: str) -> str:
-    """A step's result line (DuckDB's progress bar may print before it)."""
-    return output.strip().splitlines()[-1]
+    """A step's result line: its last line, without the DuckDB progress bar that may end on it (a long
+    query's bar ends in "(<1 second remaining)" with no newline)."""
+    return output.strip().splitlines()[-1].rsplit("remaining)", 1)[-1].strip()
 
 
 def run(work: Path) -> str:
