@@ -21,7 +21,7 @@ from typing import Any
 
 import duckdb
 
-from circuitlake import duck, registry, search
+from circuitlake import duck, lake, registry, search
 from circuitlake.errors import UserError
 from circuitlake.settings import Warehouse, warehouse
 
@@ -47,6 +47,21 @@ class Atlas:
         found = {m for (m,) in self.con.execute("select distinct method from edges where atlas = ?", [self.name]).fetchall()}
         self.methods = sorted(found)  # the edge methods it has: relp, weight_graph
         self.method = "relp" if "relp" in found or not found else "weight_graph"
+        self._pinned: dict[str, int] = {}  # lake table -> log stamp of the snapshot pinned on this connection
+
+    def lake_snapshot(self, table: str) -> str:
+        """The SQL name of lake table `table` as a Delta snapshot pinned on this connection: its log is
+        replayed once, not per query (a `lake.*` view replays it and `ingest_batches`' on every read),
+        and pinned again after any commit to the table. Every landed row, committed batch or not: filter
+        it by a batch the warehouse holds (e.g. `graph_index.batch`)."""
+        stamp = lake.log_stamp(self.warehouse, table)
+        name = f"lake_snapshot_{table}"
+        if self._pinned.get(table) != stamp:
+            if table in self._pinned:
+                self.con.execute(f"detach {name}")
+            self.con.execute(f"attach {duck.sql_string(self.warehouse.table(table))} as {name} (type delta, pin_snapshot)")
+            self._pinned[table] = stamp
+        return name
 
     def close(self) -> None:
         self.con.close()
@@ -111,14 +126,16 @@ class Atlas:
             [self.name, n, members],
         )
 
-    def circuit(self, top: int, sub: int | None = None, subsub: int | None = None) -> duckdb.DuckDBPyRelation:
-        """Members of a module (top, or top.sub, or top.sub.subsub), by layer."""
+    def circuit(self, top: int, sub: int | None = None, subsub: int | None = None, most_flow: int | None = None) -> duckdb.DuckDBPyRelation:
+        """Members of a module (top, or top.sub, or top.sub.subsub), by layer; with `most_flow`, only its
+        `most_flow` members of most Infomap flow, by flow (a top-N, not a sort of every member)."""
+        order = "layer, neuron" if most_flow is None else f"infomap_flow desc nulls last, layer, neuron limit {int(most_flow)}"
         return self.sql(
-            """select layer, neuron, label, output_label, input_label, cluster_path, appearance_count, infomap_flow
+            f"""select layer, neuron, label, output_label, input_label, cluster_path, appearance_count, infomap_flow
                from neurons
                where atlas = $1 and top_cluster = $2
                  and ($3 is null or sub_module = $3) and ($4 is null or subsub_module = $4)
-               order by layer, neuron""",
+               order by {order}""",
             [self.name, top, sub, subsub],
         )
 
@@ -143,7 +160,7 @@ class Atlas:
 
     def search(self, text: str, limit: int = 20, semantic: bool = False, **endpoint: Any) -> duckdb.DuckDBPyRelation:
         """Neurons ranked by BM25 over their label texts (stems, any query word: tantivy), or with
-        `semantic=True` by the cosine similarity of their label embedding to the query's (HNSW: usearch),
+        `semantic=True` by the cosine similarity of their label embedding to the query's (faiss: exact, or IVF at scale),
         embedded by the model the atlas's vectors came from (`endpoint`: base_url, api_key_env, as for
         `circuitlake embed`)."""
         indexes = self.search_kinds()
@@ -221,12 +238,12 @@ class Neuron:
         )
 
     def labels(self) -> duckdb.DuckDBPyRelation:
-        """Every label the lake holds for it, with its source and pass."""
+        """Every current label of it, with its provenance (source, pass, file, batch, labeler)."""
         return self.atlas.sql(
-            """select source, pass, label, short_label, description, type, interpretability, labeler_model, source_file
-               from lake.labels
-               where atlas = $1 and layer = $2 and neuron = $3 and (label <> '' or short_label <> '' or description <> '')
-               order by source, pass""",
+            """select source, pass, label, short_label, description, type, interpretability, labeler_model, source_file, batch
+               from labels_by_neuron
+               where atlas = $1 and layer = $2 and neuron = $3
+               order by source, pass, batch, record""",
             self._key,
         )
 
@@ -279,10 +296,16 @@ class Neuron:
                  where atlas = $1 and layer = $2 and neuron = $3
                  order by max_abs_influence desc, graph_key
                  limit $4
+               ),
+               prompts as (
+                 -- an IN list, not a join: DuckDB then skips the row groups of other graph keys
+                 select graph_key, prompt, slug, graph_id
+                 from graph_index
+                 where atlas = $1 and graph_key in (select graph_key from top)
                )
                select t.graph_key, t.max_abs_influence, t.positions, g.prompt, g.slug, g.graph_id
                from top as t
-               join lake.graphs as g on g.atlas = $1 and g.batch = t.batch and g.graph_key = t.graph_key
+               join prompts as g on g.graph_key = t.graph_key
                order by t.max_abs_influence desc, t.graph_key""",
             [*self._key, k],
         )
@@ -291,7 +314,7 @@ class Neuron:
         """Tokens its output promotes and suppresses (and, when known, activates on), strongest first."""
         return self.atlas.sql(
             """select kind, rank, coalesce(token, '#' || token_id) as token, weight
-               from lake.projections
+               from projections_by_neuron
                where atlas = $1 and layer = $2 and neuron = $3
                order by kind, rank""",
             self._key,

@@ -4,7 +4,8 @@ Each atlas has its own indexes, so a build re-indexes only the atlases whose lab
 full-text index in `<warehouse>/search/<slug>-<fingerprint>/` (one document per labeled unit: the text
 fields of `neurons`, or of its labels for a unit outside the universe), and for semantic search
 `search.embeddings_<slug>` (one FLOAT[d] vector per neuron whose current label text was embedded) with a
-usearch HNSW index over it in `<warehouse>/search/<slug>-<fingerprint>.usearch` (cosine). `search.indexes`
+faiss index over it in `<warehouse>/search/<slug>-<fingerprint>.faiss` (cosine: exact for up to 100K
+vectors, else IVF). `search.indexes`
 (DuckDB) records what each was built from; a file's name follows from that record, so a reader never
 sees a half-written index.
 
@@ -27,7 +28,7 @@ import numpy as np
 import tantivy
 
 if TYPE_CHECKING:
-    from usearch.index import Index as VectorIndex
+    import faiss
 
 from circuitlake.settings import Warehouse
 
@@ -83,52 +84,77 @@ def fts_folder(wh: Warehouse, atlas: str, fingerprint: str) -> Path:
 
 
 def vector_file(wh: Warehouse, atlas: str, fingerprint: str) -> Path:
-    """The file of the atlas's HNSW index over its label embeddings built from `fingerprint`."""
-    return fts_folder(wh, atlas, fingerprint).with_suffix(".usearch")
+    """The file of the atlas's vector index over its label embeddings built from `fingerprint`."""
+    return fts_folder(wh, atlas, fingerprint).with_suffix(".faiss")
 
 
-# HNSW settings: recall@20 against brute force is measured in bench/RESULTS.md ("Label search")
-CONNECTIVITY = 16  # links per node
-EXPANSION_ADD = 128  # search depth while inserting
-EXPANSION_SEARCH = 256  # search depth of a query
+# the vector index (faiss, inner product of unit vectors = cosine); recall@20 against brute force and
+# build times are measured in bench/RESULTS.md ("Label search")
+EXACT_MAX = 100_000  # up to this many vectors: an exact (flat) index, every query compares every vector
+MAX_LISTS = 4096  # above it: IVF with min(4 sqrt(n), MAX_LISTS) k-means cells ...
+PROBES = 16  # ... of which a query scans the PROBES nearest
+TRAIN_PER_LIST = 64  # k-means trains on this many sampled vectors per cell
+VECTOR_SETTINGS = f"faiss/ip/flat<={EXACT_MAX}/ivf{MAX_LISTS}x{PROBES}"  # part of an index's fingerprint
 
 
 def vector_key(layer, neuron):
-    """A neuron's key in the HNSW index (layer in the high 32 bits); numpy arrays or ints."""
-    return (np.asarray(layer, dtype=np.uint64) << np.uint64(32)) | np.asarray(neuron, dtype=np.uint64)
+    """A neuron's id in the vector index (layer in the high 32 bits); numpy arrays or ints."""
+    return (np.asarray(layer, dtype=np.int64) << np.int64(32)) | np.asarray(neuron, dtype=np.int64)
 
 
-def new_vector_index(dimensions: int) -> VectorIndex:
-    """An empty HNSW index. usearch is imported here, when first needed: loaded before deltalake's native
-    library, it made deltalake's next read crash the process (a segfault, found by the explorer bench)."""
-    from usearch.index import Index as VectorIndex
+def cells(vectors: int) -> int:
+    """The IVF index's k-means cells for `vectors` vectors (0: an exact index)."""
+    return 0 if vectors <= EXACT_MAX else min(MAX_LISTS, int(4 * math.sqrt(vectors)))
 
-    return VectorIndex(
-        ndim=dimensions,
-        metric="cos",
-        dtype="f32",
-        connectivity=CONNECTIVITY,
-        expansion_add=EXPANSION_ADD,
-        expansion_search=EXPANSION_SEARCH,
-    )
+
+def new_vector_index(dimensions: int, vectors: int) -> faiss.Index:
+    """An empty index for `vectors` unit vectors: exact (flat) when few, else IVF (train it first, on
+    `cells(vectors) * TRAIN_PER_LIST` of them). faiss is imported here, when first needed: native
+    libraries loaded before deltalake's have crashed its next read (usearch did, found by the explorer bench)."""
+    import faiss
+
+    if not cells(vectors):
+        return faiss.IndexIDMap2(faiss.IndexFlatIP(dimensions))
+    index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dimensions), dimensions, cells(vectors), faiss.METRIC_INNER_PRODUCT)
+    index.nprobe = PROBES
+    return index
+
+
+def save_vector_index(index: faiss.Index, path: Path) -> None:
+    """Write the index under a temporary name, then rename it (a reader never maps half a file)."""
+    import faiss
+
+    partial = path.with_name(path.name + ".partial")
+    faiss.write_index(index, str(partial))
+    partial.rename(path)
+
+
+def unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """Float32 rows scaled to length 1 (so inner product is cosine similarity); zero rows stay zero."""
+    rows = np.ascontiguousarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    return rows / np.where(norms > 0, norms, 1)
 
 
 @lru_cache(maxsize=16)
-def _vectors(path: Path, dimensions: int) -> VectorIndex:
-    """An HNSW index file mapped once per process (its name changes with its content)."""
-    index = new_vector_index(dimensions)
-    index.view(str(path))
+def _vectors(path: Path) -> faiss.Index:
+    """An index file mapped read-only once per process (its name changes with its content)."""
+    import faiss
+
+    index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
+    if isinstance(index, faiss.IndexIVF):
+        index.nprobe = PROBES
     return index
 
 
 def nearest(path: Path, vector: list[float], limit: int) -> list[tuple[int, int, float]]:
-    """(layer, neuron, cosine similarity) of the `limit` label embeddings nearest to `vector` (HNSW:
-    approximate, recall in bench/RESULTS.md)."""
-    index = _vectors(path, len(vector))
-    if limit <= 0 or len(index) == 0:
+    """(layer, neuron, cosine similarity) of the `limit` label embeddings nearest to `vector` (exact up
+    to EXACT_MAX vectors, else IVF: approximate, recall in bench/RESULTS.md)."""
+    index = _vectors(path)
+    if limit <= 0 or index.ntotal == 0:
         return []
-    found = index.search(np.asarray(vector, dtype=np.float32), min(limit, len(index)))
-    return [(int(k) >> 32, int(k) & 0xFFFFFFFF, 1.0 - float(d)) for k, d in zip(found.keys, found.distances, strict=True)]
+    scores, ids = index.search(unit_rows(np.asarray([vector])), min(limit, index.ntotal))
+    return [(int(k) >> 32, int(k) & 0xFFFFFFFF, float(d)) for k, d in zip(ids[0], scores[0], strict=True) if k >= 0]
 
 
 def analyzer(stopwords: list[str]) -> tantivy.TextAnalyzer:

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
-import numpy as np
 import tantivy
 
 from circuitlake import duck, lake, registry, search
@@ -121,7 +120,7 @@ def embedding_model(con: duckdb.DuckDBPyConnection, atlas: str) -> tuple[str, in
 
 
 def publish_embeddings(con: duckdb.DuckDBPyConnection, wh: Warehouse, atlas: str, model: str, dimensions: int, fingerprint: str) -> int:
-    """`search.embeddings_<slug>` from the current label texts' newest vectors, and the HNSW index over it
+    """`search.embeddings_<slug>` from the current label texts' newest vectors, and the vector index over it
     for `fingerprint` (search.vector_file: written under a temporary name, then renamed); returns the vectors."""
     table = search.embeddings_table(atlas)
     con.execute(
@@ -149,19 +148,23 @@ def publish_embeddings(con: duckdb.DuckDBPyConnection, wh: Warehouse, atlas: str
 
 
 def write_vector_index(con: duckdb.DuckDBPyConnection, table: str, path: Path, dimensions: int) -> int:
-    """An HNSW index (search.new_vector_index) over `table`(layer, neuron, embedding FLOAT[dimensions]) at
-    `path`, streamed from DuckDB on every core; written under a temporary name, then renamed. Returns
-    the vectors indexed."""
+    """A vector index (search.new_vector_index) over `table`(layer, neuron, embedding FLOAT[dimensions])
+    at `path`: an IVF index trained first on a seeded sample of the vectors, then every vector streamed
+    from DuckDB in batches; written under a temporary name, then renamed. Returns the vectors indexed."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    index = search.new_vector_index(dimensions)
+    total = duck.scalar(con, f"select count(*) from {table}")
+    index = search.new_vector_index(dimensions, total)
+    if not index.is_trained:
+        sample = search.cells(total) * search.TRAIN_PER_LIST
+        drawn = con.execute(f"select embedding from {table} using sample reservoir({int(sample)} rows) repeatable (42)").to_arrow_table()
+        flat = drawn.column("embedding").combine_chunks().values.to_numpy(zero_copy_only=False)
+        index.train(search.unit_rows(flat.reshape(-1, dimensions)))
     for batch in con.execute(f"select layer, neuron, embedding from {table}").to_arrow_reader(BATCH_ROWS):
         flat = batch.column("embedding").values.to_numpy(zero_copy_only=False)
         keys = search.vector_key(batch.column("layer").to_numpy(), batch.column("neuron").to_numpy())
-        index.add(keys, flat.reshape(batch.num_rows, dimensions).astype(np.float32, copy=False), threads=0)
-    partial = path.with_name(path.name + ".partial")
-    index.save(str(partial))
-    partial.rename(path)
-    return len(index)
+        index.add_with_ids(search.unit_rows(flat.reshape(batch.num_rows, dimensions)), keys)
+    search.save_vector_index(index, path)
+    return int(index.ntotal)
 
 
 def on_disk(wh: Warehouse) -> bool:
@@ -198,9 +201,9 @@ def refresh(wh: Warehouse) -> list[Built]:
                 _remove_other_indexes(con, wh, atlas, fingerprint, _stored(con, atlas, "semantic"))
                 built.append(Built(atlas, "fts", rows))
             chosen = embedding_model(con, atlas)
-            vectors = f"{text}:{embeddings_version}:{search.CONNECTIVITY}/{search.EXPANSION_ADD}"
+            vectors = f"{text}:{embeddings_version}:{search.VECTOR_SETTINGS}"
             if chosen and (_stored(con, atlas, "semantic") != vectors or not search.vector_file(wh, atlas, vectors).exists()):
-                with console.status(f"build: publishing {atlas}'s label embeddings and their HNSW index"):
+                with console.status(f"build: publishing {atlas}'s label embeddings and their vector index"):
                     rows = publish_embeddings(con, wh, atlas, *chosen, vectors)
                 _record(con, atlas, "semantic", vectors, rows, *chosen)
                 _remove_other_indexes(con, wh, atlas, fingerprint, vectors)

@@ -21,6 +21,7 @@ import pytest
 from conftest import ARTIFACTS, chromium, cli, system_binary
 from test_cli import CLI
 
+import circuitlake
 from circuitlake.app.sample import SampleSpec, write_labels
 
 
@@ -76,6 +77,13 @@ def test_api_answers_every_key_spelling_and_refuses_in_one_line(demo_wh):
         assert {c[0] for c in cards} == {200} and len({json.dumps(c[1], sort_keys=True) for c in cards}) == 1  # one card, three spellings
         card = cards[0][1]
         assert card["neuron_row"]["cluster_path"] and card["labels"] and card["graphs"]
+        with circuitlake.open(demo_wh.root, "sample") as a:  # every current label in the lake, with its provenance
+            lake_labels = a.sql(
+                """select source, pass, label, source_file, batch from lake.labels
+                   where layer = $1 and neuron = $2 and concat(label, short_label, description) <> '' order by all""",
+                [top["layer"], top["neuron"]],
+            ).fetchall()
+        assert sorted((x["source"], x["pass"], x["label"], x["source_file"], x["batch"]) for x in card["labels"]) == lake_labels
         assert set(card["edges"]) == {"relp", "weight_graph"} and card["edges"]["relp"]["downstream"]
         assert all(isinstance(g["graph_key"], str) for g in card["graphs"])  # int64 keys as text: JavaScript keeps them whole
 
@@ -86,6 +94,11 @@ def test_api_answers_every_key_spelling_and_refuses_in_one_line(demo_wh):
         assert circuit["edges"] and all(
             (e["src_layer"], e["src_neuron"]) in members and (e["tgt_layer"], e["tgt_neuron"]) in members for e in circuit["edges"]
         )
+        # the drawing the build stored (module_edges) is what a scan of the edges between the members finds
+        status, scanned = get(f"{url}/api/circuit/{path}?atlas=sample&max_edges=5000")
+        assert status == 200 and scanned["members"] == circuit["members"] and scanned["edges_total"] == circuit["edges_total"]
+        assert scanned["edges"][: len(circuit["edges"])] == circuit["edges"] and len(circuit["edges"]) == min(600, circuit["edges_total"])
+        assert get(f"{url}/api/circuit/{path}?atlas=sample&max_edges=0")[1]["edges_total"] == circuit["edges_total"]
 
         key = card["graphs"][0]["graph_key"]
         status, graph = get(f"{url}/api/graph/{key}?atlas=sample&max_links=50")

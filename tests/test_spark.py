@@ -26,6 +26,10 @@ KEYS = {
     "neurons": ("atlas", "layer", "neuron"),
     "edges": ("atlas", "method", "src_layer", "src_neuron", "tgt_layer", "tgt_neuron"),
     "clusters": ("atlas", "cluster_path"),
+    "labels_by_neuron": ("atlas", "layer", "neuron", "source", "pass", "batch", "record"),
+    "projections_by_neuron": ("atlas", "layer", "neuron", "kind", "rank"),
+    "graph_index": ("atlas", "graph_key"),
+    "module_edges": ("atlas", "cluster_path", "method", "strength_rank"),
 }
 
 

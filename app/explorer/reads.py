@@ -18,8 +18,10 @@ from circuitlake.atlas import label_of
 from circuitlake.errors import UserError
 
 GRAPH_LINKS = 400  # links a graph page draws at most (the strongest above its threshold)
-CIRCUIT_MEMBERS = 400  # members a circuit page lists and draws at most (those of most Infomap flow)
-CIRCUIT_EDGES = 600  # edges between them a circuit page draws at most (the strongest)
+# a circuit page lists and draws at most CIRCUIT_MEMBERS members (those of most Infomap flow) and the
+# CIRCUIT_EDGES strongest edges between them: the build draws those (models/module_edges.sql, same numbers)
+CIRCUIT_MEMBERS = 400
+CIRCUIT_EDGES = 600
 
 
 def plain(value: Any) -> Any:
@@ -118,23 +120,33 @@ def circuit(session: Session, atlas: str | None, path: str, method: str | None =
                order by size desc, cluster_path limit 50""",
             [a.name, path, path.count(".") + 2],
         )
-        members = rows(a.circuit(top, sub, subsub).order("infomap_flow desc nulls last, layer, neuron").limit(CIRCUIT_MEMBERS))
+        members = rows(a.circuit(top, sub, subsub, most_flow=CIRCUIT_MEMBERS))
         members.sort(key=lambda m: (m["layer"], m["neuron"]))
-        # one scan of the edges: the strongest, each row carrying how many there are in all
-        strongest = rows(
-            a.sql(
-                """with shown as (select unnest($3::int[]) as layer, unnest($4::int[]) as neuron)
-                   select e.src_layer, e.src_neuron, e.tgt_layer, e.tgt_neuron, e.count, e.mean_weight, e.mean_abs_weight,
-                          count(*) over () as edges_total
-                   from edges as e
-                   semi join shown as s on e.src_layer = s.layer and e.src_neuron = s.neuron
-                   semi join shown as t on e.tgt_layer = t.layer and e.tgt_neuron = t.neuron
-                   where e.atlas = $1 and e.method = $2
-                   order by e.mean_abs_weight desc, e.src_layer, e.src_neuron, e.tgt_layer, e.tgt_neuron
-                   limit greatest($5, 1)""",
-                [a.name, method, [m["layer"] for m in members], [m["neuron"] for m in members], max_edges],
+        if max_edges <= CIRCUIT_EDGES:  # drawn at build time (models/module_edges.sql)
+            strongest = rows(
+                a.sql(
+                    """select src_layer, src_neuron, tgt_layer, tgt_neuron, count, mean_weight, mean_abs_weight, edges_total
+                       from module_edges
+                       where atlas = $1 and cluster_path = $2 and method = $3 and strength_rank <= greatest($4, 1)
+                       order by strength_rank""",
+                    [a.name, path, method, max_edges],
+                )
             )
-        )
+        else:  # more than the build drew: one scan of the edges, each row carrying how many there are in all
+            strongest = rows(
+                a.sql(
+                    """with shown as (select unnest($3::int[]) as layer, unnest($4::int[]) as neuron)
+                       select e.src_layer, e.src_neuron, e.tgt_layer, e.tgt_neuron, e.count, e.mean_weight, e.mean_abs_weight,
+                              count(*) over () as edges_total
+                       from edges as e
+                       semi join shown as s on e.src_layer = s.layer and e.src_neuron = s.neuron
+                       semi join shown as t on e.tgt_layer = t.layer and e.tgt_neuron = t.neuron
+                       where e.atlas = $1 and e.method = $2
+                       order by e.mean_abs_weight desc, e.src_layer, e.src_neuron, e.tgt_layer, e.tgt_neuron
+                       limit greatest($5, 1)""",
+                    [a.name, method, [m["layer"] for m in members], [m["neuron"] for m in members], max_edges],
+                )
+            )
         total = strongest[0]["edges_total"] if strongest else 0
         for e in strongest:
             del e["edges_total"]
@@ -153,24 +165,30 @@ def circuit(session: Session, atlas: str | None, path: str, method: str | None =
 def graph(session: Session, atlas: str | None, graph_key: int, min_weight: float = 0.0, max_links: int = GRAPH_LINKS) -> dict[str, Any]:
     """One attribution graph from the lake, pruned on the server: its strongest `max_links` links with
     |weight| >= min_weight and the nodes they touch (neurons with their atlas label). Only the graph's
-    own lake partition is read (its batch, looked up first), so the cost does not grow with the lake."""
+    own lake partition is read (its batch, looked up in `graph_index`: a graph of the build, so a
+    committed batch), from Delta snapshots the atlas keeps pinned: the cost does not grow with the lake."""
     with session.atlas(atlas) as a:
-        found = rows(a.sql("select * exclude (atlas) from lake.graphs where atlas = $1 and graph_key = $2", [a.name, graph_key]))
-        if not found:
+        batch = a.sql("select batch from graph_index where atlas = $1 and graph_key = $2", [a.name, graph_key]).fetchone()
+        if batch is None:
             raise UserError(f"{a.name} has no graph {graph_key}: follow one from a neuron's page")
-        g = found[0] | {"graph_key": str(graph_key)}  # an int64: more digits than a JavaScript number keeps
         where = "atlas = $1 and batch = $2 and graph_key = $3"
-        key = [a.name, g["batch"], graph_key]
+        key = [a.name, batch[0], graph_key]
+        found = rows(a.sql(f"select * exclude (atlas) from {a.lake_snapshot('graphs')} where {where}", key))
+        if not found:  # retracted from the lake since the build
+            raise UserError(f"graph {graph_key} of {a.name} has left the lake since the last build: run `circuitlake build`")
+        g = found[0]
+        g["graph_key"] = str(graph_key)  # an int64: more digits than a JavaScript number keeps
+        graph_links = a.lake_snapshot("graph_links")
         links = a.sql(
             f"""select src_kind, src_layer, src_feature, src_pos, tgt_kind, tgt_layer, tgt_feature, tgt_pos, weight
-                from lake.graph_links where {where} and abs(weight) >= $4
+                from {graph_links} where {where} and abs(weight) >= $4
                 order by abs(weight) desc, src_layer, src_feature, src_pos, tgt_layer, tgt_feature, tgt_pos
                 limit $5""",
             [*key, min_weight, max_links],
         )
         kept = rows(links)
         nodes = a.sql(
-            f"""with nodes as (select * from lake.graph_nodes where {where})
+            f"""with nodes as (select * from {a.lake_snapshot("graph_nodes")} where {where})
                 select g.kind, g.layer, g.feature, g.position, g.influence, g.activation, g.clerp, {label_of("n")} as label
                 from nodes as g
                 -- units only: embedding and logit nodes have no layer, error nodes feature -1
@@ -179,7 +197,7 @@ def graph(session: Session, atlas: str | None, graph_key: int, min_weight: float
         )
         touched = {(lk[f"{s}_kind"], lk[f"{s}_layer"], lk[f"{s}_feature"], lk[f"{s}_pos"]) for lk in kept for s in ("src", "tgt")}
         every = rows(nodes)
-        total = a.sql(f"select count(*), max(abs(weight)) from lake.graph_links where {where}", key).fetchone()
+        total = a.sql(f"select count(*), max(abs(weight)) from {graph_links} where {where}", key).fetchone()
         return {
             "atlas": a.name,
             "graph": g,

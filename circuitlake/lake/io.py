@@ -152,6 +152,12 @@ def versions(wh: Warehouse, tables: tuple[str, ...] = INGESTED) -> dict[str, int
     return {name: DeltaTable(_path(wh, name)).version() for name in tables}
 
 
+def log_stamp(wh: Warehouse, name: str) -> int:
+    """Changes with every commit to the table (the modification time of its `_delta_log` folder, where
+    each commit adds a file): a cheap test of whether a snapshot read earlier is still the latest."""
+    return (wh.table(name) / "_delta_log").stat().st_mtime_ns
+
+
 def bytes_on_disk(path: Path) -> int:
     """Bytes of a file, or of every file under a folder (0 when absent)."""
     if path.is_file():
