@@ -20,8 +20,8 @@ MODEL (
     atlas = 'Atlas',
     batch = 'Ingest batch of the graphs',
     seq = 'Append pass that wrote the row (ascending)',
-    layer = 'Unit layer',
-    neuron = 'Unit index (MLP neuron or transcoder feature)',
+    layer = 'Unit layer (null: the row only marks the batch as read)',
+    neuron = 'Unit index (MLP neuron or transcoder feature); null on a batch''s read mark',
     clerp = 'The clerp most graphs of the batch give the unit (ties: the smallest text)',
     graphs = 'Unit nodes of the batch carrying that clerp'
   )
@@ -75,16 +75,37 @@ ranked as (
     *,
     row_number() over (partition by atlas, batch, layer, neuron order by graphs desc, clerp) as pick
   from counted
+),
+
+picked as (
+  select
+    r.atlas,
+    r.batch,
+    pass.seq,
+    r.layer,
+    r.neuron,
+    r.clerp,
+    r.graphs
+  from ranked as r
+  cross join pass
+  where r.pick = 1
+),
+
+read_marks as (
+  -- one row without a unit per batch the pass read: the table's ledger then holds every batch read, so a
+  -- batch without clerps (RelP graphs) is not read again, nor do 64 of them hide the batches after them
+  select
+    b.atlas,
+    b.batch,
+    pass.seq,
+    cast(null as smallint) as layer,
+    cast(null as bigint) as neuron,
+    cast(null as text) as clerp,
+    cast(0 as bigint) as graphs
+  from new_batches as b
+  cross join pass
 )
 
-select
-  r.atlas,
-  r.batch,
-  pass.seq,
-  r.layer,
-  r.neuron,
-  r.clerp,
-  r.graphs
-from ranked as r
-cross join pass
-where r.pick = 1
+select * from picked
+union all
+select * from read_marks
