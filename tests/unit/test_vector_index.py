@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import duckdb
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from circuitlake import search
@@ -23,8 +24,9 @@ def _clustered(n: int, seed: int) -> np.ndarray:
 def _index(tmp_path, vectors: np.ndarray) -> tuple:
     con = duckdb.connect()
     layers, neurons = np.arange(len(vectors)) // 1000, np.arange(len(vectors)) % 1000
-    con.execute(f"create table vectors (layer int, neuron int, embedding float[{DIMS}])")
-    con.executemany("insert into vectors values (?, ?, ?)", list(zip(layers.tolist(), neurons.tolist(), vectors.tolist(), strict=True)))
+    embedding = pa.FixedSizeListArray.from_arrays(vectors.ravel(), DIMS)
+    con.register("rows", pa.table({"layer": layers.astype(np.int32), "neuron": neurons.astype(np.int32), "embedding": embedding}))
+    con.execute("create table vectors as select * from rows")
     path = tmp_path / "a.faiss"
     assert search_index.write_vector_index(con, "vectors", path, DIMS) == len(vectors)
     return path, layers, neurons
@@ -33,7 +35,7 @@ def _index(tmp_path, vectors: np.ndarray) -> tuple:
 def _exact(vectors: np.ndarray, query: np.ndarray, k: int) -> list[int]:
     unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
     scores = unit @ (query / np.linalg.norm(query))
-    return sorted(range(len(vectors)), key=lambda i: (-scores[i], i))[:k]
+    return np.lexsort((np.arange(len(vectors)), -scores))[:k].tolist()
 
 
 def test_a_small_atlas_gets_an_exact_index_with_cosine_scores(tmp_path):
