@@ -31,32 +31,19 @@ MODEL (
   )
 );
 
-with graph_batches as (
-  select atlas, batch
-  from lake.ingest_batches
-  where job = 'graphs'
-),
-
-previous as (
+with previous as (
   -- this table's own rows (alias and qualify: sqlglot binds unqualified columns to the outer table otherwise)
   select gi.atlas, gi.batch, gi.seq
   from main.graph_index as gi
 ),
 
 pass as (
-  select coalesce(max(seq), 0) + 1 as seq from previous
+  @next_pass()
 ),
 
 new_batches as (
-  -- at most 64 batches a pass
-  select atlas, batch
-  from (
-    select atlas, batch from graph_batches
-    except
-    select distinct atlas, batch from previous
-  )
-  order by atlas, batch
-  limit 64
+  -- graph batches this table does not hold yet, 64 a pass
+  @new_batches('graphs')
 )
 
 select

@@ -39,32 +39,19 @@ MODEL (
   )
 );
 
-with graph_batches as (
-  select atlas, batch
-  from lake.ingest_batches
-  where job = 'graphs'
-),
-
-previous as (
+with previous as (
   -- this model's own rows (alias and qualify: sqlglot binds unqualified columns to the outer table otherwise)
   select p.atlas, p.batch, p.seq
   from stg.edge_partials as p
 ),
 
 new_batches as (
-  -- at most 64 batches a pass (~47M raw links at Qwen scale): each pass's aggregate stays small
-  select atlas, batch
-  from (
-    select atlas, batch from graph_batches
-    except
-    select distinct atlas, batch from previous
-  )
-  order by atlas, batch
-  limit 64
+  -- graph batches this table does not hold yet, 64 a pass
+  @new_batches('graphs')
 ),
 
 pass as (
-  select coalesce(max(seq), 0) + 1 as seq from previous
+  @next_pass()
 ),
 
 unit_links as (
