@@ -247,29 +247,40 @@ class Neuron:
             self._key,
         )
 
-    def _neighbours(self, table: str, side: str, other: str, k: int, method: str | None) -> duckdb.DuckDBPyRelation:
+    # a direction's edges: the table sorted by this neuron's side, that side, the neighbour's side
+    _DIRECTIONS = {"downstream": ("edges", "src", "tgt"), "upstream": ("edges_by_target", "tgt", "src")}
+
+    def neighbours(self, k: int, wanted: list[tuple[str, str]]) -> duckdb.DuckDBPyRelation:
+        """Its `k` strongest edges for each (direction, method) in `wanted` (direction 'downstream' or
+        'upstream'), each row with its direction, method and the neighbour's label and cluster path: one
+        query, whose single lookup of `neurons` serves every list (a card asks for four)."""
+        lists = []
+        for i, (direction, _method) in enumerate(wanted):
+            table, side, other = self._DIRECTIONS[direction]
+            lists.append(
+                f"""(select ${5 + 2 * i} as direction, ${6 + 2 * i} as method,
+                            {other}_layer as layer, {other}_neuron as neuron, count, mean_weight, mean_abs_weight
+                     from {table}
+                     where atlas = $1 and {side}_layer = $2 and {side}_neuron = $3 and method = ${6 + 2 * i}
+                     order by mean_abs_weight desc, layer, neuron
+                     limit $4)"""
+            )
         return self.atlas.sql(
-            f"""with strongest as (
-                  select {other}_layer as layer, {other}_neuron as neuron, count, mean_weight, mean_abs_weight
-                  from {table}
-                  where atlas = $1 and {side}_layer = $2 and {side}_neuron = $3 and method = $5
-                  order by mean_abs_weight desc, layer, neuron
-                  limit $4
-                )
+            f"""with strongest as ({" union all ".join(lists)})
                 select s.*, {LABEL_OF} as label, n.cluster_path
                 from strongest as s
                 left join neurons as n on n.atlas = $1 and n.layer = s.layer and n.neuron = s.neuron
-                order by s.mean_abs_weight desc, s.layer, s.neuron""",
-            [*self._key, k, method or self.atlas.method],
+                order by s.direction, s.method, s.mean_abs_weight desc, s.layer, s.neuron""",
+            [*self._key, k, *(value for pair in wanted for value in pair)],
         )
 
     def downstream(self, k: int = 10, method: str | None = None) -> duckdb.DuckDBPyRelation:
         """Its `k` strongest outgoing edges, with the targets' labels."""
-        return self._neighbours("edges", "src", "tgt", k, method)
+        return self.neighbours(k, [("downstream", method or self.atlas.method)]).project("* exclude (direction, method)")
 
     def upstream(self, k: int = 10, method: str | None = None) -> duckdb.DuckDBPyRelation:
         """Its `k` strongest incoming edges, with the sources' labels (from edges_by_target, sorted by target)."""
-        return self._neighbours("edges_by_target", "tgt", "src", k, method)
+        return self.neighbours(k, [("upstream", method or self.atlas.method)]).project("* exclude (direction, method)")
 
     def module(self, limit: int = 25) -> duckdb.DuckDBPyRelation:
         """The other members of its innermost module (its cluster path without the last component)."""
@@ -328,7 +339,9 @@ class Neuron:
             return [dict(zip(rel.columns, r, strict=True)) for r in rel.fetchall()]
 
         found = rows(self.row())
-        edges = {m: {"downstream": rows(self.downstream(k, m)), "upstream": rows(self.upstream(k, m))} for m in self.atlas.methods}
+        edges: dict[str, dict[str, list[dict[str, Any]]]] = {m: {"downstream": [], "upstream": []} for m in self.atlas.methods}
+        for edge in rows(self.neighbours(k, [(d, m) for m in self.atlas.methods for d in self._DIRECTIONS])):
+            edges[edge.pop("method")][edge.pop("direction")].append(edge)
         main = edges.get(self.atlas.method, {"downstream": [], "upstream": []})
         return {
             "atlas": self.atlas.name,
