@@ -47,21 +47,17 @@ class Atlas:
         found = {m for (m,) in self.con.execute("select distinct method from edges where atlas = ?", [self.name]).fetchall()}
         self.methods = sorted(found)  # the edge methods it has: relp, weight_graph
         self.method = "relp" if "relp" in found or not found else "weight_graph"
-        self._pinned: dict[str, int] = {}  # lake table -> log stamp of the snapshot pinned on this connection
 
-    def lake_snapshot(self, table: str) -> str:
-        """The SQL name of lake table `table` as a Delta snapshot pinned on this connection: its log is
-        replayed once, not per query (a `lake.*` view replays it and `ingest_batches`' on every read),
-        and pinned again after any commit to the table. Every landed row, committed batch or not: filter
-        it by a batch the warehouse holds (e.g. `graph_index.batch`)."""
-        stamp = lake.log_stamp(self.warehouse, table)
-        name = f"lake_snapshot_{table}"
-        if self._pinned.get(table) != stamp:
-            if table in self._pinned:
-                self.con.execute(f"detach {name}")
-            self.con.execute(f"attach {duck.sql_string(self.warehouse.table(table))} as {name} (type delta, pin_snapshot)")
-            self._pinned[table] = stamp
-        return name
+    def lake_partition(self, table: str, batch: str) -> str:
+        """SQL for the rows of lake table `table` in this atlas's batch `batch`, `atlas` and `batch`
+        columns included: a plain Parquet read of that partition's active files (lake.partition_files),
+        not a Delta scan, which lists every file of the table per query (at 1B links ~50 ms against ~10).
+        For a batch the build holds (e.g. `graph_index.batch`): committed, so no marker join is needed."""
+        files = lake.partition_files(self.warehouse, table, self.name, batch)
+        if not files:
+            raise UserError(f"batch {batch} of {self.name} has left the lake since the last build: run `circuitlake build`")
+        listed = ", ".join(duck.sql_string(f) for f in files)
+        return f"(select {duck.sql_string(self.name)} as atlas, {duck.sql_string(batch)} as batch, * from read_parquet([{listed}]))"
 
     def close(self) -> None:
         self.con.close()
@@ -103,7 +99,7 @@ class Atlas:
 
     def top_circuits(self, n: int = 10, members: int = 5) -> duckdb.DuckDBPyRelation:
         """The `n` largest top-level modules with their layer span and `members` sample labels (the
-        members with the most appearances)."""
+        members with the most appearances; ties: lowest layer, then neuron)."""
         return self.sql(
             f"""
             with top as (
@@ -113,15 +109,16 @@ class Atlas:
               order by size desc, top_cluster
               limit $2
             ),
-            labeled as (
-              select top_cluster, {LABEL_OF} as label, appearance_count, layer, neuron
+            samples as (
+              -- a top-N per module (max_by keeps a heap of $3), not a sort of every member's label
+              select top_cluster, max_by({LABEL_OF}, (appearance_count, -layer, -neuron), $3) as sample_labels
               from neurons
               where atlas = $1 and top_cluster in (select top_cluster from top) and {LABEL_OF} is not null
+              group by top_cluster
             )
-            select t.*, list_slice(list(l.label order by l.appearance_count desc, l.layer, l.neuron), 1, $3) as sample_labels
+            select t.*, coalesce(s.sample_labels, []) as sample_labels
             from top as t
-            left join labeled as l on t.top_cluster = l.top_cluster
-            group by all
+            left join samples as s on t.top_cluster = s.top_cluster
             order by t.size desc, t.top_cluster""",
             [self.name, n, members],
         )
@@ -286,13 +283,18 @@ class Neuron:
         """The other members of its innermost module (its cluster path without the last component)."""
         return self.atlas.sql(
             f"""with me as (
-                  select top_cluster, substr(cluster_path, 1, length(cluster_path) - strpos(reverse(cluster_path), '.')) as module
-                  from neurons where atlas = $1 and layer = $2 and neuron = $3 and cluster_path like '%.%'
+                  select top_cluster, sub_module, subsub_module, hierarchy_depth,
+                         substr(cluster_path, 1, length(cluster_path) - strpos(reverse(cluster_path), '.')) as module
+                  from neurons where atlas = $1 and layer = $2 and neuron = $3 and hierarchy_depth >= 2
                 )
                 select n.layer, n.neuron, {LABEL_OF} as label, n.cluster_path, n.appearance_count
                 from neurons as n
-                join me on n.top_cluster = me.top_cluster and starts_with(n.cluster_path, me.module || '.')
+                join me on n.top_cluster = me.top_cluster
                 where n.atlas = $1 and not (n.layer = $2 and n.neuron = $3)
+                  -- members share the module's path: its integer parts compared first, the text only past them
+                  and (me.hierarchy_depth < 3 or n.sub_module = me.sub_module)
+                  and (me.hierarchy_depth < 4 or n.subsub_module = me.subsub_module)
+                  and (me.hierarchy_depth < 5 or starts_with(n.cluster_path, me.module || '.'))
                 order by n.appearance_count desc, n.layer, n.neuron
                 limit $4""",
             [*self._key, limit],
@@ -300,25 +302,34 @@ class Neuron:
 
     def graphs(self, k: int = 5) -> duckdb.DuckDBPyRelation:
         """The `k` graphs where it has the highest |influence|, with their prompt."""
-        return self.atlas.sql(
-            """with top as (
-                 select batch, graph_key, max_abs_influence, positions
-                 from neuron_graphs
-                 where atlas = $1 and layer = $2 and neuron = $3
-                 order by max_abs_influence desc, graph_key
-                 limit $4
-               ),
-               prompts as (
-                 -- an IN list, not a join: DuckDB then skips the row groups of other graph keys
-                 select graph_key, prompt, slug, graph_id
-                 from graph_index
-                 where atlas = $1 and graph_key in (select graph_key from top)
-               )
-               select t.graph_key, t.max_abs_influence, t.positions, g.prompt, g.slug, g.graph_id
-               from top as t
-               join prompts as g on g.graph_key = t.graph_key
-               order by t.max_abs_influence desc, t.graph_key""",
+        top = self.atlas.sql(
+            """select graph_key, max_abs_influence
+               from neuron_graphs
+               where atlas = $1 and layer = $2 and neuron = $3
+               order by max_abs_influence desc, graph_key
+               limit $4""",
             [*self._key, k],
+        ).fetchall()
+        # then their positions and prompts by the keys as literals: DuckDB reads a list column only for the
+        # rows it keeps, and skips graph_index's row groups of other keys (a join or an IN subquery reads
+        # them all: graph keys are hashes, so their min/max spans the whole table)
+        listed = ", ".join(str(int(key)) for key, _ in top) or "null"
+        return self.atlas.sql(
+            f"""with top as (
+                  select unnest($4::bigint[]) as graph_key, unnest($5::double[]) as max_abs_influence
+                ),
+                positions as (
+                  select graph_key, positions
+                  from neuron_graphs
+                  where atlas = $1 and layer = $2 and neuron = $3 and graph_key in ({listed})
+                )
+                select t.graph_key, t.max_abs_influence, p.positions, g.prompt, g.slug, g.graph_id
+                from top as t
+                join positions as p on p.graph_key = t.graph_key
+                join graph_index as g on g.graph_key = t.graph_key
+                where g.atlas = $1 and g.graph_key in ({listed})
+                order by t.max_abs_influence desc, t.graph_key""",
+            [*self._key, [key for key, _ in top], [influence for _, influence in top]],
         )
 
     def projections(self) -> duckdb.DuckDBPyRelation:

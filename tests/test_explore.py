@@ -98,8 +98,11 @@ def test_python_api_relations(demo_wh):
         top = atlas.top_circuits(3).df()
         assert len(top) == 3 and top["size"].is_monotonic_decreasing and all(len(x) > 0 for x in top["sample_labels"])
         first = int(top["top_cluster"][0])
-        members = {(r[0], r[1]) for r in atlas.circuit(first).fetchall()}
+        rows = atlas.circuit(first).fetchall()  # layer, neuron, label, output_label, input_label, path, appearances, flow
+        members = {(r[0], r[1]) for r in rows}
         assert len(members) == top["size"][0]
+        most_seen = sorted((r for r in rows if r[2] or r[3] or r[4]), key=lambda r: (-r[6], r[0], r[1]))[:5]
+        assert list(top["sample_labels"][0]) == [r[2] or r[3] or r[4] for r in most_seen]  # the most seen members' labels
         inside = atlas.edges_within(first).arrow().read_all()  # .arrow() streams record batches
         assert inside.num_rows > 0
         for src in zip(inside["src_layer"].to_pylist(), inside["src_neuron"].to_pylist(), strict=True):

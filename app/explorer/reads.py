@@ -8,11 +8,12 @@ import datetime as dt
 import json
 import math
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 import duckdb
 
-from circuitlake import registry
+from circuitlake import lake, registry
 from circuitlake.app.explorer.session import Session
 from circuitlake.atlas import label_of
 from circuitlake.errors import UserError
@@ -51,22 +52,33 @@ def atlases(session: Session) -> list[dict[str, Any]]:
     ]
 
 
+def build_stamp(session: Session) -> int:
+    """Changes with every write of the DuckDB warehouse (a build, a clustering refresh, an audit)."""
+    return session.wh.duckdb.stat().st_mtime_ns
+
+
 def overview(session: Session) -> dict[str, Any]:
     """Per atlas: its shape, the build's metadata figures, the largest circuits and the lake's sources
-    (job, source, batches, rows landed and rejected, last landed); and the last audit report."""
-    found = []
-    for info in atlases(session):
-        with session.atlas(info["name"]) as a:
-            sources = a.sql(
-                """select job, coalesce(source, '') as source, count(*) as batches, sum(landed) as landed,
-                          sum(rejected) as rejected, max(finished_at) as last_landed
-                   from lake.ingest_batches where atlas = $1 group by all order by job, source""",
-                [a.name],
-            )
-            found.append(info | {"metadata": a.metadata(), "circuits": rows(a.top_circuits(8, members=4)), "sources": rows(sources)})
+    (job, source, batches, rows landed and rejected, last landed); and the last audit report. The
+    figures are read once per build and lake commit (`_figures`), not per request."""
+    landed = lake.log_stamp(session.wh, "ingest_batches")
+    found = [info | _figures(session, info["name"], build_stamp(session), landed) for info in atlases(session)]
     report = session.wh.last_audit
     audit = json.loads(report.read_text()) if report.exists() else None
     return {"atlases": found, "audit": audit}
+
+
+@lru_cache(maxsize=32)
+def _figures(session: Session, atlas: str, build: int, landed: int) -> dict[str, Any]:
+    """An atlas's overview figures as of warehouse write `build` and `ingest_batches` commit `landed`."""
+    with session.atlas(atlas) as a:
+        sources = a.sql(
+            """select job, coalesce(source, '') as source, count(*) as batches, sum(landed) as landed,
+                      sum(rejected) as rejected, max(finished_at) as last_landed
+               from lake.ingest_batches where atlas = $1 group by all order by job, source""",
+            [a.name],
+        )
+        return {"metadata": a.metadata(), "circuits": rows(a.top_circuits(8, members=4)), "sources": rows(sources)}
 
 
 def search(session: Session, atlas: str | None, text: str, limit: int = 20, semantic: bool = False, **endpoint: Any) -> dict[str, Any]:
@@ -166,38 +178,35 @@ def graph(session: Session, atlas: str | None, graph_key: int, min_weight: float
     """One attribution graph from the lake, pruned on the server: its strongest `max_links` links with
     |weight| >= min_weight and the nodes they touch (neurons with their atlas label). Only the graph's
     own lake partition is read (its batch, looked up in `graph_index`: a graph of the build, so a
-    committed batch), from Delta snapshots the atlas keeps pinned: the cost does not grow with the lake."""
+    committed batch), as plain Parquet files: the cost does not grow with the lake."""
     with session.atlas(atlas) as a:
         batch = a.sql("select batch from graph_index where atlas = $1 and graph_key = $2", [a.name, graph_key]).fetchone()
         if batch is None:
             raise UserError(f"{a.name} has no graph {graph_key}: follow one from a neuron's page")
-        where = "atlas = $1 and batch = $2 and graph_key = $3"
-        key = [a.name, batch[0], graph_key]
-        found = rows(a.sql(f"select * exclude (atlas) from {a.lake_snapshot('graphs')} where {where}", key))
+        graphs, graph_links, graph_nodes = (a.lake_partition(t, batch[0]) for t in ("graphs", "graph_links", "graph_nodes"))
+        found = rows(a.sql(f"select * exclude (atlas) from {graphs} where graph_key = $1", [graph_key]))
         if not found:  # retracted from the lake since the build
             raise UserError(f"graph {graph_key} of {a.name} has left the lake since the last build: run `circuitlake build`")
-        g = found[0]
-        g["graph_key"] = str(graph_key)  # an int64: more digits than a JavaScript number keeps
-        graph_links = a.lake_snapshot("graph_links")
+        g = found[0] | {"graph_key": str(graph_key)}  # an int64: more digits than a JavaScript number keeps
         links = a.sql(
             f"""select src_kind, src_layer, src_feature, src_pos, tgt_kind, tgt_layer, tgt_feature, tgt_pos, weight
-                from {graph_links} where {where} and abs(weight) >= $4
+                from {graph_links} where graph_key = $1 and abs(weight) >= $2
                 order by abs(weight) desc, src_layer, src_feature, src_pos, tgt_layer, tgt_feature, tgt_pos
-                limit $5""",
-            [*key, min_weight, max_links],
+                limit $3""",
+            [graph_key, min_weight, max_links],
         )
         kept = rows(links)
         nodes = a.sql(
-            f"""with nodes as (select * from {a.lake_snapshot("graph_nodes")} where {where})
+            f"""with nodes as (select * from {graph_nodes} where graph_key = $2)
                 select g.kind, g.layer, g.feature, g.position, g.influence, g.activation, g.clerp, {label_of("n")} as label
                 from nodes as g
                 -- units only: embedding and logit nodes have no layer, error nodes feature -1
                 left join (select * from neurons where atlas = $1) as n on n.layer = g.layer and n.neuron = g.feature""",
-            key,
+            [a.name, graph_key],
         )
         touched = {(lk[f"{s}_kind"], lk[f"{s}_layer"], lk[f"{s}_feature"], lk[f"{s}_pos"]) for lk in kept for s in ("src", "tgt")}
         every = rows(nodes)
-        total = a.sql(f"select count(*), max(abs(weight)) from {graph_links} where {where}", key).fetchone()
+        total = a.sql(f"select count(*), max(abs(weight)) from {graph_links} where graph_key = $1", [graph_key]).fetchone()
         return {
             "atlas": a.name,
             "graph": g,

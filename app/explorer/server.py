@@ -119,7 +119,7 @@ def create_app(wh: Warehouse, compare: Path | None = None, endpoint: dict[str, A
     def plots(atlas: str):
         """The overview's distribution plots (matplotlib SVG, from the HTML report), once per build."""
         try:
-            return HTMLResponse(answer(lambda: _plots(session, atlas, _build_stamp(wh))))
+            return HTMLResponse(answer(lambda: _plots(session, atlas, reads.build_stamp(session))))
         except _Refused as e:
             return HTMLResponse(f"<p class='error'>{html.escape(e.message)}</p>", status_code=e.status)
 
@@ -175,11 +175,6 @@ class _Refused(Exception):
 def _error_page(templates: Jinja2Templates, request: Request, e: _Refused) -> HTMLResponse:
     context = {"message": e.message, "reload": RELOAD_SECONDS if e.status == 503 else None}
     return templates.TemplateResponse(request, "error.html", context, status_code=e.status)
-
-
-def _build_stamp(wh: Warehouse) -> int:
-    """Changes with every write of the DuckDB warehouse (a build, an audit)."""
-    return wh.duckdb.stat().st_mtime_ns
 
 
 @lru_cache(maxsize=8)

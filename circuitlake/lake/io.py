@@ -3,6 +3,7 @@ update, delete, read (with time travel), versions and schema stamps. Each write 
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 import pyarrow as pa
@@ -156,6 +157,21 @@ def log_stamp(wh: Warehouse, name: str) -> int:
     """Changes with every commit to the table (the modification time of its `_delta_log` folder, where
     each commit adds a file): a cheap test of whether a snapshot read earlier is still the latest."""
     return (wh.table(name) / "_delta_log").stat().st_mtime_ns
+
+
+@lru_cache(maxsize=16)
+def _snapshot(table_path: str, stamp: int) -> DeltaTable:
+    """A table's current Delta snapshot, its log read once per commit (`stamp`: log_stamp)."""
+    return DeltaTable(table_path)
+
+
+def partition_files(wh: Warehouse, name: str, atlas: str, batch: str) -> list[str]:
+    """The local paths of the active Parquet files of one (atlas, batch) partition of a lake table at its
+    current version (what a Delta reader of that partition reads; none when the batch left the lake).
+    The log is read once per commit to the table, so a reader that needs one partition, not the table,
+    costs a file lookup. The files hold no partition columns."""
+    table = _snapshot(_path(wh, name), log_stamp(wh, name))
+    return table.file_uris(file_pruning_predicate=[("atlas", "=", atlas), ("batch", "=", batch)])
 
 
 def bytes_on_disk(path: Path) -> int:
