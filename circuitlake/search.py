@@ -30,6 +30,7 @@ import tantivy
 if TYPE_CHECKING:
     import faiss
 
+from circuitlake import native
 from circuitlake.settings import Warehouse
 
 SCHEMA = "search"
@@ -110,8 +111,9 @@ def cells(vectors: int) -> int:
 def new_vector_index(dimensions: int, vectors: int) -> faiss.Index:
     """An empty index for `vectors` unit vectors: exact (flat) when few, else IVF (train it first, on
     `cells(vectors) * TRAIN_PER_LIST` of them). faiss is imported here, when first needed: native
-    libraries loaded before deltalake's have crashed its next read (usearch did, found by the explorer bench)."""
-    import faiss
+    libraries loaded before deltalake's have crashed its next read (usearch did, found by the explorer bench),
+    and its load order with infomap matters (circuitlake.native)."""
+    faiss = native.faiss()
 
     if not cells(vectors):
         return faiss.IndexIDMap2(faiss.IndexFlatIP(dimensions))
@@ -122,10 +124,8 @@ def new_vector_index(dimensions: int, vectors: int) -> faiss.Index:
 
 def save_vector_index(index: faiss.Index, path: Path) -> None:
     """Write the index under a temporary name, then rename it (a reader never maps half a file)."""
-    import faiss
-
     partial = path.with_name(path.name + ".partial")
-    faiss.write_index(index, str(partial))
+    native.faiss().write_index(index, str(partial))
     partial.rename(path)
 
 
@@ -139,8 +139,7 @@ def unit_rows(vectors: np.ndarray) -> np.ndarray:
 @lru_cache(maxsize=16)
 def _vectors(path: Path) -> faiss.Index:
     """An index file mapped read-only once per process (its name changes with its content)."""
-    import faiss
-
+    faiss = native.faiss()
     index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
     if isinstance(index, faiss.IndexIVF):
         index.nprobe = PROBES

@@ -16,7 +16,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from circuitlake import duck, lake, locks, registry
+from circuitlake import duck, lake, locks, native, registry
 from circuitlake.lake import Batch
 from circuitlake.progress import console
 from circuitlake.settings import Warehouse
@@ -103,7 +103,7 @@ def needs_clustering(wh: Warehouse, atlas: registry.AtlasRecord) -> bool:
 
 def run_infomap(links: pa.Table, settings: registry.ClusterSettings):
     """Directed multi-level Infomap over (src, tgt, weight) links in their given order; (result, node_id/path/flow frame)."""
-    import infomap
+    infomap = native.infomap()
 
     network = infomap.Network()
     network.add_links(zip(links["src"].to_pylist(), links["tgt"].to_pylist(), links["weight"].to_pylist(), strict=False))
@@ -114,8 +114,7 @@ def run_infomap(links: pa.Table, settings: registry.ClusterSettings):
 @locks.writes_atlas("cluster")
 def cluster(wh: Warehouse, atlas_name: str, force: bool = False) -> dict | None:
     """Run Infomap for the atlas and land the result; returns the run row, or None when nothing was done."""
-    import infomap
-
+    infomap = native.infomap()
     atlas = registry.get(wh, atlas_name)
     settings = atlas.settings.cluster
     links, graphs_hash = read_input(wh, atlas)

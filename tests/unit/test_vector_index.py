@@ -3,12 +3,15 @@ IVF above search.EXACT_MAX vectors, cosine similarity either way, ids decoded ba
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import duckdb
 import numpy as np
 import pyarrow as pa
 import pytest
 
-from circuitlake import search
+from circuitlake import native, search
 from circuitlake.jobs import search_index
 
 DIMS = 32
@@ -55,8 +58,7 @@ def test_a_large_atlas_gets_an_ivf_index_with_high_recall(tmp_path, monkeypatch)
     vectors = _clustered(20_000, seed=2)
     assert search.cells(len(vectors)) == int(4 * np.sqrt(20_000))
     path, layers, neurons = _index(tmp_path, vectors)
-    import faiss
-
+    faiss = native.faiss()
     assert isinstance(faiss.read_index(str(path)), faiss.IndexIVFFlat)
     recalls = []
     for q in np.random.default_rng(3).choice(len(vectors), 20, replace=False):
@@ -64,3 +66,25 @@ def test_a_large_atlas_gets_an_ivf_index_with_high_recall(tmp_path, monkeypatch)
         got = {(layer, neuron) for layer, neuron, _ in search.nearest(path, query.tolist(), 20)}
         recalls.append(len(got & {(int(layers[i]), int(neurons[i])) for i in _exact(vectors, query, 20)}) / 20)
     assert np.mean(recalls) >= 0.95, recalls
+
+
+def test_clustering_runs_before_and_after_a_vector_index_in_one_process(tmp_path):
+    """faiss and infomap share SWIG's type table: infomap loaded first, then faiss, made the next Infomap
+    result iteration segfault. Through circuitlake.native faiss always loads first (a fresh process:
+    the order is per process)."""
+    script = f"""
+import sys
+import numpy as np, pyarrow as pa
+from circuitlake import registry, search
+from circuitlake.jobs.cluster import run_infomap
+links = pa.table({{"src": list(range(300)), "tgt": [(i * 7 + 1) % 300 for i in range(300)], "weight": [1.0] * 300}})
+first = run_infomap(links, registry.ClusterSettings())[1]
+index = search.new_vector_index(8, 10)
+index.add_with_ids(search.unit_rows(np.random.default_rng(0).random((10, 8))), np.arange(10))
+search.save_vector_index(index, __import__("pathlib").Path({str(tmp_path / "v.faiss")!r}))
+again = run_infomap(links, registry.ClusterSettings())[1]
+print(len(first) == len(again) == 300, flush=True)
+import os; os._exit(0)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "True", (done.returncode, done.stderr[-1000:])
