@@ -351,7 +351,8 @@ class Neuron:
 
         found = rows(self.row())
         edges: dict[str, dict[str, list[dict[str, Any]]]] = {m: {"downstream": [], "upstream": []} for m in self.atlas.methods}
-        for edge in rows(self.neighbours(k, [(d, m) for m in self.atlas.methods for d in self._DIRECTIONS])):
+        wanted = [(d, m) for m in self.atlas.methods for d in self._DIRECTIONS]  # none while the atlas has no edges
+        for edge in rows(self.neighbours(k, wanted)) if wanted else []:
             edges[edge.pop("method")][edge.pop("direction")].append(edge)
         main = edges.get(self.atlas.method, {"downstream": [], "upstream": []})
         return {

@@ -10,6 +10,7 @@ from deltalake import DeltaTable
 from circuitlake import duck, lake
 
 PUBLISHED = {"neurons", "edges", "edges_by_target", "clusters", "metadata", "neuron_graphs"}
+PUBLISHED |= {"graph_index", "labels_by_neuron", "projections_by_neuron", "module_edges"}  # what the explorer reads
 
 
 def test_lake_tables_read_with_polars_pandas_and_delta_scan(demo_wh):

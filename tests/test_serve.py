@@ -17,11 +17,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import duckdb
 import pytest
 from conftest import ARTIFACTS, chromium, cli, system_binary
 from test_cli import CLI
 
-import circuitlake
+from circuitlake import duck
 from circuitlake.app.sample import SampleSpec, write_labels
 
 
@@ -77,12 +78,17 @@ def test_api_answers_every_key_spelling_and_refuses_in_one_line(demo_wh):
         assert {c[0] for c in cards} == {200} and len({json.dumps(c[1], sort_keys=True) for c in cards}) == 1  # one card, three spellings
         card = cards[0][1]
         assert card["neuron_row"]["cluster_path"] and card["labels"] and card["graphs"]
-        with circuitlake.open(demo_wh.root, "sample") as a:  # every current label in the lake, with its provenance
-            lake_labels = a.sql(
-                """select source, pass, label, source_file, batch from lake.labels
-                   where layer = $1 and neuron = $2 and concat(label, short_label, description) <> '' order by all""",
-                [top["layer"], top["neuron"]],
-            ).fetchall()
+        # every current label in the lake (the demo replaces no label file: all committed rows), with its provenance
+        lake = duck.load(duckdb.connect(), "delta")
+        lake_labels = lake.execute(
+            f"""select source, pass, label, source_file, l.batch
+                from delta_scan({duck.sql_string(demo_wh.table("labels"))}) as l
+                semi join delta_scan({duck.sql_string(demo_wh.table("ingest_batches"))}) as b on l.atlas = b.atlas and l.batch = b.batch
+                where l.atlas = 'sample' and layer = $1 and neuron = $2 and concat(label, short_label, description) <> ''
+                order by all""",
+            [top["layer"], top["neuron"]],
+        ).fetchall()
+        lake.close()
         assert sorted((x["source"], x["pass"], x["label"], x["source_file"], x["batch"]) for x in card["labels"]) == lake_labels
         assert set(card["edges"]) == {"relp", "weight_graph"} and card["edges"]["relp"]["downstream"]
         assert all(isinstance(g["graph_key"], str) for g in card["graphs"])  # int64 keys as text: JavaScript keeps them whole
