@@ -149,8 +149,9 @@ def publish_embeddings(con: duckdb.DuckDBPyConnection, wh: Warehouse, atlas: str
 
 def write_vector_index(con: duckdb.DuckDBPyConnection, table: str, path: Path, dimensions: int) -> int:
     """A vector index (search.new_vector_index) over `table`(layer, neuron, embedding FLOAT[dimensions])
-    at `path`: an IVF index trained first on a seeded sample of the vectors, then every vector streamed
-    from DuckDB in batches; written under a temporary name, then renamed. Returns the vectors indexed."""
+    at `path`: exact for few vectors, else IVF, trained first on a seeded sample of them; then every
+    vector streamed from DuckDB in batches; written under a temporary name, then renamed. Returns the
+    vectors indexed."""
     path.parent.mkdir(parents=True, exist_ok=True)
     total = duck.scalar(con, f"select count(*) from {table}")
     index = search.new_vector_index(dimensions, total)
