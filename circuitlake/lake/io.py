@@ -169,9 +169,15 @@ def partition_files(wh: Warehouse, name: str, atlas: str, batch: str) -> list[st
     """The local paths of the active Parquet files of one (atlas, batch) partition of a lake table at its
     current version (what a Delta reader of that partition reads; none when the batch left the lake).
     The log is read once per commit to the table, so a reader that needs one partition, not the table,
-    costs a file lookup. The files hold no partition columns."""
-    table = _snapshot(_path(wh, name), log_stamp(wh, name))
-    return table.file_uris(file_pruning_predicate=[("atlas", "=", atlas), ("batch", "=", batch)])
+    costs a file lookup, once per partition and commit (a page reads the same partition of three tables,
+    and again on the next request). The files hold no partition columns."""
+    return list(_partition_files(_path(wh, name), log_stamp(wh, name), atlas, batch))
+
+
+@lru_cache(maxsize=256)
+def _partition_files(table_path: str, stamp: int, atlas: str, batch: str) -> tuple[str, ...]:
+    pruning = [("atlas", "=", atlas), ("batch", "=", batch)]
+    return tuple(_snapshot(table_path, stamp).file_uris(file_pruning_predicate=pruning))
 
 
 def bytes_on_disk(path: Path) -> int:
