@@ -15,6 +15,7 @@ from circuitlake.settings import LOCAL_GATEWAY, Warehouse
 AUTO_CLUSTER_SECONDS = 120  # a first clustering estimated longer than this is left to `circuitlake cluster`
 LAKE_SCHEMA = "lake"  # the views over the Delta tables
 CLUSTERS_TAG = "reads_clusters"  # models that read clustering runs: restated after one
+CLERPS_TAG = "reads_clerps"  # models that read graph batches for their clerps only: restated when a new one carries one
 BATCH_LAYER = ("append_batches", "upsert_keys")  # materializations whose tables only ever add what is new
 # how a build applies a plan: no prompts, no diff; the SQLMesh unit tests and the linter run in `make test`,
 # `make lint` and a user's own `sqlmesh plan`, not in every build
@@ -93,6 +94,17 @@ def _moved(wh: Warehouse, versions: dict[str, int], built: dict | None) -> set[s
     if built is None:
         return set(versions)
     return {t for t, v in versions.items() if t not in built or (built[t] != v and lake.data_changed(wh, t, built[t]))} - {"ingest_batches"}
+
+
+def _new_clerps(wh: Warehouse, versions: dict[str, int], built: dict | None) -> bool:
+    """Whether a graph batch committed since the last build carries a clerp (told by graph_nodes' Parquet
+    statistics). A build after RelP graphs (no clerps) then leaves the clerp readers, and the labels
+    built on them, alone; the batches they skip are read with the next batch that carries clerps."""
+    if not built or "batches" not in built:
+        return True
+    before = set(built["batches"])
+    new = [m for m in lake.markers(wh, job="graphs", version=versions["ingest_batches"]) if f"{m.atlas}/{m.batch}" not in before]
+    return any(not lake.all_null(wh, "graph_nodes", m.atlas, m.batch, "clerp") for m in new)
 
 
 def _schema(fqn: str) -> str:
@@ -199,6 +211,8 @@ def _plan(wh: Warehouse, gateway: str, built: dict | None, started: float):
         relocated = built is not None and built.get("root", str(wh.root)) != str(wh.root)
         moved = set(versions) if relocated else _moved(wh, versions, built and built["versions"])
         restate = {fqn for fqn in _reading(ctx, moved) if fqn not in rebuilt}
+        if not relocated and "graph_nodes" in moved and not _new_clerps(wh, versions, built):
+            restate -= {m.fqn for m in ctx.models.values() if CLERPS_TAG in m.tags}
         if moved and (relocated or _reads_file_lists(ctx)):
             restate |= _lake_views(ctx, moved | {"ingest_batches"}) - rebuilt
         retracted = {atlas for r, atlas in retractions.items() if built and r not in built["retractions"]}

@@ -2,10 +2,13 @@
 
 A lander owns its batches (one Delta commit per table, marker last: lake/commit.py), so worker processes
 parse and write the lake side by side while the main process only reads, hashes and reports; the Delta
-log orders their commits. A lander never sees a graph twice: the main process hands each content hash
-to one lander. What a lander did comes back as a list of events, in the order it did it:
-("landed", sha, noted counts) | ("rejected", sha, Reject) | ("committed", rows written per table); a
-worker also says ("done",) when it stopped, or ("failed", error) when it could not go on.
+log orders their commits. A lander parses each graph as it comes and makes the rows of up to
+`CHUNK_GRAPHS` parsed graphs at once (`settle`: each array operation then serves many graphs; a chunk
+where one graph breaks a rule is made again graph by graph, so every reject is that graph's own). A
+lander never sees a graph twice: the main process hands each content hash to one lander. What a lander
+did comes back as a list of events: ("landed", sha, noted counts) | ("rejected", sha, Reject) |
+("committed", rows written per table); a worker also says ("done",) when it stopped, or ("failed",
+error) when it could not go on.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import pyarrow as pa
 from pydantic import ValidationError
 
 from circuitlake import lake
-from circuitlake.ingest.graph_rows import GraphError, Shape, read_graph, to_rows
+from circuitlake.ingest.graph_rows import Graph, GraphError, ManyRows, Shape, many_rows, read_graph
 from circuitlake.lake import Batch, Reject
 from circuitlake.settings import Warehouse
 
@@ -37,6 +40,8 @@ NOTED = {  # per-graph counts the ingest summary shows: graphs column -> what it
     "error_nodes": "error nodes",
 }
 Event = tuple
+CHUNK_GRAPHS = 32  # parsed graphs whose rows are made together (more gains little: 2.2 ms per graph at 32, 1.9 at 64)
+CHUNK_LINKS = 500_000  # ... or fewer when they hold this many links
 
 
 def graph_key(graph_id: str) -> int:
@@ -44,9 +49,11 @@ def graph_key(graph_id: str) -> int:
     return int.from_bytes(bytes.fromhex(graph_id[:16]), "big", signed=True)
 
 
-def with_key(table: pa.Table, name: str, key: int) -> pa.Table:
-    """Rows of one graph with its `graph_key`, in the lake table's column order and types."""
-    table = table.append_column("graph_key", pa.repeat(pa.scalar(key, pa.int64()), table.num_rows))
+def with_key(table: pa.Table, name: str, key: int | list[int]) -> pa.Table:
+    """Rows with their `graph_key` (one key, or the key of each graph by the rows' `graph` column), in the
+    lake table's column order and types."""
+    keys = pa.repeat(pa.scalar(key, pa.int64()), table.num_rows) if isinstance(key, int) else pa.array(key, pa.int64()).take(table["graph"])
+    table = table.append_column("graph_key", keys)
     schema = lake.row_schema(name)
     return table.select(schema.names).cast(schema)
 
@@ -70,30 +77,68 @@ class Lander:
         self.settings = settings
         self.seen_rejects = set(settings.seen_rejects)
         self.batch = Batch(settings.wh, settings.atlas, "graphs")
+        self.pending: list[tuple[str, str, Graph]] = []  # parsed graphs whose rows are not made yet
+        self.pending_links = 0
 
     def land(self, path: str, sha: str, data: bytes) -> list[Event]:
-        """Parse one graph file's content and add its rows to the batch (committed when full)."""
+        """Parse one graph file's content; its rows are made with those of the graphs parsed before it
+        (`settle`) once they are a chunk, or fill the batch (committed when full)."""
         try:
-            rows = to_rows(read_graph(data), *self.settings.shape)
+            graph = read_graph(data)
         except ValidationError as e:
             return [self.reject(Reject.invalid(path, "", e, sha))]
-        except GraphError as e:
-            return [self.reject(Reject(path, e.record, e.reason, sha))]
-        key = graph_key(sha)
-        self.batch.add("graph_nodes", with_key(rows.nodes, "graph_nodes", key))
-        self.batch.add("graph_links", with_key(rows.links, "graph_links", key))
-        events = [self.landed(path, sha, {**rows.graph, "graph_id": sha, "graph_key": key, "source_path": path})]
+        self.pending.append((path, sha, graph))
+        self.pending_links += graph.links.num_rows
+        settings, batch = self.settings, self.batch
+        if (
+            len(self.pending) >= CHUNK_GRAPHS
+            or self.pending_links >= CHUNK_LINKS
+            or len(batch.hashes) + len(self.pending) >= settings.batch_graphs
+            or batch.rows("graph_links") + self.pending_links >= settings.batch_links
+        ):
+            return self.settle()
+        return []
+
+    def settle(self) -> list[Event]:
+        """Make the rows of the parsed graphs and add them to the batch (committed when full)."""
+        pending, self.pending, self.pending_links = self.pending, [], 0
+        if not pending:
+            return []
+        try:
+            events = self._add(pending, many_rows([graph for _, _, graph in pending], self.settings.shape))
+        except GraphError:  # one of them broke a rule: each alone, so the others land and the reject names its record
+            events = []
+            for path, sha, graph in pending:
+                try:
+                    events += self._add([(path, sha, graph)], many_rows([graph], self.settings.shape))
+                except GraphError as e:
+                    events.append(self.reject(Reject(path, e.record, e.reason, sha)))
         if len(self.batch.hashes) >= self.settings.batch_graphs or self.batch.rows("graph_links") >= self.settings.batch_links:
             events += self.flush()
         return events
 
-    def landed(self, path: str, sha: str, row: dict) -> Event:
-        """Record a graph whose node and link rows are in the batch: its graphs row, input and hash."""
-        self.batch.add("graphs", pa.Table.from_pylist([row], lake.row_schema("graphs")))
-        self.batch.inputs.append(path)
-        self.batch.hashes.append(sha)
-        noted = {what: row[k] for k, what in NOTED.items()} | {"graphs without units": int(row["neuron_count"] == 0)}
-        return ("landed", sha, noted)
+    def _add(self, graphs: list[tuple[str, str, Graph]], rows: ManyRows) -> list[Event]:
+        """Add the rows of `graphs` to the batch."""
+        keys = [graph_key(sha) for _, sha, _ in graphs]
+        self.batch.add("graph_nodes", with_key(rows.nodes, "graph_nodes", keys))
+        self.batch.add("graph_links", with_key(rows.links, "graph_links", keys))
+        rows_with_ids = [
+            (path, sha, {**row, "graph_id": sha, "graph_key": key, "source_path": path})
+            for (path, sha, _), row, key in zip(graphs, rows.graphs, keys, strict=True)
+        ]
+        return self.landed(rows_with_ids)
+
+    def landed(self, graphs: list[tuple[str, str, dict]]) -> list[Event]:
+        """Record graphs (path, sha, graphs row) whose node and link rows are in the batch: their graphs
+        rows, inputs and hashes."""
+        self.batch.add("graphs", pa.Table.from_pylist([row for _, _, row in graphs], lake.row_schema("graphs")))
+        events: list[Event] = []
+        for path, sha, row in graphs:
+            self.batch.inputs.append(path)
+            self.batch.hashes.append(sha)
+            noted = {what: row[k] for k, what in NOTED.items()} | {"graphs without units": int(row["neuron_count"] == 0)}
+            events.append(("landed", sha, noted))
+        return events
 
     def reject(self, reject: Reject) -> Event:
         """A rejected file, recorded with the batch."""
@@ -101,10 +146,12 @@ class Lander:
         return ("rejected", reject.content_hash, reject)
 
     def flush(self) -> list[Event]:
-        """Commit the batch (nothing when it is empty) and start the next."""
-        counts = self.batch.commit(DATA_TABLES, self.seen_rejects)
+        """Settle the parsed graphs, commit the batch (nothing when it is empty) and start the next."""
+        events = self.settle()
+        if counts := self.batch.commit(DATA_TABLES, self.seen_rejects):
+            events.append(("committed", counts))
         self.batch = Batch(self.settings.wh, self.settings.atlas, "graphs")
-        return [("committed", counts)] if counts else []
+        return events
 
 
 class LanderPool:
@@ -171,7 +218,15 @@ def _work(settings: Settings, tasks, events, main_pid: int) -> None:
     _die_with(main_pid)
     try:
         lander = Lander(settings)
-        while (task := tasks.get()) is not None:
+        while True:
+            try:
+                task = tasks.get_nowait()
+            except queue.Empty:  # nothing waiting: make the rows of what is parsed rather than idle
+                if settled := lander.settle():
+                    events.put(settled)
+                task = tasks.get()
+            if task is None:
+                break
             events.put(lander.land(*task))
         events.put(lander.flush())
         events.put(("done",))
@@ -220,11 +275,12 @@ class InProcess:
         self.pending += self.lander.land(path, sha, data)
 
     def results(self, wait: bool) -> list[Event]:
-        out, self.pending = self.pending, []
+        """The events so far; with `wait`, the parsed graphs are settled first (the caller waits for their verdicts)."""
+        out, self.pending = self.pending + (self.lander.settle() if wait else []), []
         return out
 
     def finish(self) -> list[Event]:
-        return self.results(wait=False)  # the local lander's last batch is committed with the main process's
+        return self.results(wait=True)  # the local lander's last batch is committed with the main process's
 
 
 @contextmanager

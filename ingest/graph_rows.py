@@ -118,6 +118,12 @@ class GraphRows(NamedTuple):
     links: pa.Table
 
 
+class ManyRows(NamedTuple):
+    graphs: list[dict]  # one row per graph, in order
+    nodes: pa.Table  # column `graph`: the row's graph (its index in `graphs`)
+    links: pa.Table
+
+
 def _int(value) -> int | None:
     if isinstance(value, int):
         return value
@@ -414,47 +420,57 @@ def _first_true(mask: np.ndarray, default: int) -> int:
     return int(np.argmax(mask)) if mask.any() else default
 
 
-def _ambiguous_ids(ids: pa.Array, ends: _Endpoints) -> pa.Array:
-    """Ids that two nodes with different endpoints hold (circuit-tracer's error id "0_{layer}_{pos}"
-    next to the layer-0 feature of that index): links naming them cannot be attributed. The same
-    node given twice is no ambiguity (its last copy counts)."""
-    counts = pc.value_counts(ids)
+def _ambiguous_keys(keys: np.ndarray, ends: _Endpoints) -> pa.Array:
+    """Node keys (graph, id) that two nodes with different endpoints hold (circuit-tracer's error id
+    "0_{layer}_{pos}" next to the layer-0 feature of that index): links naming them cannot be
+    attributed. The same node given twice is no ambiguity (its last copy counts)."""
+    counts = pc.value_counts(pa.array(keys))
     repeated = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
     if not len(repeated):
         return repeated
-    held: dict[str, set] = {}
-    for i in np.flatnonzero(pc.is_in(ids, value_set=repeated).to_numpy(zero_copy_only=False)):
-        held.setdefault(ids[int(i)].as_py(), set()).add(ends.key(int(i)))
-    return pa.array([x for x, keys in held.items() if len(keys) > 1], pa.string())
+    held: dict[int, set] = {}
+    for i in np.flatnonzero(pc.is_in(pa.array(keys), value_set=repeated).to_numpy(zero_copy_only=False)):
+        held.setdefault(int(keys[i]), set()).add(ends.key(int(i)))
+    return pa.array([k for k, found in held.items() if len(found) > 1], pa.int64())
 
 
 class RowBuilder:
-    """The rows of one graph whose links come in one or more chunks, in file order: nodes are
-    classified once; each chunk of links becomes graph_links rows; the graph row counts them all.
-    Rule checks are those of `to_rows`, each chunk's links judged in file order."""
+    """The rows of one or more graphs, in file order: the nodes of all are classified at once (graph
+    `node_graph[i]` holds node i, 0 for a single graph), then each chunk of links (`links`) becomes
+    graph_links rows, and each graph's row counts its own. A link names a node of its own graph only:
+    node ids are matched as (graph, id) keys. Rows carry their graph's ordinal in column `graph`.
+    Rule checks are those of `to_rows`; when several graphs are built at once, a GraphError only says
+    that one of them broke a rule: build each alone to learn which, with its record."""
 
-    def __init__(self, nodes: pa.Table, shape: Shape):
-        self.shape, self.nodes = shape, nodes
+    def __init__(self, nodes: pa.Table, shape: Shape, node_graph: np.ndarray | None = None, graphs: int = 1):
+        self.shape, self.nodes, self.graphs = shape, nodes, graphs
+        self.node_graph = np.zeros(nodes.num_rows, np.int64) if node_graph is None else node_graph
         self.ends = _classify_nodes(nodes, shape)
-        self.ids = nodes["node_id"].combine_chunks()
-        n = len(self.ids)
-        self.reversed_ids = self.ids.take(pa.array(np.arange(n - 1, -1, -1)))  # index_in finds the last node of an id
-        self.ambiguous_ids = _ambiguous_ids(self.ids, self.ends)
-        self.ambiguous_end = self.ends.add(Endpoint("ambiguous", None, None, None)) if len(self.ambiguous_ids) else -1
+        encoded = nodes["node_id"].combine_chunks().dictionary_encode()
+        self.names = encoded.dictionary  # each distinct id once; a key is (its index here, graph)
+        keys = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64) * graphs + self.node_graph
+        self.reversed_keys = pa.array(keys[::-1])  # index_in finds the last node of a key
+        self.ambiguous_keys = _ambiguous_keys(keys, self.ends)
+        self.ambiguous_end = self.ends.add(Endpoint("ambiguous", None, None, None)) if len(self.ambiguous_keys) else -1
         self.dangling: dict[str, int] = {}  # dangling id -> its endpoint (one per distinct id, over every chunk)
-        self.counts = {"link_count": 0, "dangling_links": 0, "ambiguous_links": 0, "zero_weight_links": 0}
+        self.counts = {k: np.zeros(graphs, np.int64) for k in ("link_count", "dangling_links", "ambiguous_links", "zero_weight_links")}
 
-    def _link_ends(self, links: pa.Table, record: np.ndarray) -> dict[str, np.ndarray]:
-        """Endpoint index of each link's source and target. A node id given twice means its last node;
-        an id that is no node gets a dangling endpoint parsed from its shape; an ambiguous id gets the
-        one `ambiguous` endpoint. `record[i]` is link i's index in the file."""
-        n, shape, ends = len(self.ids), self.shape, self.ends
+    def _per_graph(self, graph: np.ndarray) -> np.ndarray:
+        return np.bincount(graph, minlength=self.graphs)
+
+    def _link_ends(self, links: pa.Table, graph: np.ndarray, record: np.ndarray) -> dict[str, np.ndarray]:
+        """Endpoint index of each link's source and target. A node id given twice in a graph means its
+        last node; an id that is no node of the link's graph gets a dangling endpoint parsed from its
+        shape; an ambiguous id gets the one `ambiguous` endpoint. `record[i]` is link i's index in its file."""
+        n, shape, ends = self.nodes.num_rows, self.shape, self.ends
         sides, missing, unclear = {}, np.zeros(links.num_rows, bool), np.zeros(links.num_rows, bool)
         for side in ("source", "target"):
-            found = pc.index_in(links[side], value_set=self.reversed_ids)
+            name = pc.fill_null(pc.index_in(links[side], value_set=self.names), -1).to_numpy(zero_copy_only=False)
+            keys = np.where(name >= 0, name.astype(np.int64) * self.graphs + graph, -1)  # -1: an id no node of the chunk holds
+            found = pc.index_in(pa.array(keys), value_set=self.reversed_keys)
             index = (n - 1 - pc.fill_null(found, n).to_numpy(zero_copy_only=False)).astype(np.int64)
-            if len(self.ambiguous_ids):
-                hit = pc.fill_null(pc.is_in(links[side], value_set=self.ambiguous_ids), False).to_numpy(zero_copy_only=False)
+            if len(self.ambiguous_keys):
+                hit = pc.is_in(pa.array(keys), value_set=self.ambiguous_keys).to_numpy(zero_copy_only=False)
                 index[hit] = self.ambiguous_end
                 unclear |= hit
             if found.null_count:
@@ -476,20 +492,25 @@ class RowBuilder:
                         self.dangling[x] = ends.add(ep)
                     index[i] = self.dangling[x]
             sides[side] = index
-        self.counts["dangling_links"] += int(missing.sum())
-        self.counts["ambiguous_links"] += int(unclear.sum())
+        self.counts["dangling_links"] += self._per_graph(graph[missing])
+        self.counts["ambiguous_links"] += self._per_graph(graph[unclear])
         return sides
 
-    def links(self, links: pa.Table, offset: int = 0) -> pa.Table:
-        """graph_links rows of a chunk of links (LINKS) that starts at link `offset` of the file. Raises GraphError."""
+    def links(self, links: pa.Table, offset: int = 0, graph: np.ndarray | None = None) -> pa.Table:
+        """graph_links rows of a chunk of links (LINKS): of one graph, starting at its link `offset`, or,
+        with `graph` (each link's graph, non-decreasing), whole graphs' links one after another. Raises GraphError."""
         unit = self.shape.unit
+        graph = np.zeros(links.num_rows, np.int64) if graph is None else graph
+        starts = np.searchsorted(graph, np.arange(self.graphs))  # each graph's first link in the chunk
         weight = links["weight"].combine_chunks()
         kept = pc.not_equal(weight, 0.0)  # zero-weight links carry no attribution: dropped, counted
-        record = offset + np.flatnonzero(kept.to_numpy(zero_copy_only=False))
+        keep = kept.to_numpy(zero_copy_only=False)
+        record = offset + (np.arange(len(keep)) - starts[graph])[keep]
         links, weight = links.filter(kept), weight.filter(kept)
-        self.counts["zero_weight_links"] += len(kept) - links.num_rows
-        self.counts["link_count"] += links.num_rows
-        sides = self._link_ends(links, record)
+        self.counts["zero_weight_links"] += self._per_graph(graph[~keep])
+        graph = graph[keep]
+        self.counts["link_count"] += self._per_graph(graph)
+        sides = self._link_ends(links, graph, record)
         columns = self.ends.columns()
         is_unit = self.ends.codes() == KINDS.index(unit)
         layer = columns[1].fill_null(-1).to_numpy(zero_copy_only=False)
@@ -513,6 +534,7 @@ class RowBuilder:
             for name, col in zip(("kind", "layer", "feature", "pos"), columns, strict=False)
         }
         link_columns["weight"] = weight
+        link_columns["graph"] = pa.array(graph.astype(np.int32))
         return pa.table(link_columns)
 
     def node_rows(self) -> pa.Table:
@@ -524,17 +546,19 @@ class RowBuilder:
         other = pa.array(ends.kind == KINDS.index("other"))
         node_columns["influence"] = nodes["influence"].combine_chunks()
         node_columns["activation"] = nodes["activation"].combine_chunks()
-        node_columns["node_id"] = pc.if_else(other, self.ids, pa.scalar(None, pa.string()))
+        node_columns["node_id"] = pc.if_else(other, nodes["node_id"].combine_chunks(), pa.scalar(None, pa.string()))
         node_columns["feature_type"] = pc.if_else(other, nodes["feature_type"].combine_chunks(), pa.scalar(None, pa.string()))
         clerp = nodes["clerp"].combine_chunks()
         labeled = pc.and_(pa.array(ends.kind == KINDS.index(self.shape.unit)), pc.invert(pc.match_substring_regex(clerp, KEY_CLERP)))
         labeled = pc.and_(labeled, pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(clerp)), 0))
         node_columns["clerp"] = pc.if_else(pc.fill_null(labeled, False), clerp, pa.scalar(None, pa.string()))
+        node_columns["graph"] = pa.array(self.node_graph.astype(np.int32))
         return pa.table(node_columns)
 
-    def graph_row(self, meta: Mapping[str, Any], exceeded: bool | None) -> dict:
-        """The graph's row (once every chunk of links went through `links`)."""
+    def graph_row(self, meta: Mapping[str, Any], exceeded: bool | None, graph: int = 0) -> dict:
+        """Graph `graph`'s row (once every chunk of links went through `links`)."""
         gen = meta.get("generation_settings") or {}
+        kinds = self.ends.kind[: self.nodes.num_rows][self.node_graph == graph]
         return {
             "slug": meta.get("slug"),
             "scan": meta.get("scan"),
@@ -545,10 +569,10 @@ class RowBuilder:
             "metric_value": gen.get("metric_value"),
             "target_position": _first(meta.get("target_position"), gen.get("target_position")),
             "nodes_exceeded": bool(exceeded if exceeded is not None else gen.get("nodes_exceeded")),
-            "node_count": self.nodes.num_rows,
-            "neuron_count": int((self.ends.kind == KINDS.index(self.shape.unit)).sum()),
-            **self.counts,
-            "error_nodes": int((self.ends.kind == KINDS.index("error")).sum()),
+            "node_count": len(kinds),
+            "neuron_count": int((kinds == KINDS.index(self.shape.unit)).sum()),
+            **{k: int(v[graph]) for k, v in self.counts.items()},
+            "error_nodes": int((kinds == KINDS.index("error")).sum()),
             **graph_info(meta),
         }
 
@@ -567,8 +591,17 @@ def graph_info(meta: Mapping[str, Any]) -> dict:
     }
 
 
+def many_rows(graphs: list[Graph], shape: Shape) -> ManyRows:
+    """Rows for several graphs at once. Raises GraphError when any breaks a rule (build it alone for the
+    record): per-graph work is a few dozen array operations, so many graphs share each one."""
+    node_graph = np.repeat(np.arange(len(graphs)), [g.nodes.num_rows for g in graphs])
+    link_graph = np.repeat(np.arange(len(graphs)), [g.links.num_rows for g in graphs])
+    rows = RowBuilder(pa.concat_tables(g.nodes for g in graphs), shape, node_graph, len(graphs))
+    links = rows.links(pa.concat_tables(g.links for g in graphs), graph=link_graph)
+    return ManyRows([rows.graph_row(g.metadata, g.nodes_exceeded, i) for i, g in enumerate(graphs)], rows.node_rows(), links)
+
+
 def to_rows(graph: Graph, num_layers: int, units_per_layer: int, unit: str = "neuron", atlas: str = "this atlas") -> GraphRows:
-    """Rows for one graph (without atlas/batch/graph key, which the job adds). Raises GraphError."""
-    rows = RowBuilder(graph.nodes, Shape(num_layers, units_per_layer, unit, atlas))
-    links = rows.links(graph.links)
-    return GraphRows(rows.graph_row(graph.metadata, graph.nodes_exceeded), rows.node_rows(), links)
+    """Rows for one graph (without atlas/batch/graph key, which the job adds). Raises GraphError with the record."""
+    rows = many_rows([graph], Shape(num_layers, units_per_layer, unit, atlas))
+    return GraphRows(rows.graphs[0], rows.nodes, rows.links)

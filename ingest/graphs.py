@@ -25,7 +25,7 @@ import ijson
 
 from circuitlake import lake, locks, registry
 from circuitlake.ingest import sources
-from circuitlake.ingest.graph_landers import DATA_TABLES, Event, Lander, Settings, graph_key, landers, with_key
+from circuitlake.ingest.graph_landers import CHUNK_GRAPHS, DATA_TABLES, Event, Lander, Settings, graph_key, landers, with_key
 from circuitlake.ingest.graph_rows import GraphError, Shape
 from circuitlake.ingest.graph_stream import stream_rows
 from circuitlake.lake import Batch, IngestReport, Reject, known_reject_keys
@@ -35,7 +35,7 @@ from circuitlake.settings import Warehouse
 SUFFIXES = (".json", ".json.gz")
 IN_PROCESS_BYTES = 16 * 2**20  # less graph JSON than this lands in one process (~40 MB/s): no workers
 IN_FLIGHT_BYTES = 256 * 2**20  # read but not yet landed (at least one file): bounds the memory between the main process and its workers
-IN_FLIGHT_PER_WORKER = 4  # files queued per worker: enough that none waits for the main process
+IN_FLIGHT_PER_WORKER = 2 * CHUNK_GRAPHS  # files queued per worker: enough that none waits for the main process, nor settles a small chunk
 
 
 def landed_graph_ids(wh: Warehouse, atlas: str) -> frozenset[str]:
@@ -167,7 +167,7 @@ def ingest_graphs(
             flush()
             return
         seen.add(sha)
-        tally([local.landed(str(path), sha, row)])
+        tally(local.landed([(str(path), sha, row)]))
         flush()
 
     with bar(show_progress) as progress:

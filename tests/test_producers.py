@@ -189,6 +189,22 @@ def test_graph_clerps_label_units_nothing_else_labels(wh, tmp_path):
     )
     db.close()
     assert clerps and labeled == {tuple(int(x) for x in node_id.split("_")[:2]): clerp for node_id, clerp in clerps.items()}
+    # a graph batch without clerps leaves the clerp readers (and the labels) alone; the next with clerps reads both
+    plain = {**g, "metadata": {**g["metadata"], "prompt": "no clerps"}, "nodes": [{**n, "clerp": None} for n in g["nodes"]]}
+    assert ingest_graphs(wh, "np", [str(write_graph(tmp_path / "plain.json", plain))], show_progress=False).landed == 1
+    assert not any("clerp_labels" in m or "neuron_labels" in m for m in build(wh, cluster=False))
+    node = next(n for n in g["nodes"] if n["node_id"] in clerps)
+    nodes = [{**n, "clerp": "a new clerp"} if n is node else n for n in g["nodes"]]
+    relabeled = {**g, "metadata": {**g["metadata"], "prompt": "new clerp"}, "nodes": nodes}
+    assert ingest_graphs(wh, "np", [str(write_graph(tmp_path / "relabeled.json", relabeled))], show_progress=False).landed == 1
+    assert any("clerp_labels" in m for m in build(wh, cluster=False))
+    db = duckdb.connect(str(wh.duckdb), read_only=True)
+    read = db.execute("select count(distinct batch) from stg.clerp_labels where atlas = 'np'").fetchone()[0]
+    layer, index = (int(x) for x in node["node_id"].split("_")[:2])
+    label = db.execute("select label from neurons where atlas = 'np' and layer = ? and neuron = ?", [layer, index]).fetchone()[0]
+    db.close()
+    assert read == 3  # the clerp-less batch was read too (its read mark), with the batch after it
+    assert label == "a new clerp"  # the newest batch's clerp
 
 
 def test_producers_graphs_need_an_atlas_of_their_unit(wh, tmp_path, atlas):

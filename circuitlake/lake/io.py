@@ -7,6 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 from deltalake import DeltaTable, write_deltalake
 from deltalake.schema import Field as DeltaField
 
@@ -178,6 +179,20 @@ def partition_files(wh: Warehouse, name: str, atlas: str, batch: str) -> list[st
 def _partition_files(table_path: str, stamp: int, atlas: str, batch: str) -> tuple[str, ...]:
     pruning = [("atlas", "=", atlas), ("batch", "=", batch)]
     return tuple(_snapshot(table_path, stamp).file_uris(file_pruning_predicate=pruning))
+
+
+def all_null(wh: Warehouse, name: str, atlas: str, batch: str, column: str) -> bool:
+    """Whether `column` is null in every row of one (atlas, batch) partition, told by its Parquet files'
+    statistics alone (footers only, no data read); False when a file keeps no null count."""
+    for path in partition_files(wh, name, atlas, batch):
+        meta = pq.read_metadata(path)
+        index = meta.schema.to_arrow_schema().get_field_index(column)
+        for g in range(meta.num_row_groups):
+            group = meta.row_group(g)
+            stats = group.column(index).statistics
+            if stats is None or not stats.has_null_count or stats.null_count != group.num_rows:
+                return False
+    return True
 
 
 def bytes_on_disk(path: Path) -> int:

@@ -5,7 +5,8 @@ MODEL (
     -- each restatement inserts the labels of batches not read yet, 64 batches a pass
     materialization 'append_batches'
   ),
-  tags (reads_lake),
+  -- reads_clerps: a build restates it only when a new graph batch carries a clerp (app/build.py)
+  tags (reads_lake, reads_clerps),
   grain (atlas, batch, layer, neuron),
   columns (
     atlas text,

@@ -6,11 +6,12 @@ import copy
 import gzip
 import json
 
+import pyarrow.compute as pc
 import pytest
 from conftest import tiny_graph
 from pydantic import ValidationError
 
-from circuitlake.ingest.graph_rows import GraphError, _read_checked, _read_columnar, read_graph, to_rows
+from circuitlake.ingest.graph_rows import GraphError, Shape, _read_checked, _read_columnar, many_rows, read_graph, to_rows
 
 
 def rows_of(graph) -> tuple:
@@ -143,3 +144,37 @@ def test_integers_beyond_the_lake_columns_are_rejected_not_crashed(where):
     with pytest.raises(ValidationError) as bad:
         read_graph(data)
     assert ".".join(map(str, bad.value.errors()[0]["loc"])) == f"nodes.1.{where}"
+
+
+def test_graphs_made_together_get_the_rows_each_gets_alone(small_corpus):
+    """many_rows over a chunk equals to_rows graph by graph: ids match within their own graph only."""
+    dangling_here = tiny_graph()  # names 2_2_1, a node of the next graph but not its own: dangling here
+    dangling_here["links"].append({"source": "0_5_0", "target": "2_2_1", "weight": 0.4})
+    holder = tiny_graph(prompt="q")
+    holder["nodes"].append({"node_id": "2_2_1", "feature": 2, "layer": 2, "ctx_idx": 1, "feature_type": "mlp_neuron"})
+    holder["links"].append({"source": "0_5_0", "target": "2_2_1", "weight": 0.0})  # dropped, counted
+    duplicate = tiny_graph()
+    duplicate["nodes"].append({**duplicate["nodes"][1], "activation": 3.0})  # the last copy of an id counts
+    other = tiny_graph()
+    other["nodes"].append({"node_id": "err_1", "layer": "2", "ctx_idx": 1, "feature_type": "error"})
+    other["links"].append({"source": "err_1", "target": "3_7_1", "weight": 0.1})
+    files = sorted(small_corpus.iterdir())[:4]
+    graphs = [read_graph(gzip.decompress(f.read_bytes()) if f.suffix == ".gz" else f.read_bytes()) for f in files]
+    graphs += [read_graph(json.dumps(g).encode()) for g in (dangling_here, holder, duplicate, other)]
+    together = many_rows(graphs, Shape(8, 512))
+    for i, graph in enumerate(graphs):
+        alone = to_rows(graph, 8, 512)
+        assert together.graphs[i] == alone.graph, i
+        for part in ("nodes", "links"):
+            mine = getattr(together, part).filter(pc.equal(getattr(together, part)["graph"], i))
+            assert mine.drop_columns("graph").to_pylist() == getattr(alone, part).drop_columns("graph").to_pylist(), (i, part)
+    assert together.graphs[4]["dangling_links"] == 1 and together.graphs[5]["dangling_links"] == 0
+    assert together.graphs[5]["zero_weight_links"] == 1 and together.graphs[7]["error_nodes"] == 1
+
+
+def test_a_chunk_with_a_broken_graph_fails_as_a_whole():
+    """The lander then makes each graph alone (test_ingest_graphs: the others land, the reject names its record)."""
+    broken = tiny_graph()
+    broken["nodes"][2]["feature"] = 8  # contradicts its node_id
+    with pytest.raises(GraphError):
+        many_rows([read_graph(json.dumps(g).encode()) for g in (tiny_graph(), broken)], Shape(8, 512))
