@@ -107,6 +107,17 @@ def _new_clerps(wh: Warehouse, versions: dict[str, int], built: dict | None) -> 
     return any(not lake.all_null(wh, "graph_nodes", m.atlas, m.batch, "clerp") for m in new)
 
 
+def _search_inputs_restated(wh: Warehouse, ctx, restated: set[str]) -> bool:
+    """Whether restating (or rebuilding) these models may change what the search indexes hold: the labels
+    (`stg.neuron_labels` or a model it is built on), or `neurons` when an atlas's universe is 'observed'
+    (its units follow its graphs). A build after RelP graphs in grid atlases then skips the indexes'
+    fingerprints (a scan of every label: ~1 s at 1.6M units)."""
+    watched = {"neuron_labels"} | ({"neurons"} if any(a.universe == "observed" for a in registry.all_atlases(wh)) else set())
+    return any(
+        fqn in restated or restated & ctx.dag.upstream(fqn) for fqn in ctx.models if fqn.rsplit(".", 1)[-1].strip('"') in watched
+    )
+
+
 def _schema(fqn: str) -> str:
     return fqn.split(".")[-2].strip('"')
 
@@ -182,22 +193,23 @@ def build(wh: Warehouse, cluster: bool = True, gateway: str = LOCAL_GATEWAY) -> 
         console.print("build: nothing new since the last build (project, lake and SQLMesh state as it left them)")
         _record_built(wh, gateway, built["versions"], built["retractions"], started, built["settled"])
         stale: list[str] = []
-        ctx = None
+        ctx, searched_moved = None, False
     else:
-        stale, ctx = _plan(wh, gateway, built, started)
+        stale, ctx, searched_moved = _plan(wh, gateway, built, started)
     if gateway != LOCAL_GATEWAY:
         return stale
     clustered = cluster and [a for a in registry.all_atlases(wh) if _cluster_if_quick(wh, a)]
     if clustered:
         refresh_clusters(wh, ctx)
-    if ctx is not None or clustered or not search_index.on_disk(wh):
+    if searched_moved or clustered or not search_index.on_disk(wh):
         search_index.refresh(wh)
     _settle(wh, gateway)
     return stale
 
 
 def _plan(wh: Warehouse, gateway: str, built: dict | None, started: float):
-    """The SQLMesh part of a build (see `build`): (models restated for new data, the closed context)."""
+    """The SQLMesh part of a build (see `build`): (models restated for new data, the closed context,
+    whether what the search indexes hold may have changed)."""
     ctx = project.context(wh, gateway)
     try:
         with console.status("build: applying model changes (sqlmesh plan)"):
@@ -226,10 +238,11 @@ def _plan(wh: Warehouse, gateway: str, built: dict | None, started: float):
                 ctx.plan(restate_models=stale, **APPLY)
             names = ", ".join(fqn.rsplit(".", 1)[-1].strip('"') for fqn in stale)
             console.print(f"build: new lake batches processed ({names})")
+        searched_moved = "label_embeddings" in moved or _search_inputs_restated(wh, ctx, set(stale) | rebuilt)
         _record_built(wh, gateway, versions, sorted(retractions), started)
     finally:
         ctx.close()
-    return stale, ctx
+    return stale, ctx, searched_moved
 
 
 def _settled_mark(wh: Warehouse, gateway: str) -> dict:

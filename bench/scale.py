@@ -1,6 +1,7 @@
 """Scale tiers: a Qwen-shaped lake written straight into Delta (bench/scale_lake.py), then per tier a full
-build on a fresh warehouse, a no-op build, the lookups, and a +1% build; sizes on disk; the research
-way's bytes per distinct edge. `python bench/run.py scale` (tiers: $BENCH_SCALE_TIERS, default "30,300"
+build on a fresh warehouse, a no-op build, the lookups, a +1 batch and a +1% build; sizes on disk; the research
+way's bytes per distinct edge; beside each full build, the one-query aggregate of the same links (the
+floor). `python bench/run.py scale` (tiers: $BENCH_SCALE_TIERS, default "30,300"
 million raw neuron links; the lake grows from tier to tier, so each tier only writes the difference).
 """
 
@@ -35,6 +36,25 @@ wh = warehouse({wh!r})
 build(wh, cluster=False)
 con = duckdb.connect(str(wh.duckdb), read_only=True)
 print(*con.sql("select (select count(*) from stg.edge_partials), (select count(*) from edges)").fetchone())
+"""
+
+FLOOR = """
+import duckdb
+from circuitlake import duck
+from circuitlake.settings import budget, warehouse
+wh = warehouse({wh!r})
+con = duck.load(duckdb.connect(config=budget().duckdb_config(wh)), "delta")
+# what the build's edges rest on, in one query: every neuron link aggregated by key (every sum used, so none is pruned)
+links = duck.sql_string(wh.table("graph_links"))
+print(con.sql(f'''
+    select count(*) filter (where n >= 3), sum(s) + sum(a) + sum(q) + min(lo) + max(hi)
+    from (
+        select src_layer, src_feature, tgt_layer, tgt_feature, count(*) as n, sum(weight) as s, sum(abs(weight)) as a,
+               sum(weight * weight) as q, min(weight) as lo, max(weight) as hi
+        from delta_scan({{links}})
+        where src_kind = 'neuron' and tgt_kind = 'neuron'
+        group by all
+    )''').fetchone()[0])
 """
 
 DISTINCT = """
@@ -204,17 +224,22 @@ def run(work: Path) -> str:
                     f"{grow.seconds:.0f}",
                     f"failed: {str(e).strip().splitlines()[-1][:120]}",
                 ]
-                + ["-"] * 5
+                + ["-"] * 8
             )
             shutil.rmtree(wh)
             break
         partials, edges = full.output.split()[-2:]
+        floor = measure(FLOOR.format(wh=str(wh)))
+        assert floor.output.split()[-1] == edges, (floor.output, edges)  # the floor's edge count is the build's
         distinct = int(measure(DISTINCT.format(db=str(wh / "circuitlake.duckdb"))).output.split()[-1])
         noop = measure(BUILD.format(wh=str(wh), log=str(work / f"{tier}M-noop.log")))
         size_wh = du(wh / "circuitlake.duckdb")
         clustered, looked_up = cluster_and_look_up(wh, f"{tier}M")
         clusters.append(clustered)
         lookups += looked_up
+        measure(GROW.format(repo=repo, lake_wh=str(lake_wh), labels=False, batches=1, seed=seed))
+        have, seed = have + 1, seed + 1
+        one = measure(BUILD.format(wh=str(wh), log=str(work / f"{tier}M-one.log")))
         more = max(1, round(have * 0.01))
         measure(GROW.format(repo=repo, lake_wh=str(lake_wh), labels=False, batches=more, seed=seed))
         have, seed = have + more, seed + 1
@@ -232,8 +257,11 @@ def run(work: Path) -> str:
                 f"{grow.seconds:.0f}",
                 f"{full.seconds:.0f}",
                 f"{full.peak_rss_mb / 1024:.2f}",
+                f"{floor.seconds:.0f} ({full.seconds / floor.seconds:.1f}x)",
+                f"{floor.peak_rss_mb / 1024:.2f}",
                 f"{noop.seconds:.1f}",
                 f"{noop.peak_rss_mb / 1024:.2f}",
+                f"{one.seconds:.1f}",
                 f"{plus.seconds:.0f} ({plus.seconds / full.seconds:.1%})",
                 f"{plus.peak_rss_mb / 1024:.2f}",
             ]
@@ -247,8 +275,11 @@ def run(work: Path) -> str:
         f"{os.cpu_count()} cores, {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB RAM; "
         f"DuckDB budget {os.environ.get('CIRCUITLAKE_MEMORY', '5GB')}. Peak RSS covers the whole process tree "
         "(SQLMesh and DuckDB in one process). Each tier's lake is the previous tier's plus new batches; every "
-        "full build starts from an empty warehouse. The +1% build adds 1% more batches to the tier and builds "
-        "the same warehouse again; its share is of the full build.\n\n"
+        "full build starts from an empty warehouse. The floor is one DuckDB query over the same lake that "
+        "aggregates every neuron link by key (count, sum, sum of abs, sum of squares, min, max; the edges with "
+        "count >= 3 counted, which must equal the build's), with the build's memory budget. The +1 batch build adds "
+        "one batch (256 graphs) and builds the same warehouse again; the +1% build then adds 1% more batches; "
+        "its share is of the full build.\n\n"
         + table(
             [
                 "tier",
@@ -261,8 +292,11 @@ def run(work: Path) -> str:
                 "lake written s",
                 "full build s",
                 "full peak GiB",
+                "floor s (full / floor)",
+                "floor peak GiB",
                 "no-op s",
                 "no-op peak GiB",
+                "+1 batch s",
                 "+1% build s",
                 "+1% peak GiB",
             ],

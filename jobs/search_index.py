@@ -169,8 +169,9 @@ def write_vector_index(con: duckdb.DuckDBPyConnection, table: str, path: Path, d
 
 
 def on_disk(wh: Warehouse) -> bool:
-    """Whether every atlas has its full-text index recorded and every recorded index is on disk (a build
-    with nothing new re-indexes when one went missing)."""
+    """Whether every atlas has its full-text index recorded, every recorded index is on disk and was
+    built with today's settings (a build that moved no label re-indexes when one went missing or the
+    settings changed)."""
     con = duck.connect(wh, read_only=True)
     try:
         rows = con.execute(f"select atlas, kind, fingerprint from {search.INDEXES}").fetchall()
@@ -180,7 +181,11 @@ def on_disk(wh: Warehouse) -> bool:
         con.close()
     if set(registry.atlas_names(wh)) != {atlas for atlas, kind, _ in rows if kind == "fts"}:
         return False
-    return all((search.fts_folder if kind == "fts" else search.vector_file)(wh, atlas, f).exists() for atlas, kind, f in rows)
+    settings = {"fts": search.FTS_SETTINGS, "semantic": search.VECTOR_SETTINGS}
+    return all(
+        f.endswith(f":{settings[kind]}") and (search.fts_folder if kind == "fts" else search.vector_file)(wh, atlas, f).exists()
+        for atlas, kind, f in rows
+    )
 
 
 def refresh(wh: Warehouse) -> list[Built]:

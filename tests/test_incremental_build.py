@@ -3,16 +3,21 @@ a build with nothing new restates nothing, and a backlog larger than one pass is
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 
 import duckdb
 import pytest
 
+import circuitlake
+
 from circuitlake import duck, project, registry, search
 from circuitlake.app.build import build
 from circuitlake.app.sample import SampleSpec, write_graphs
 from circuitlake.ingest.graphs import ingest_graphs
+from circuitlake.ingest.labels import ingest_labels
+from circuitlake.jobs import search_index
 from circuitlake.settings import warehouse
 
 # every column users read; partials_seq is bookkeeping and differs by construction
@@ -140,3 +145,25 @@ def test_a_moved_warehouse_reads_its_own_lake_after_a_build(wh, atlas, small_cor
     finally:
         con.close()
     assert snapshot(moved) == before
+
+
+def test_search_indexes_are_looked_at_only_when_labels_can_have_moved(wh, atlas, small_corpus, tmp_path, monkeypatch):
+    """A build after graphs of a grid atlas skips the indexes' fingerprints (a scan of every label); a
+    label ingest, or an index built with other settings, re-indexes."""
+    ingest_graphs(wh, atlas, [str(small_corpus)], show_progress=False)
+    build(wh, cluster=False)
+    refreshed = []
+    refresh = search_index.refresh
+    monkeypatch.setattr(search_index, "refresh", lambda w: refreshed.append(1) or refresh(w))
+    write_graphs(SampleSpec(graphs=3, seed=7, layers=8, neurons_per_layer=512), tmp_path / "more")
+    ingest_graphs(wh, atlas, [str(tmp_path / "more" / "graphs")], show_progress=False)
+    assert build(wh, cluster=False) and refreshed == []
+    labels = tmp_path / "labels.json"
+    labels.write_text(json.dumps({"L0/N5": {"label": "aspirin dosage", "short_label": None}}))
+    ingest_labels(wh, atlas, labels, show_progress=False)
+    build(wh, cluster=False)
+    assert len(refreshed) == 1
+    with circuitlake.open(wh.root, atlas) as opened:
+        assert [r[:2] for r in opened.search("aspirin").fetchall()] == [(0, 5)]
+    monkeypatch.setattr(search, "FTS_SETTINGS", search.FTS_SETTINGS + "/other")
+    assert not search_index.on_disk(wh)  # built with other settings: the next build re-indexes
