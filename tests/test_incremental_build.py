@@ -11,7 +11,6 @@ import duckdb
 import pytest
 
 import circuitlake
-
 from circuitlake import duck, project, registry, search
 from circuitlake.app.build import build
 from circuitlake.app.sample import SampleSpec, write_graphs
