@@ -113,9 +113,7 @@ def _search_inputs_restated(wh: Warehouse, ctx, restated: set[str]) -> bool:
     (its units follow its graphs). A build after RelP graphs in grid atlases then skips the indexes'
     fingerprints (a scan of every label: ~1 s at 1.6M units)."""
     watched = {"neuron_labels"} | ({"neurons"} if any(a.universe == "observed" for a in registry.all_atlases(wh)) else set())
-    return any(
-        fqn in restated or restated & ctx.dag.upstream(fqn) for fqn in ctx.models if fqn.rsplit(".", 1)[-1].strip('"') in watched
-    )
+    return any(fqn in restated or restated & ctx.dag.upstream(fqn) for fqn in ctx.models if fqn.rsplit(".", 1)[-1].strip('"') in watched)
 
 
 def _schema(fqn: str) -> str:
