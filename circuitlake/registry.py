@@ -156,13 +156,18 @@ def record(**fields: object) -> AtlasRecord:
 
 
 def add(wh: Warehouse, atlas: AtlasRecord) -> None:
-    """Register or update an atlas (atomic replace of its row). A unit kind cannot change once graphs landed."""
+    """Register or update an atlas (atomic replace of its row). A unit kind cannot change once graphs landed.
+    Registering an atlas again as it is commits nothing (a build then has nothing new to do)."""
     row = atlas.model_dump(exclude={"settings"}, by_alias=True)
     row["settings"] = atlas.settings.model_dump_json()
-    row["registered_at"] = datetime.now(UTC)
     rules = precedence_rows(atlas.name, atlas.settings.label_precedence)
     lake.ensure(wh)
-    before = lake.read(wh, "atlases", ["unit"], [("atlas", "=", atlas.name)])["unit"].to_pylist()
+    where = [("atlas", "=", atlas.name)]
+    stored = [{k: v for k, v in r.items() if k != "registered_at"} for r in lake.read(wh, "atlases", filters=where).to_pylist()]
+    if stored == [row] and _sorted(lake.read(wh, "label_precedence", filters=where).to_pylist()) == _sorted(rules):
+        return
+    row["registered_at"] = datetime.now(UTC)
+    before = [r["unit"] for r in stored]
     if before and before[0] != atlas.unit and lake.committed_batches(wh, atlas.name, "graphs"):
         raise UserError(
             f"atlas {atlas.name} holds graphs of {UNITS[before[0] or 'neuron']}: its unit cannot change "
@@ -170,6 +175,10 @@ def add(wh: Warehouse, atlas: AtlasRecord) -> None:
         )
     lake.replace(wh, "label_precedence", pa.Table.from_pylist(rules, lake.TABLES["label_precedence"].schema), f"atlas = '{atlas.name}'")
     lake.replace(wh, "atlases", pa.Table.from_pylist([row]), f"atlas = '{atlas.name}'")
+
+
+def _sorted(rows: list[dict]) -> list[tuple]:
+    return sorted(tuple(sorted(r.items())) for r in rows)
 
 
 def get(wh: Warehouse, name: str) -> AtlasRecord:

@@ -110,6 +110,8 @@ def test_a_build_with_nothing_new_answers_without_loading_sqlmesh(wh, atlas, sma
     load = project.context
     monkeypatch.setattr(project, "context", lambda *a, **kw: loads.append(a) or load(*a, **kw))
     assert build(wh) == [] and loads == []  # nothing new: answered from the lake's versions and the project's fingerprint
+    registry.add(wh, registry.get(wh, atlas))  # registered again as it is: no lake commit
+    assert build(wh) == [] and loads == []
 
     index = next((wh.root / "search").glob(f"{search.slug(atlas)}-*"))
     shutil.rmtree(index)
