@@ -424,12 +424,13 @@ def _ambiguous_keys(keys: np.ndarray, ends: _Endpoints) -> pa.Array:
     """Node keys (graph, id) that two nodes with different endpoints hold (circuit-tracer's error id
     "0_{layer}_{pos}" next to the layer-0 feature of that index): links naming them cannot be
     attributed. The same node given twice is no ambiguity (its last copy counts)."""
-    counts = pc.value_counts(pa.array(keys))
+    array = pa.array(keys)
+    counts = pc.value_counts(array)
     repeated = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
     if not len(repeated):
         return repeated
     held: dict[int, set] = {}
-    for i in np.flatnonzero(pc.is_in(pa.array(keys), value_set=repeated).to_numpy(zero_copy_only=False)):
+    for i in np.flatnonzero(pc.is_in(array, value_set=repeated).to_numpy(zero_copy_only=False)):
         held.setdefault(int(keys[i]), set()).add(ends.key(int(i)))
     return pa.array([k for k, found in held.items() if len(found) > 1], pa.int64())
 
@@ -454,6 +455,12 @@ class RowBuilder:
         self.ambiguous_end = self.ends.add(Endpoint("ambiguous", None, None, None)) if len(self.ambiguous_keys) else -1
         self.dangling: dict[str, int] = {}  # dangling id -> its endpoint (one per distinct id, over every chunk)
         self.counts = {k: np.zeros(graphs, np.int64) for k in ("link_count", "dangling_links", "ambiguous_links", "zero_weight_links")}
+        kind = self.ends.kind[: nodes.num_rows]
+        self.node_counts = {  # per graph, from the nodes alone
+            "node_count": self._per_graph(self.node_graph),
+            "neuron_count": self._per_graph(self.node_graph[kind == KINDS.index(shape.unit)]),
+            "error_nodes": self._per_graph(self.node_graph[kind == KINDS.index("error")]),
+        }
 
     def _per_graph(self, graph: np.ndarray) -> np.ndarray:
         return np.bincount(graph, minlength=self.graphs)
@@ -466,11 +473,11 @@ class RowBuilder:
         sides, missing, unclear = {}, np.zeros(links.num_rows, bool), np.zeros(links.num_rows, bool)
         for side in ("source", "target"):
             name = pc.fill_null(pc.index_in(links[side], value_set=self.names), -1).to_numpy(zero_copy_only=False)
-            keys = np.where(name >= 0, name.astype(np.int64) * self.graphs + graph, -1)  # -1: an id no node of the chunk holds
-            found = pc.index_in(pa.array(keys), value_set=self.reversed_keys)
+            keys = pa.array(np.where(name >= 0, name.astype(np.int64) * self.graphs + graph, -1))  # -1: an id no node of the chunk holds
+            found = pc.index_in(keys, value_set=self.reversed_keys)
             index = (n - 1 - pc.fill_null(found, n).to_numpy(zero_copy_only=False)).astype(np.int64)
             if len(self.ambiguous_keys):
-                hit = pc.is_in(pa.array(keys), value_set=self.ambiguous_keys).to_numpy(zero_copy_only=False)
+                hit = pc.is_in(keys, value_set=self.ambiguous_keys).to_numpy(zero_copy_only=False)
                 index[hit] = self.ambiguous_end
                 unclear |= hit
             if found.null_count:
@@ -558,7 +565,6 @@ class RowBuilder:
     def graph_row(self, meta: Mapping[str, Any], exceeded: bool | None, graph: int = 0) -> dict:
         """Graph `graph`'s row (once every chunk of links went through `links`)."""
         gen = meta.get("generation_settings") or {}
-        kinds = self.ends.kind[: self.nodes.num_rows][self.node_graph == graph]
         return {
             "slug": meta.get("slug"),
             "scan": meta.get("scan"),
@@ -569,10 +575,7 @@ class RowBuilder:
             "metric_value": gen.get("metric_value"),
             "target_position": _first(meta.get("target_position"), gen.get("target_position")),
             "nodes_exceeded": bool(exceeded if exceeded is not None else gen.get("nodes_exceeded")),
-            "node_count": len(kinds),
-            "neuron_count": int((kinds == KINDS.index(self.shape.unit)).sum()),
-            **{k: int(v[graph]) for k, v in self.counts.items()},
-            "error_nodes": int((kinds == KINDS.index("error")).sum()),
+            **{k: int(v[graph]) for k, v in (self.node_counts | self.counts).items()},
             **graph_info(meta),
         }
 
