@@ -71,14 +71,17 @@ watermark as (
 ),
 
 touched as (
-  select distinct p.atlas, p.src_layer, p.src_neuron, p.tgt_layer, p.tgt_neuron
+  -- the keys of the passes not merged yet, by their fingerprint: one column to match, where five made every
+  -- partial row's join the build's slowest step
+  select distinct p.key_hash
   from stg.edge_partials as p
   cross join watermark as w
   where p.seq > w.seq and w.seq > 0
 ),
 
 partials as (
-  -- a first build (empty table) merges every partial; later builds every partial of a touched key
+  -- a first build (empty table) merges every partial; later builds every partial of a touched key (and of
+  -- a key whose fingerprint collides with one: merged again from all its partials, it comes out the same)
   select p.*
   from stg.edge_partials as p
   where (select seq from watermark) = 0
@@ -86,8 +89,7 @@ partials as (
   select p.*
   from stg.edge_partials as p
   semi join touched as t
-    on p.atlas = t.atlas and p.src_layer = t.src_layer and p.src_neuron = t.src_neuron
-   and p.tgt_layer = t.tgt_layer and p.tgt_neuron = t.tgt_neuron
+    on p.key_hash = t.key_hash
 ),
 
 merged as (

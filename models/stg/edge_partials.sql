@@ -15,6 +15,7 @@ MODEL (
     src_neuron bigint,
     tgt_layer smallint,
     tgt_neuron bigint,
+    key_hash bigint,
     count bigint,
     weight_sum double,
     weight_abs_sum double,
@@ -30,6 +31,7 @@ MODEL (
     src_neuron = 'Source neuron index',
     tgt_layer = 'Target neuron layer',
     tgt_neuron = 'Target neuron index',
+    key_hash = 'Fingerprint of (src_layer, src_neuron, tgt_layer, tgt_neuron): edges finds a key''s partials by this one column',
     count = 'Link observations in the batch (not graphs)',
     weight_sum = 'Sum of weights',
     weight_abs_sum = 'Sum of |weight|',
@@ -99,6 +101,9 @@ select
   f.src_neuron,
   f.tgt_layer,
   f.tgt_neuron,
+  -- the engine's hash of the key, kept in [0, 2^62) so it fits a signed bigint on every engine; keys may
+  -- collide: edges then merges the other key again too, from all its partials, which changes nothing
+  cast(hash(f.src_layer, f.src_neuron, f.tgt_layer, f.tgt_neuron) % 4611686018427387904 as bigint) as key_hash,
   f.count,
   f.weight_sum,
   f.weight_abs_sum,
