@@ -71,8 +71,8 @@ watermark as (
 ),
 
 touched as (
-  -- the keys of the passes not merged yet, by their fingerprint: one column to match, where five made every
-  -- partial row's join the build's slowest step
+  -- the keys of the passes not merged yet, by their fingerprint: one column to match instead of five (the
+  -- five-column join of every partial row was the slowest step of a build after new batches)
   select distinct p.key_hash
   from stg.edge_partials as p
   cross join watermark as w

@@ -11,12 +11,12 @@ from circuitlake.settings import project_root
 # functions sqlglot passes through unknown, on purpose: the DuckDB lake boundary (macros/lake.py), which
 # the spark gateway renders as its own reads; and `hash`, which both engines spell the same (its values differ
 # by engine, and the models only compare them within one warehouse: stg.edge_partials' key fingerprint)
-BOUNDARY = {"DELTA_SCAN", "HASH"}
+PASSED_THROUGH = {"DELTA_SCAN", "HASH"}
 
 
 def _unknown_functions(query: exp.Expr) -> set[str]:
     """Function calls sqlglot does not know, so writes to Spark unchanged (DuckDB-only names)."""
-    return {f.name.upper() for f in query.find_all(exp.Anonymous)} - BOUNDARY
+    return {f.name.upper() for f in query.find_all(exp.Anonymous)} - PASSED_THROUGH
 
 
 def test_every_model_and_audit_transpiles_to_spark(wh):
