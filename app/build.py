@@ -211,7 +211,7 @@ def _plan(wh: Warehouse, gateway: str, built: dict | None, started: float):
     ctx = project.context(wh, gateway)
     try:
         with console.status("build: applying model changes (sqlmesh plan)"):
-            plan = ctx.plan(**APPLY)
+            plan = project.plan(ctx, **APPLY)
         rebuilt = {s.name for s in plan.new_snapshots}
         console.print(f"build: {len(rebuilt)} model(s) new or changed")
         versions = lake.versions(wh) if gateway == LOCAL_GATEWAY else lake.versions(wh, tuple(lake.TABLES))
@@ -233,7 +233,7 @@ def _plan(wh: Warehouse, gateway: str, built: dict | None, started: float):
             console.print("build: no new lake data since the last build")
         elif stale:
             with console.status(f"build: bringing new lake batches in (restating {len(stale)} model(s))"):
-                ctx.plan(restate_models=stale, **APPLY)
+                project.plan(ctx, restate_models=stale, **APPLY)
             names = ", ".join(fqn.rsplit(".", 1)[-1].strip('"') for fqn in stale)
             console.print(f"build: new lake batches processed ({names})")
         searched_moved = "label_embeddings" in moved or _search_inputs_restated(wh, ctx, set(stale) | rebuilt)
@@ -297,6 +297,6 @@ def refresh_clusters(wh: Warehouse, ctx=None) -> None:
     ctx = ctx or project.context(wh)
     try:
         with console.status("build: bringing the clustering runs in (restating reads_clusters models)"):
-            ctx.plan(restate_models=[f"tag:{CLUSTERS_TAG}"], **APPLY)
+            project.plan(ctx, restate_models=[f"tag:{CLUSTERS_TAG}"], **APPLY)
     finally:
         ctx.close()

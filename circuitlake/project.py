@@ -149,3 +149,40 @@ def context(wh: Warehouse, gateway: str | None = None, unit_tests: bool = False)
         config = config.model_copy(update={"loader": _without_unit_tests()})
     prepare(wh, config.default_gateway)
     return Context(config={project_root().absolute(): config})  # as given: a Config passed alone is copied into the base class
+
+
+def plan(ctx, **plan_args) -> Any:
+    """`ctx.plan(**plan_args)`, except that a model or audit failing while the plan is applied raises a
+    PlanError naming each failed model with the start of its cause: SQLMesh's own says only "Plan
+    application failed." (its console prints the causes, where a caller may not look: captured by a
+    test runner, or in a CI log cut short)."""
+    from sqlmesh.utils.errors import PlanError
+
+    failed: list = []
+    shown = ctx.console.log_failed_models
+
+    def record(errors: list) -> None:
+        failed.extend(errors)
+        shown(errors)
+
+    ctx.console.log_failed_models = record  # the console is SQLMesh's, shared: restored below
+    try:
+        return ctx.plan(**plan_args)
+    except PlanError as e:
+        if not failed:
+            raise
+        raise PlanError(f"{str(e).rstrip('.')}: {'; '.join(_failure(x) for x in failed)}") from e
+    finally:
+        del ctx.console.log_failed_models
+
+
+def _failure(error) -> str:
+    """'<model>: <its cause, on one line, cut at 300 characters>' for a failed SQLMesh node; a failed
+    audit is named with the number of rows it found."""
+    node = str(getattr(error.node, "snapshot_name", None) or getattr(error.node, "name", error.node)).replace('"', "")
+    cause = error.__cause__ or error
+    audits = getattr(cause, "errors", None)
+    if audits:
+        return f"{node}: audits failed: " + ", ".join(f"{a.audit_name} ({a.count} rows)" for a in audits)
+    text = " ".join(f"{type(cause).__name__}: {cause}".split())
+    return f"{node}: {text[:300]}"

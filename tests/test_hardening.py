@@ -203,3 +203,35 @@ def test_migrate_is_resumable_after_kill_9(tmp_path):
     done = cli("migrate", wh=wh.root)
     assert done.returncode == 0 and lake.lake_version(wh) == lake.SCHEMA_VERSION
     assert {t: lake.read(wh, t).num_rows for t in before} == before
+
+
+def test_a_failed_plan_names_each_failed_model_and_its_cause(tmp_path):
+    """SQLMesh's own error says only "Plan application failed.": `project.plan` names the model that
+    failed with its cause, and an audit that failed with its failing rows (a real plan on DuckDB)."""
+    from sqlmesh import Context
+    from sqlmesh.core.config import Config, DuckDBConnectionConfig, GatewayConfig, ModelDefaultsConfig
+    from sqlmesh.utils.errors import PlanError
+
+    from circuitlake import project
+
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "broken.sql").write_text("model (name main.broken, kind full);\nselect error('the lake is gone') as x")
+    (tmp_path / "models" / "audited.sql").write_text(
+        "model (name main.audited, kind full, audits (not_null(columns := (x))));\nselect null::int as x union all select 1"
+    )
+    config = Config(
+        gateways={"local": GatewayConfig(connection=DuckDBConnectionConfig(database=str(tmp_path / "db.duckdb")))},
+        model_defaults=ModelDefaultsConfig(dialect="duckdb", start="2026-01-01"),
+    )
+    ctx = Context(paths=tmp_path, config=config)
+    try:
+        with pytest.raises(PlanError) as failed:
+            project.plan(ctx, auto_apply=True, no_prompts=True, no_diff=True, skip_tests=True)
+    finally:
+        ctx.close()
+    message = str(failed.value)
+    assert message.startswith("Plan application failed: ")
+    assert "main.broken: InvalidInputException: Invalid Input Error: the lake is gone" in message
+    assert "main.audited: audits failed: not_null (1 rows)" in message
+    assert "\n" not in message
+    assert not hasattr(ctx.console, "__dict__") or "log_failed_models" not in vars(ctx.console)  # SQLMesh's console as it was
