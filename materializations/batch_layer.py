@@ -5,13 +5,15 @@ These two kinds let a restatement do only the new work:
 
 * `append_batches`: the model's query selects lake batches the table does not hold yet (it reads
   itself) and aggregates them; the query is inserted, never replacing rows. It runs again until a
-  pass inserts nothing, so a query that takes `n` batches per pass (LIMIT) keeps each pass's
+  pass takes no batch, so a query that takes `n` batches per pass (LIMIT) keeps each pass's
   aggregate small, whatever the backlog. Re-running adds nothing; an interrupted run leaves whole
   passes behind, and the next run goes on from there. With an `order_by` property each pass is inserted
   sorted by it, so a lookup on those columns reads one narrow row group range per pass, not the
-  whole table (DuckDB zone maps). The CTE that reads the table itself is
-  answered from a ledger, `<table>__batches`: the distinct rows of that CTE, kept in the same
-  transaction as each pass, so finding the new batches never rescans the (large) table.
+  whole table (DuckDB zone maps). The CTE that reads the table itself is answered from a ledger,
+  `<table>__batches`: the (atlas, batch, seq) of every batch a pass took (the query's `new_batches`
+  CTE, numbered by its `pass` CTE: macros/batch_passes.py), written in the same transaction as the
+  pass's rows. Finding the new batches never rescans the (large) table, and the rows need not name
+  their batch: a pass may aggregate its batches together.
 * `upsert_keys`: the query returns the rows of the keys that changed; the rows with those keys are
   deleted and the new ones inserted, in one transaction, sorted by `order_by` so zone maps keep
   pruning lookups on those columns. When the table is empty (a first build, where every key
@@ -87,8 +89,11 @@ def _bucket(query: exp.Query, model: Model, bucket: int, buckets: int, dialect: 
     return exp.select("*").from_(query.subquery("q")).where(where("q"))
 
 
+LEDGER = {"atlas": "text", "batch": "text", "seq": "bigint"}  # a ledger's columns: the batches each pass took
+
+
 class AppendBatches(CustomMaterialization):
-    """Insert the query's rows, pass after pass, until a pass inserts nothing (see the module docstring)."""
+    """Insert the query's rows, pass after pass, until a pass takes no batch (see the module docstring)."""
 
     NAME = "append_batches"
 
@@ -96,35 +101,39 @@ class AppendBatches(CustomMaterialization):
         self, table_name: str, query_or_df: t.Any, model: Model, is_first_insert: bool, render_kwargs: dict, **kwargs: t.Any
     ) -> None:
         adapter = self.adapter
-        target = exp.to_table(table_name)
-        own = _reading_itself(query_or_df, target)
+        own = _reading_itself(query_or_df, exp.to_table(table_name))
+        if own is None:
+            raise ValueError(f"{model.name}: an append_batches query reads its own table in a CTE (`previous`)")
         ledger = ledger_of(table_name)
         ledger_sql = ledger.sql(dialect=adapter.dialect, identify=True)
-        if own is not None:
-            keys = ", ".join(own.this.named_selects)
-            if not adapter.table_exists(ledger):  # once per physical table (or after an upgrade)
-                adapter.execute(f"create table {ledger_sql} as select distinct {keys} from {table_name}")
-            own.set("this", exp.select(*own.this.named_selects).from_(ledger))
+        if not adapter.table_exists(ledger):  # once per physical table (or after an upgrade)
+            if set(LEDGER) <= set(model.columns_to_types or {}):  # rows that name their batch: the ledger from them
+                adapter.execute(f"create table {ledger_sql} as select distinct {', '.join(LEDGER)} from {table_name}")
+            else:
+                adapter.create_table(ledger, {c: exp.DataType.build(ty) for c, ty in LEDGER.items()})
+        own.set("this", exp.select(*LEDGER).from_(ledger))
+        taken = _batches_taken(query_or_df).sql(dialect=adapter.dialect)
         if model.kind.materialization_properties.get("order_by") is not None:
             query_or_df = exp.select("*").from_(query_or_df.subquery("pass_rows")).order_by(*_columns(model, "order_by"))
-        before = _rows(adapter, table_name)
         while True:
             with adapter.transaction():
                 adapter.insert_append(table_name, query_or_df, target_columns_to_types=model.columns_to_types)
-                after = _rows(adapter, table_name)
-                if own is not None and after > before:
-                    adapter.execute(f"insert into {ledger_sql} {_pass_keys(adapter.dialect, table_name, ledger_sql, keys, before)}")
-            if after == before:
+                before = _rows(adapter, ledger_sql)
+                adapter.execute(f"insert into {ledger_sql} ({', '.join(LEDGER)}) {taken}")  # read before this insert: the same batches
+            if _rows(adapter, ledger_sql) == before:
                 return
-            before = after
 
 
-def _pass_keys(dialect: str, table_name: str, ledger_sql: str, keys: str, before: int) -> str:
-    """The distinct keys of the rows the last pass appended: on DuckDB the rows from rowid `before` on
-    (rowids of an append-only table run on); elsewhere the table's keys the ledger does not hold."""
-    if dialect == "duckdb":
-        return f"select distinct {keys} from {table_name} where rowid >= {before}"
-    return f"select distinct {keys} from {table_name} except select {keys} from {ledger_sql}"
+def _batches_taken(query: exp.Query) -> exp.Query:
+    """The (atlas, batch, seq) of the batches the query's pass takes: its `new_batches` CTE numbered
+    by its `pass` CTE, under the query's WITH clause."""
+    ctes = {c.alias: c for c in query.find_all(exp.CTE)}
+    if not {"new_batches", "pass"} <= ctes.keys():
+        raise ValueError("an append_batches query names its batches and its pass number in CTEs `new_batches` and `pass`")
+    with_ = ctes["new_batches"].parent
+    taken = exp.select("n.atlas", "n.batch", "p.seq").from_("new_batches as n").join("pass as p", join_type="cross")
+    taken.set(with_.arg_key, with_.copy())
+    return taken
 
 
 def _reading_itself(query: exp.Query, target: exp.Table) -> exp.CTE | None:

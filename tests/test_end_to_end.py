@@ -66,7 +66,7 @@ def published(wh, atlas):
             ((layer, n), c)
             for layer, n, c in con.execute("select layer, neuron, appearance_count from neurons where atlas = ?", [atlas]).fetchall()
         )
-        partial_dupes = con.execute("""select count(*) - count(distinct (atlas, batch, src_layer, src_neuron, tgt_layer, tgt_neuron))
+        partial_dupes = con.execute("""select count(*) - count(distinct (atlas, seq, src_layer, src_neuron, tgt_layer, tgt_neuron))
                                        from stg.edge_partials""").fetchone()[0]
     finally:
         con.close()

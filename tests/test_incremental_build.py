@@ -19,21 +19,23 @@ from circuitlake.ingest.labels import ingest_labels
 from circuitlake.jobs import search_index
 from circuitlake.settings import warehouse
 
-# every column users read; partials_seq is bookkeeping and differs by construction
+# every column users read (partials_seq is bookkeeping and differs by construction), and the partials summed
+# by key (passes group the batches of an incremental build and of a from-scratch one differently)
 TABLES = {
-    "edges": "atlas, method, src_layer, src_neuron, tgt_layer, tgt_neuron, count, weight_sum, weight_abs_sum, "
-    "weight_sq_sum, weight_min, weight_max, mean_weight, mean_abs_weight",
-    "edges_by_target": "atlas, method, tgt_layer, tgt_neuron, src_layer, src_neuron, count, mean_weight",
-    "neuron_graphs": "atlas, batch, graph_key, layer, neuron, max_abs_influence, positions",
-    "neurons": "atlas, layer, neuron, feature_id, appearance_count, label",
-    "stg.edge_partials": "atlas, batch, src_layer, src_neuron, tgt_layer, tgt_neuron, count, weight_sum",
+    "edges": "select atlas, method, src_layer, src_neuron, tgt_layer, tgt_neuron, count, weight_sum, weight_abs_sum, "
+    "weight_sq_sum, weight_min, weight_max, mean_weight, mean_abs_weight from edges",
+    "edges_by_target": "select atlas, method, tgt_layer, tgt_neuron, src_layer, src_neuron, count, mean_weight from edges_by_target",
+    "neuron_graphs": "select atlas, batch, graph_key, layer, neuron, max_abs_influence, positions from neuron_graphs",
+    "neurons": "select atlas, layer, neuron, feature_id, appearance_count, label from neurons",
+    "stg.edge_partials": "select atlas, src_layer, src_neuron, tgt_layer, tgt_neuron, sum(count), sum(weight_sum) "
+    "from stg.edge_partials group by all",
 }
 
 
 def snapshot(wh) -> dict[str, list[tuple]]:
     con = duckdb.connect(str(wh.duckdb), read_only=True)
     try:
-        return {t: con.execute(f"select {cols} from {t} order by all").fetchall() for t, cols in TABLES.items()}
+        return {t: con.execute(f"{query} order by all").fetchall() for t, query in TABLES.items()}
     finally:
         con.close()
 
@@ -57,17 +59,26 @@ def test_incremental_equals_from_scratch_and_noop_does_nothing(wh, tmp_path, mon
         and len({r[1] for r in incremental["neuron_graphs"]}) == 70 + 3 + 1
     )
 
-    # the ledgers of the append models hold exactly the (atlas, batch, pass) rows of their tables
+    # the ledgers of the append models hold the (atlas, batch, pass) of every graph batch: neuron_graphs' the
+    # rows of its table; edge_partials', whose passes aggregate their batches together, each pass's batches
+    # (its rows labelled with the newest)
     con = duckdb.connect(str(wh.duckdb), read_only=True)
     try:
+        ledgers = {}
         for model in ("stg.edge_partials", "neuron_graphs"):
-            ledger = con.execute(
+            ledgers[model] = con.execute(
                 "select table_schema || '.' || table_name from information_schema.tables "
                 f"where table_name like '%{model.split('.')[-1]}\\_\\_%\\_\\_batches' escape '\\'"
             ).fetchone()[0]
-            held = con.execute(f"select atlas, batch, seq from {ledger} order by all").fetchall()
-            assert held == con.execute(f"select distinct atlas, batch, seq from {model} order by all").fetchall()
-            assert len(held) > 64  # more than one pass
+        held = con.execute(f"select atlas, batch, seq from {ledgers['neuron_graphs']} order by all").fetchall()
+        assert held == con.execute("select distinct atlas, batch, seq from neuron_graphs order by all").fetchall()
+        assert len(held) == 70 + 3 + 1  # every batch, in more than one pass
+        partials = con.execute(f"select atlas, batch, seq from {ledgers['stg.edge_partials']} order by all").fetchall()
+        assert [r[:2] for r in partials] == [r[:2] for r in held]
+        newest = f"select atlas, max(batch), seq from {ledgers['stg.edge_partials']} group by atlas, seq order by all"
+        labelled = "select distinct atlas, batch, seq from stg.edge_partials order by all"
+        assert con.execute(newest).fetchall() == con.execute(labelled).fetchall()
+        assert len({r[2] for r in partials}) == 4  # passes: 64 + 6 batches, then 3, then 1
         # each neuron_graphs pass is stored sorted by neuron (its order_by): a lookup reads a narrow range per pass
         table = con.execute(
             "select table_schema || '.' || table_name from information_schema.tables "

@@ -1,12 +1,13 @@
--- Per-batch partial aggregates of neuron->neuron links: appended for new committed batches, never rewritten.
+-- Partial aggregates of unit->unit links, one row per key and append pass: appended for new committed batches, never rewritten.
 MODEL (
   name stg.edge_partials,
   kind CUSTOM (
-    -- each restatement inserts the partials of batches not aggregated yet, 64 batches a pass
+    -- each restatement inserts the partials of batches not aggregated yet, 64 batches a pass; the
+    -- table's ledger records which batches each pass took
     materialization 'append_batches'
   ),
   tags (reads_lake),
-  grain (atlas, batch, src_layer, src_neuron, tgt_layer, tgt_neuron),
+  grain (atlas, seq, src_layer, src_neuron, tgt_layer, tgt_neuron),
   columns (
     atlas text,
     batch text,
@@ -25,14 +26,14 @@ MODEL (
   ),
   column_descriptions (
     atlas = 'Atlas',
-    batch = 'Ingest batch the partial aggregates',
+    batch = 'Newest ingest batch of the pass that wrote the row (passes take batches in name order; the table''s ledger lists them all)',
     seq = 'Append pass that wrote the row (ascending): edges merges the keys of passes it has not seen',
     src_layer = 'Source neuron layer',
     src_neuron = 'Source neuron index',
     tgt_layer = 'Target neuron layer',
     tgt_neuron = 'Target neuron index',
     key_hash = 'Fingerprint of (src_layer, src_neuron, tgt_layer, tgt_neuron): edges finds a key''s partials by this one column',
-    count = 'Link observations in the batch (not graphs)',
+    count = 'Link observations in the pass''s batches (not graphs)',
     weight_sum = 'Sum of weights',
     weight_abs_sum = 'Sum of |weight|',
     weight_sq_sum = 'Sum of weight^2',
@@ -42,7 +43,8 @@ MODEL (
 );
 
 with previous as (
-  -- this model's own rows (alias and qualify: sqlglot binds unqualified columns to the outer table otherwise)
+  -- the batches this model holds, by pass: answered from the table's ledger, which lists every batch a pass
+  -- took (alias and qualify: sqlglot binds unqualified columns to the outer table otherwise)
   select p.atlas, p.batch, p.seq
   from stg.edge_partials as p
 ),
@@ -56,12 +58,18 @@ pass as (
   @next_pass()
 ),
 
+newest as (
+  -- each atlas's newest batch in this pass: what the pass's rows are labelled with
+  select atlas, max(batch) as batch
+  from new_batches
+  group by atlas
+),
+
 unit_links as (
   -- only links between two units of the atlas's unit kind (MLP neurons or transcoder features) make
   -- edges; embedding, logit, error and ambiguous links stay raw
   select
     l.atlas,
-    l.batch,
     l.src_layer,
     l.src_feature as src_neuron,
     l.tgt_layer,
@@ -75,9 +83,10 @@ unit_links as (
 ),
 
 fresh as (
+  -- one row per key of the pass: its batches are aggregated together (a fifth fewer rows than one per
+  -- batch and key at 30M links, and one batch name per pass to write)
   select
     atlas,
-    batch,
     src_layer,
     src_neuron,
     tgt_layer,
@@ -90,12 +99,12 @@ fresh as (
     min(weight) as weight_min,
     max(weight) as weight_max
   from unit_links
-  group by atlas, batch, src_layer, src_neuron, tgt_layer, tgt_neuron
+  group by atlas, src_layer, src_neuron, tgt_layer, tgt_neuron
 )
 
 select
   f.atlas,
-  f.batch,
+  n.batch,
   pass.seq,
   f.src_layer,
   f.src_neuron,
@@ -111,4 +120,6 @@ select
   f.weight_min,
   f.weight_max
 from fresh as f
+join newest as n
+  on f.atlas = n.atlas
 cross join pass
