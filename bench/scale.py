@@ -121,21 +121,21 @@ print(tracemalloc.get_traced_memory()[0] / {n})
 LINKS_PER_BATCH = 728_000  # measured mean of scale_lake batches (256 graphs x ~2,850 kept links)
 
 
-STEP = re.compile(r'^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+) Evaluating (?:snapshot SnapshotId<"\w+"\."(\w+)"\."(\w+)"|plan stage)')
+STEP = re.compile(r'^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+) (Evaluating|Pushing intervals for) snapshot SnapshotId<"\w+"\."(\w+)"\."(\w+)"')
 
 
 def steps(log: Path, top: int = 3) -> str:
-    """The slowest models of a build from its SQLMesh log: seconds from one model's evaluation to the next
-    (its audits included)."""
-    marks = []
+    """The slowest models of a build from its SQLMesh log: seconds from a model's evaluation to its
+    intervals being recorded (its audits included; models evaluated at the same time overlap)."""
+    started: dict[str, datetime] = {}
+    spent: dict[str, float] = {}
     for line in log.read_text().splitlines():
         if m := STEP.match(line):
-            at = datetime.strptime(m[1], "%Y-%m-%d %H:%M:%S,%f")
-            marks.append((at, f"{m[2]}.{m[3]}" if m[2] else None))
-    spent: dict[str, float] = {}
-    for (at, name), (nxt, _) in zip(marks, marks[1:], strict=False):
-        if name:
-            spent[name] = spent.get(name, 0) + (nxt - at).total_seconds()
+            at, name = datetime.strptime(m[1], "%Y-%m-%d %H:%M:%S,%f"), f"{m[3]}.{m[4]}"
+            if m[2] == "Evaluating":
+                started[name] = at
+            elif name in started:
+                spent[name] = spent.get(name, 0) + (at - started.pop(name)).total_seconds()
     slowest = sorted(spent.items(), key=lambda kv: -kv[1])[:top]
     return ", ".join(f"{n.split('.')[-1]} {s:.0f}" for n, s in slowest)
 

@@ -89,7 +89,7 @@ def _bucket(query: exp.Query, model: Model, bucket: int, buckets: int, dialect: 
     return exp.select("*").from_(query.subquery("q")).where(where("q"))
 
 
-LEDGER = {"atlas": "text", "batch": "text", "seq": "bigint"}  # a ledger's columns: the batches each pass took
+LEDGER = ("atlas", "batch", "seq")  # a ledger's columns: the batches each pass took
 
 
 class AppendBatches(CustomMaterialization):
@@ -106,11 +106,10 @@ class AppendBatches(CustomMaterialization):
             raise ValueError(f"{model.name}: an append_batches query reads its own table in a CTE (`previous`)")
         ledger = ledger_of(table_name)
         ledger_sql = ledger.sql(dialect=adapter.dialect, identify=True)
-        if not adapter.table_exists(ledger):  # once per physical table (or after an upgrade)
-            if set(LEDGER) <= set(model.columns_to_types or {}):  # rows that name their batch: the ledger from them
-                adapter.execute(f"create table {ledger_sql} as select distinct {', '.join(LEDGER)} from {table_name}")
-            else:
-                adapter.create_table(ledger, {c: exp.DataType.build(ty) for c, ty in LEDGER.items()})
+        if not adapter.table_exists(ledger):
+            # once per physical table: empty for a new one; from its rows for a table older than ledgers, whose
+            # rows each name their batch (a table whose pass aggregates batches together is born with its ledger)
+            adapter.execute(f"create table {ledger_sql} as select distinct {', '.join(LEDGER)} from {table_name}")
         own.set("this", exp.select(*LEDGER).from_(ledger))
         taken = _batches_taken(query_or_df).sql(dialect=adapter.dialect)
         if model.kind.materialization_properties.get("order_by") is not None:
