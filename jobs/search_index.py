@@ -192,7 +192,7 @@ def refresh(wh: Warehouse) -> list[Built]:
     """Re-index the atlases whose label text (or, for semantic search, whose embeddings) changed since
     their index was built, or whose index file is missing; returns what was rebuilt. Idempotent: a second
     call rebuilds nothing."""
-    con = duck.load(duck.connect(wh, read_only=False), "delta", "fts")  # fts: to drop an index of before
+    con = duck.load(duck.connect(wh, read_only=False), "delta")  # (an index of before, DuckDB `fts` tables, drops without `fts`)
     built = []
     try:
         _ensure_schema(con)
