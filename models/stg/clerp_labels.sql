@@ -2,7 +2,8 @@
 MODEL (
   name stg.clerp_labels,
   kind CUSTOM (
-    -- each restatement inserts the labels of batches not read yet, 64 batches a pass
+    -- each restatement inserts the labels of batches not read yet, 64 batches a pass; the table's ledger
+    -- records every batch a pass read, clerps or not
     materialization 'append_batches'
   ),
   -- reads_clerps: a build restates it only when a new graph batch carries a clerp (app/build.py)
@@ -21,15 +22,16 @@ MODEL (
     atlas = 'Atlas',
     batch = 'Ingest batch of the graphs',
     seq = 'Append pass that wrote the row (ascending)',
-    layer = 'Unit layer (null: the row only marks the batch as read)',
-    neuron = 'Unit index (MLP neuron or transcoder feature); null on a batch''s read mark',
+    layer = 'Unit layer',
+    neuron = 'Unit index (MLP neuron or transcoder feature)',
     clerp = 'The clerp most graphs of the batch give the unit (ties: the smallest text)',
     graphs = 'Unit nodes of the batch carrying that clerp'
   )
 );
 
 with previous as (
-  -- this table's own rows (alias and qualify: sqlglot binds unqualified columns to the outer table otherwise)
+  -- the batches this table holds, by pass: answered from its ledger (alias and qualify: sqlglot binds
+  -- unqualified columns to the outer table otherwise)
   select cl.atlas, cl.batch, cl.seq
   from stg.clerp_labels as cl
 ),
@@ -63,37 +65,16 @@ ranked as (
     *,
     row_number() over (partition by atlas, batch, layer, neuron order by graphs desc, clerp) as pick
   from counted
-),
-
-picked as (
-  select
-    r.atlas,
-    r.batch,
-    pass.seq,
-    r.layer,
-    r.neuron,
-    r.clerp,
-    r.graphs
-  from ranked as r
-  cross join pass
-  where r.pick = 1
-),
-
-read_marks as (
-  -- one row without a unit per batch the pass read: the table's ledger then holds every batch read, so a
-  -- batch without clerps (RelP graphs) is not read again, nor do 64 of them hide the batches after them
-  select
-    b.atlas,
-    b.batch,
-    pass.seq,
-    cast(null as smallint) as layer,
-    cast(null as bigint) as neuron,
-    cast(null as text) as clerp,
-    cast(0 as bigint) as graphs
-  from new_batches as b
-  cross join pass
 )
 
-select * from picked
-union all
-select * from read_marks
+select
+  r.atlas,
+  r.batch,
+  pass.seq,
+  r.layer,
+  r.neuron,
+  r.clerp,
+  r.graphs
+from ranked as r
+cross join pass
+where r.pick = 1

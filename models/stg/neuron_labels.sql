@@ -33,8 +33,6 @@ label_values as (
   -- graphs' display labels: pass clerp (the default precedence uses them only where nothing else labels the unit)
   select atlas, layer, neuron, 'graphs' as source, 'clerp' as pass, batch, '' as record, 'label' as field, clerp as value
   from stg.clerp_labels
-  -- rows without a unit only mark a batch as read
-  where layer is not null
 ),
 
 candidates as (
