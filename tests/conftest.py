@@ -105,6 +105,20 @@ def cli(*args: str, wh: Path | str | None = None, input: str | None = None) -> s
     return subprocess.CompletedProcess(["circuitlake", *args], done.exit_code, done.stdout, done.stderr)
 
 
+def physical_table(con, name: str) -> str:
+    """`schema.table` of a SQLMesh model's physical table in a warehouse DuckDB connection: `name` is
+    `<schema>__<model>` (e.g. 'main__edges', 'stg__edge_partials')."""
+    return con.execute(
+        "select table_schema || '.' || table_name from information_schema.tables where regexp_matches(table_name, ?)",
+        [f"^{name}__[0-9]+$"],
+    ).fetchone()[0]
+
+
+def ledger_table(con, name: str) -> str:
+    """`schema.table` of the ledger of an `append_batches` model's physical table (`name` as for physical_table)."""
+    return physical_table(con, name) + "__batches"
+
+
 def write_graph(path: Path, graph: dict) -> Path:
     path.write_text(json.dumps(graph))
     return path

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from conftest import physical_table
 
 from circuitlake import registry
 from circuitlake.app.build import build
@@ -149,9 +150,7 @@ def test_ingest_build_matches_research_aggregation_incrementally(wh, tmp_path):
 
     # an edge below the threshold makes its audit fail, with the failing-row count
     con = duckdb.connect(str(wh.duckdb))
-    table = con.execute(
-        "select table_schema || '.' || table_name from information_schema.tables where regexp_matches(table_name, '^main__edges__[0-9]+$')"
-    ).fetchone()[0]
+    table = physical_table(con, "main__edges")
     con.execute(f"insert into {table} select atlas, 0, 0, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 'relp', null from {table} limit 1")
     # and so does an edge whose sums a NaN weight poisoned
     con.execute(

@@ -9,6 +9,7 @@ import shutil
 
 import duckdb
 import pytest
+from conftest import ledger_table, physical_table
 
 import circuitlake
 from circuitlake import duck, project, registry, search
@@ -64,12 +65,7 @@ def test_incremental_equals_from_scratch_and_noop_does_nothing(wh, tmp_path, mon
     # (its rows labelled with the newest)
     con = duckdb.connect(str(wh.duckdb), read_only=True)
     try:
-        ledgers = {}
-        for model in ("stg.edge_partials", "neuron_graphs"):
-            ledgers[model] = con.execute(
-                "select table_schema || '.' || table_name from information_schema.tables "
-                f"where table_name like '%{model.split('.')[-1]}\\_\\_%\\_\\_batches' escape '\\'"
-            ).fetchone()[0]
+        ledgers = {"stg.edge_partials": ledger_table(con, "stg__edge_partials"), "neuron_graphs": ledger_table(con, "main__neuron_graphs")}
         held = con.execute(f"select atlas, batch, seq from {ledgers['neuron_graphs']} order by all").fetchall()
         assert held == con.execute("select distinct atlas, batch, seq from neuron_graphs order by all").fetchall()
         assert len(held) == 70 + 3 + 1  # every batch, in more than one pass
@@ -80,11 +76,7 @@ def test_incremental_equals_from_scratch_and_noop_does_nothing(wh, tmp_path, mon
         assert con.execute(newest).fetchall() == con.execute(labelled).fetchall()
         assert len({r[2] for r in partials}) == 4  # passes: 64 + 6 batches, then 3, then 1
         # each neuron_graphs pass is stored sorted by neuron (its order_by): a lookup reads a narrow range per pass
-        table = con.execute(
-            "select table_schema || '.' || table_name from information_schema.tables "
-            "where table_name like 'main\\_\\_neuron\\_graphs\\_\\_%' escape '\\' "
-            "and table_name not like '%batches' and table_type = 'BASE TABLE'"
-        ).fetchone()[0]
+        table = physical_table(con, "main__neuron_graphs")
         stored = con.execute(f"select seq, atlas, layer, neuron from {table} order by rowid").fetchall()
         assert stored == sorted(stored)
     finally:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import cli, tiny_graph, write_graph
+from conftest import cli, ledger_table, tiny_graph, write_graph
 
 from circuitlake import lake, registry
 from circuitlake.app.build import build
@@ -199,8 +199,7 @@ def test_graph_clerps_label_units_nothing_else_labels(wh, tmp_path):
     assert ingest_graphs(wh, "np", [str(write_graph(tmp_path / "relabeled.json", relabeled))], show_progress=False).landed == 1
     assert any("clerp_labels" in m for m in build(wh, cluster=False))
     db = duckdb.connect(str(wh.duckdb), read_only=True)
-    ledgers = "select table_schema || '.' || table_name from information_schema.tables where table_name like ? escape '!'"
-    ledger = db.execute(ledgers, ["stg!_!_clerp!_labels!_!_%!_!_batches"]).fetchone()[0]
+    ledger = ledger_table(db, "stg__clerp_labels")
     read = db.execute(f"select count(distinct batch) from {ledger} where atlas = 'np'").fetchone()[0]
     held = db.execute("select count(distinct batch) from stg.clerp_labels where atlas = 'np'").fetchone()[0]
     layer, index = (int(x) for x in node["node_id"].split("_")[:2])
