@@ -4,9 +4,9 @@ SQLMesh re-evaluates a model only when it is restated, and restating a FULL mode
 These two kinds let a restatement do only the new work:
 
 * `append_batches`: the model's query selects lake batches the table does not hold yet (it reads
-  itself) and aggregates them; the query is inserted, never replacing rows. It runs again until a
-  pass takes no batch, so a query that takes `n` batches per pass (LIMIT) keeps each pass's
-  aggregate small, whatever the backlog. Re-running adds nothing; an interrupted run leaves whole
+  itself) and aggregates them; the query is inserted, never replacing rows. It runs while a pass
+  takes a batch (asked of the ledger first: no pass runs for nothing), so a query that takes `n`
+  batches per pass (LIMIT) keeps each pass's aggregate small, whatever the backlog. Re-running adds nothing; an interrupted run leaves whole
   passes behind, and the next run goes on from there. With an `order_by` property each pass is inserted
   sorted by it, so a lookup on those columns reads one narrow row group range per pass, not the
   whole table (DuckDB zone maps). The CTE that reads the table itself is answered from a ledger,
@@ -111,16 +111,17 @@ class AppendBatches(CustomMaterialization):
             # rows each name their batch (a table whose pass aggregates batches together is born with its ledger)
             adapter.execute(f"create table {ledger_sql} as select distinct {', '.join(LEDGER)} from {table_name}")
         own.set("this", exp.select(*LEDGER).from_(ledger))
-        taken = _batches_taken(query_or_df).sql(dialect=adapter.dialect)
+        taken_query = _batches_taken(query_or_df)
+        taken = taken_query.sql(dialect=adapter.dialect)
+        batches_left = taken_query.select(exp.func("count", exp.Star()), append=False).sql(dialect=adapter.dialect)
         if model.kind.materialization_properties.get("order_by") is not None:
             query_or_df = exp.select("*").from_(query_or_df.subquery("pass_rows")).order_by(*_columns(model, "order_by"))
-        while True:
+        # a pass runs only when it takes a batch: asking the ledger is cheap, an empty pass of the query is not
+        # (0.1-0.2 s a model at 100M links, for nothing)
+        while adapter.fetchone(batches_left)[0]:
             with adapter.transaction():
                 adapter.insert_append(table_name, query_or_df, target_columns_to_types=model.columns_to_types)
-                before = _rows(adapter, ledger_sql)
                 adapter.execute(f"insert into {ledger_sql} ({', '.join(LEDGER)}) {taken}")  # read before this insert: the same batches
-            if _rows(adapter, ledger_sql) == before:
-                return
 
 
 def _batches_taken(query: exp.Query) -> exp.Query:
