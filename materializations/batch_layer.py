@@ -93,7 +93,7 @@ LEDGER = ("atlas", "batch", "seq")  # a ledger's columns: the batches each pass 
 
 
 class AppendBatches(CustomMaterialization):
-    """Insert the query's rows, pass after pass, until a pass takes no batch (see the module docstring)."""
+    """Insert the query's rows, pass after pass, while a pass takes a batch (see the module docstring)."""
 
     NAME = "append_batches"
 
