@@ -10,9 +10,9 @@ These two kinds let a restatement do only the new work:
   nothing; an interrupted run leaves whole passes behind, and the next run goes on from there. With
   an `order_by` property each pass is inserted sorted by it, so a lookup on those columns reads one
   narrow row group range per pass, not the whole table (DuckDB zone maps). The CTE that reads the
-  table itself is answered from a ledger, `<table>__batches`: the (atlas, batch, seq) of every batch a pass took (the query's `new_batches`
-  CTE, numbered by its `pass` CTE: macros/batch_passes.py), written in the same transaction as the
-  pass's rows. Finding the new batches never rescans the (large) table, and the rows need not name
+  table itself is answered from a ledger, `<table>__batches`: the (atlas, batch, seq) of every batch
+  a pass took (the query's `new_batches` CTE, numbered by its `pass` CTE: macros/batch_passes.py),
+  written in the same transaction as the pass's rows. Finding the new batches never rescans the (large) table, and the rows need not name
   their batch: a pass may aggregate its batches together.
 * `upsert_keys`: the query returns the rows of the keys that changed; the rows with those keys are
   deleted and the new ones inserted, in one transaction, sorted by `order_by` so zone maps keep
